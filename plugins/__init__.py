@@ -1,0 +1,1 @@
+"""zoo's built-in plugins. Each registers through the ``zoo`` entry-point group like any other."""

@@ -1,0 +1,53 @@
+"""zoo: compose pretrained backbones, task heads and freeze policies from one spec.
+
+Importing zoo is light: torch, torchvision and timm are imported only when a model is built.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from zoo.errors import SpecError, ZooError, ZooWarning
+from zoo.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SpecError",
+    "ZooError",
+    "ZooWarning",
+    "__version__",
+    "build",
+    "hookimpl",
+    "info",
+    "list_parts",
+    "parse",
+    "resolve",
+]
+
+if TYPE_CHECKING:
+    from zoo.build import build, resolve
+    from zoo.info import info
+    from zoo.spec import parse
+
+_LAZY = {
+    "build": ("zoo.build", "build"),
+    "resolve": ("zoo.build", "resolve"),
+    "info": ("zoo.info", "info"),
+    "parse": ("zoo.spec", "parse"),
+}
+
+
+def list_parts(pattern: str | None = None, kind: str | None = None, registry: Any = None) -> list[dict[str, Any]]:
+    """Every backbone, head, freeze policy and preset matching a wildcard, as `zoo list --json` shows."""
+    from zoo.registry import default_registry
+
+    return (registry or default_registry()).find(pattern, kind)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module), attribute)
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

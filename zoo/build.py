@@ -1,0 +1,105 @@
+"""From a spec string to a model: resolve names through the registry, build, attach heads, freeze."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from zoo.errors import ZooError
+from zoo.parts import BackbonePart, HeadPart, OptionValue, resolve_options
+from zoo.registry import Registry, default_registry
+from zoo.spec import ModelSpec, PartRef, parse
+
+if TYPE_CHECKING:
+    from zoo.model import ZooModel
+
+
+@dataclass(frozen=True)
+class ResolvedHead:
+    ref: PartRef
+    part: HeadPart
+    options: dict[str, OptionValue]
+
+    @property
+    def key(self) -> str:
+        """The head's name in the model and in its outputs: ``cls10``."""
+        return f"{self.ref.name}{'' if self.ref.size is None else self.ref.size}"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A spec with every name resolved and every option checked; building it needs nothing else."""
+
+    spec: ModelSpec  # canonical, with qualified names
+    backbone: BackbonePart
+    backbone_options: dict[str, OptionValue]
+    heads: tuple[ResolvedHead, ...]
+    freeze: str | None
+
+
+def resolve(text: str, freeze: str | None = None, registry: Registry | None = None) -> Recipe:
+    """Resolve a spec or preset name; the ``freeze`` argument overrides a preset's policy."""
+    registry = registry or default_registry()
+    preset = registry.presets.get(text.strip()) if isinstance(text, str) else None
+    if preset is not None:
+        text, freeze = preset.spec, freeze if freeze is not None else preset.freeze
+    spec = parse(text)
+    backbone = registry.backbone(spec.backbone)
+    backbone_options = resolve_options(backbone.options, dict(spec.backbone.options), backbone.qualified_name)
+    heads = []
+    for ref in spec.heads:
+        part = registry.head(ref)
+        options = resolve_options(part.options, dict(ref.options), ref.ref)
+        heads.append(ResolvedHead(ref, part, options))
+    keys = [head.key for head in heads]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ZooError(f"head {key} appears twice in {text!r}; each head needs its own name")
+    canonical = ModelSpec(
+        PartRef(backbone.name, backbone.namespace, None, spec.backbone.options),
+        tuple(PartRef(h.part.name, h.part.namespace, h.ref.size, h.ref.options) for h in heads),
+    )
+    return Recipe(canonical, backbone, backbone_options, tuple(heads), freeze)
+
+
+def build(
+    spec: str,
+    *,
+    freeze: str | None = None,
+    registry: Registry | None = None,
+) -> ZooModel:
+    """Build ``backbone+head[+head...]`` with a freeze policy (``none`` when not given).
+
+    >>> model = zoo.build("resnet50+cls10", freeze="layer4")  # doctest: +SKIP
+    """
+    registry = registry or default_registry()
+    recipe = resolve(spec, freeze, registry)
+    return build_recipe(recipe, registry)
+
+
+def build_recipe(recipe: Recipe, registry: Registry) -> ZooModel:
+    from zoo.backbone import Backbone
+    from zoo.model import ZooModel
+
+    name = recipe.backbone.qualified_name
+    backbone = recipe.backbone.build(**{k: v for k, v in recipe.backbone_options.items() if v is not None})
+    if not isinstance(backbone, Backbone):
+        raise ZooError(f"backbone {name} built a {type(backbone).__name__}, not a zoo.backbone.Backbone")
+    heads: dict[str, Any] = {}
+    for head in recipe.heads:
+        if head.part.needs == "stages" and len(backbone.feature_info.spatial_stages) < 2:
+            raise ZooError(
+                f"head {head.key} needs multi-stage features and {name} has "
+                f"{len(backbone.feature_info.spatial_stages)} spatial stage(s)"
+            )
+        options = {k: v for k, v in head.options.items() if v is not None}
+        heads[head.key] = head.part.build(backbone.feature_info, head.ref.size, **options)
+    model = ZooModel(backbone, heads, str(recipe.spec))
+    policy_text = recipe.freeze or "none"
+    policy, argument = registry.freeze_policy(policy_text, backbone.stage_names, name)
+    selected = list(policy.select(backbone.stage_names, argument))
+    unknown = [s for s in selected if s not in backbone.stage_names]
+    if unknown:
+        raise ZooError(f"freeze policy {policy.qualified_name} chose unknown stages {unknown} for {name}")
+    canonical_policy = policy.name if argument is None else f"{policy.name}:{argument}"
+    model.set_frozen(selected, canonical_policy)
+    return model

@@ -1,0 +1,168 @@
+"""The `zoo` command: a thin layer over the Python API.
+
+Every mistake a user can make prints one line on stderr and exits with 2; ``--json`` gives machines
+the same data the tables give people.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from typing import Any
+
+import click
+
+from zoo import __version__
+from zoo.errors import ZooError
+
+KINDS = ("backbone", "head", "freeze", "preset")
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"zoo: warning: {message}\n"
+
+
+class ZooGroup(click.Group):
+    """Turns `ZooError` and click's usage errors into one line on stderr and exit code 2."""
+
+    def main(self, args=None, prog_name=None, **kwargs: Any):  # type: ignore[override]
+        warnings.formatwarning = _one_line_warning
+        kwargs.pop("standalone_mode", None)
+        try:
+            result = super().main(args=args, prog_name=prog_name or "zoo", standalone_mode=False, **kwargs)
+        except ZooError as exc:
+            click.echo(f"zoo: error: {exc}", err=True)
+            sys.exit(2)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"zoo: error: {exc.format_message()}", err=True)
+            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("zoo: aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _registry(ctx: click.Context):
+    from zoo.registry import default_registry
+
+    return default_registry(ctx.obj["registry_file"])
+
+
+def _emit(data: Any, as_json: bool, text: str | None = None) -> None:
+    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+
+
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--registry", "registry_file", metavar="FILE", default=None,
+              help="A registry.toml overlaying the packaged one (default: $ZOO_REGISTRY).")
+@click.version_option(__version__, prog_name="zoo")
+@click.pass_context
+def cli(ctx: click.Context, registry_file: str | None) -> None:
+    """Compose pretrained backbones, task heads and freeze policies: SPEC is backbone+head[+head...].
+
+    \b
+    zoo list 'resnet*'                       backbones, heads, freeze policies, presets
+    zoo info resnet50                        stages, channels, strides, input size
+    zoo build resnet50+cls10 --freeze=layer4 what trains and what is frozen
+    """
+    ctx.obj = {"registry_file": registry_file}
+
+
+@cli.command("list")
+@click.argument("pattern", required=False)
+@click.option("--kind", type=click.Choice(KINDS), help="Only this kind of part.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_json: bool) -> None:
+    """List parts whose name matches PATTERN (wildcards as in timm: 'resnet*')."""
+    from zoo.summary import format_table
+
+    rows = _registry(ctx).find(pattern, kind)
+    if as_json:
+        _emit(rows, True)
+        return
+    if not rows:
+        raise ZooError(f"nothing matches {pattern!r}" + (f" among {kind} parts" if kind else ""))
+    table = [[r["kind"], r["name"], "" if r["kind"] == "backbone" else r["usage"],
+              f"{r['plugin']} ({r['provider']})" if r["plugin"] else r["provider"], r["description"]] for r in rows]
+    click.echo(format_table(["kind", "name", "usage", "provider", "description"], table))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy, for a spec.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> None:
+    """Describe a backbone (its stages), a head, a freeze policy, a preset or a whole SPEC."""
+    from zoo.info import info as describe
+
+    data = describe(name, freeze=freeze, registry=_registry(ctx))
+    _emit(data, as_json, None if as_json else _format_info(data))
+
+
+def _format_info(data: dict[str, Any]) -> str:
+    from zoo.summary import format_summary, format_table
+
+    if data["kind"] == "model":
+        return format_summary(data)
+    lines = [f"{data['name']}  ({data['kind']}, provided by {data['provider']}, plugin {data['plugin']})"]
+    if data["requested"] != data["name"]:
+        lines.append(f"{data['requested']!r} resolves to {data['name']}")
+    if data.get("description"):
+        lines.append(data["description"])
+    if data["kind"] == "backbone":
+        rows = [[s["name"], f"{s['params']:,}", s["channels"], "" if s["stride"] is None else f"/{s['stride']}"]
+                for s in data["stages"]]
+        lines += [
+            format_table(["stage", "params", "channels", "stride"], rows, right={1, 2, 3}),
+            f"parameters: {data['params']:,}",
+            f"pooled features: {data['pooled_features']}",
+            f"input size: {'x'.join(map(str, data['input_size']))}",
+            f"mean: {', '.join(f'{v:.4f}' for v in data['mean'])}",
+            f"std:  {', '.join(f'{v:.4f}' for v in data['std'])}",
+        ]
+    else:
+        lines.append(f"usage: {data['usage']}")
+        for option in data.get("options", []):
+            lines.append(f"  {option['name']}={option['type']} (default {option['default']}): {option['help']}")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("spec")
+@click.option("--freeze", default=None, metavar="POLICY",
+              help="none, all, a stage name (freeze everything before it), last:N, ...")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def build(ctx: click.Context, spec: str, freeze: str | None, as_json: bool) -> None:
+    """Build SPEC (or a preset) and show its parameters and what trains."""
+    from zoo.build import build as build_model
+    from zoo.summary import format_summary, model_summary
+
+    summary = model_summary(build_model(spec, freeze=freeze, registry=_registry(ctx)))
+    _emit(summary, as_json, None if as_json else format_summary(summary))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """Installed plugins, what each provides, and whether it loaded."""
+    from zoo.summary import format_table
+
+    records = [r.as_dict() for r in _registry(ctx).plugins]
+    if as_json:
+        _emit(records, True)
+        return
+    rows = []
+    for r in records:
+        provides = ", ".join(f"{len(names)} {kind}" for kind, names in sorted(r["provides"].items()))
+        rows.append([r["name"], r["distribution"], r["version"], r["status"], provides or "-", r["error"]])
+    click.echo(format_table(["plugin", "distribution", "version", "status", "provides", "error"], rows))
+
+
+def main() -> None:
+    cli.main(prog_name="zoo")

@@ -1,0 +1,23 @@
+"""The one exception type for mistakes a user can make, and the warning for clashes."""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class ZooError(Exception):
+    """A mistake in what the user asked for. The CLI prints it as one line and exits with 2."""
+
+
+class SpecError(ZooError):
+    """A model spec string that does not follow the grammar."""
+
+
+class ZooWarning(UserWarning):
+    """Something the user should know but that does not stop the work (a name clash, a dropped key)."""
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean x, y?)' for close matches, or '' when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    return f" (did you mean {', '.join(close)}?)" if close else ""

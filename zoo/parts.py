@@ -1,0 +1,169 @@
+"""Declarative parts that plugins return from their hooks.
+
+Each part names itself, says what it needs and carries a builder; the builder is called only when a
+model is built, so a plugin imports torch inside it and listing never pays for that.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from zoo.errors import ZooError, suggest
+
+BACKBONE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+# A head's name must not end in a digit: `cls10` reads as head `cls` with size 10.
+HEAD_NAME = re.compile(r"[a-z](?:[a-z0-9_\-]*[a-z_\-])?")
+POLICY_NAME = re.compile(r"[a-z][a-z0-9_\-]*")
+NAMESPACE = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
+
+OptionValue = int | float | str | bool
+
+
+@dataclass(frozen=True)
+class Option:
+    """One named option of a backbone or head, such as ``hidden=128`` or ``dropout=0.5``."""
+
+    name: str
+    type: type = int
+    default: OptionValue | None = None
+    help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in (int, float, str, bool):
+            raise TypeError(f"option {self.name!r}: type must be int, float, str or bool")
+
+    def convert(self, value: OptionValue, owner: str) -> OptionValue:
+        """Check a parsed value against this option, converting int to float where a float is wanted."""
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
+            raise ZooError(f"{owner}: option {self.name}={value} must be of type {self.type.__name__}")
+        if self.minimum is not None and value < self.minimum:
+            raise ZooError(f"{owner}: option {self.name}={value} is below its minimum {self.minimum:g}")
+        if self.maximum is not None and value > self.maximum:
+            raise ZooError(f"{owner}: option {self.name}={value} is above its maximum {self.maximum:g}")
+        return value
+
+
+def resolve_options(
+    declared: Sequence[Option], given: Mapping[str, OptionValue], owner: str
+) -> dict[str, OptionValue]:
+    """The full option mapping for a part: defaults, overridden by the given values, each checked."""
+    by_name = {option.name: option for option in declared}
+    for name in given:
+        if name not in by_name:
+            valid = ", ".join(by_name) or "none"
+            raise ZooError(f"{owner} has no option {name!r}{suggest(name, by_name)}; options: {valid}")
+    resolved = {option.name: option.default for option in declared}
+    resolved.update({name: by_name[name].convert(value, owner) for name, value in given.items()})
+    return resolved
+
+
+def _check_name(kind: str, name: str, pattern: re.Pattern[str], namespace: str) -> None:
+    if not isinstance(name, str) or not pattern.fullmatch(name):
+        raise ValueError(f"invalid {kind} name {name!r}: must match {pattern.pattern}")
+    if namespace and not NAMESPACE.fullmatch(namespace):
+        raise ValueError(f"invalid namespace {namespace!r} for {kind} {name!r}")
+
+
+@dataclass(frozen=True)
+class BackbonePart:
+    """A feature extractor. ``build(**options)`` returns a `zoo.backbone.Backbone`."""
+
+    name: str
+    build: Callable[..., Any]
+    description: str = ""
+    namespace: str = ""  # filled in with the plugin's name when left empty
+    options: tuple[Option, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    kind = "backbone"
+
+    def __post_init__(self) -> None:
+        _check_name("backbone", self.name, BACKBONE_NAME, self.namespace)
+        if not callable(self.build):
+            raise TypeError(f"backbone {self.name!r}: build must be callable")
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class HeadPart:
+    """A task head. ``build(features, size, **options)`` returns an ``nn.Module`` called with `Features`.
+
+    ``features`` is the backbone's `zoo.backbone.FeatureInfo`; ``size`` is the number written after the
+    name in a spec (``cls10`` -> 10), or None for heads whose ``size`` is ``"none"``.
+    """
+
+    name: str
+    build: Callable[..., Any]
+    description: str = ""
+    namespace: str = ""
+    size: Literal["required", "none"] = "required"
+    size_label: str = "outputs"
+    min_size: int = 1
+    needs: Literal["pooled", "stages"] = "pooled"
+    options: tuple[Option, ...] = ()
+
+    kind = "head"
+
+    def __post_init__(self) -> None:
+        _check_name("head", self.name, HEAD_NAME, self.namespace)
+        if not callable(self.build):
+            raise TypeError(f"head {self.name!r}: build must be callable")
+        if self.size not in ("required", "none") or self.needs not in ("pooled", "stages"):
+            raise ValueError(f"head {self.name!r}: size must be 'required' or 'none', needs 'pooled' or 'stages'")
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def usage(self) -> str:
+        size = f"<{self.size_label}>" if self.size == "required" else ""
+        opts = ",".join(f"{o.name}=" for o in self.options)
+        return f"{self.name}{size}" + (f"[:{opts}]" if opts else "")
+
+
+@dataclass(frozen=True)
+class FreezePolicyPart:
+    """Chooses the frozen stages. ``select(stages, argument)`` returns the names of the stages to freeze.
+
+    ``stages`` are the backbone's stage names in order; ``argument`` is what follows the colon in
+    ``--freeze=name:argument`` (already checked to be an int or a stage name, as ``argument`` says).
+    The heads always train.
+    """
+
+    name: str
+    select: Callable[[Sequence[str], Any], Iterable[str]]
+    description: str = ""
+    namespace: str = ""
+    argument: Literal["none", "int", "stage"] = "none"
+
+    kind = "freeze"
+
+    def __post_init__(self) -> None:
+        _check_name("freeze policy", self.name, POLICY_NAME, self.namespace)
+        if not callable(self.select):
+            raise TypeError(f"freeze policy {self.name!r}: select must be callable")
+        if self.argument not in ("none", "int", "stage"):
+            raise ValueError(f"freeze policy {self.name!r}: argument must be 'none', 'int' or 'stage'")
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def usage(self) -> str:
+        return {"none": self.name, "int": f"{self.name}:N", "stage": f"{self.name}:STAGE"}[self.argument]
+
+
+Part = BackbonePart | HeadPart | FreezePolicyPart
+PART_TYPES: dict[str, type] = {"backbone": BackbonePart, "head": HeadPart, "freeze": FreezePolicyPart}
+HOOK_KINDS = {"zoo_backbones": "backbone", "zoo_heads": "head", "zoo_freeze_policies": "freeze"}
