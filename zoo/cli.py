@@ -45,9 +45,11 @@ class ZooGroup(click.Group):
 
 
 def _registry(ctx: click.Context):
-    from zoo.registry import default_registry
+    from zoo.registry import Registry
 
-    return default_registry(ctx.obj["registry_file"])
+    if "registry" not in ctx.obj:  # one per invocation, so the environment is read afresh
+        ctx.obj["registry"] = Registry.from_environment(ctx.obj["registry_file"])
+    return ctx.obj["registry"]
 
 
 def _emit(data: Any, as_json: bool, text: str | None = None) -> None:

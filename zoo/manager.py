@@ -86,9 +86,11 @@ class PluginManager:
         if self.strict:
             raise ZooError(f"plugin {record.name} ({record.distribution}) failed: {message}")
 
-    def load_entry_points(self) -> None:
+    def load_entry_points(self, builtin_only: bool = False) -> None:
         for ep in discover():
             dist = ep.dist.name if ep.dist else "unknown"
+            if builtin_only and dist != BUILTIN_DISTRIBUTION:
+                continue
             version = ep.dist.version if ep.dist else ""
             record = PluginRecord(ep.name, dist, version, ep.value)
             self.records.append(record)
