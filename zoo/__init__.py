@@ -1,6 +1,8 @@
 """zoo: compose pretrained backbones, task heads and freeze policies from one spec.
 
 Importing zoo is light: torch, torchvision and timm are imported only when a model is built.
+No submodule may share a name with a public function here (`zoo.build` the function lives in
+`zoo.builder`), since importing a submodule would replace the function on the package.
 """
 from __future__ import annotations
 
@@ -25,14 +27,14 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from zoo.build import build, resolve
-    from zoo.info import info
+    from zoo.builder import build, resolve
+    from zoo.describe import info
     from zoo.spec import parse
 
 _LAZY = {
-    "build": ("zoo.build", "build"),
-    "resolve": ("zoo.build", "resolve"),
-    "info": ("zoo.info", "info"),
+    "build": ("zoo.builder", "build"),
+    "resolve": ("zoo.builder", "resolve"),
+    "info": ("zoo.describe", "info"),
     "parse": ("zoo.spec", "parse"),
 }
 

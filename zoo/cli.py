@@ -99,7 +99,7 @@ def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_j
 @click.pass_context
 def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> None:
     """Describe a backbone (its stages), a head, a freeze policy, a preset or a whole SPEC."""
-    from zoo.info import info as describe
+    from zoo.describe import info as describe
 
     data = describe(name, freeze=freeze, registry=_registry(ctx))
     _emit(data, as_json, None if as_json else _format_info(data))
@@ -141,7 +141,7 @@ def _format_info(data: dict[str, Any]) -> str:
 @click.pass_context
 def build(ctx: click.Context, spec: str, freeze: str | None, as_json: bool) -> None:
     """Build SPEC (or a preset) and show its parameters and what trains."""
-    from zoo.build import build as build_model
+    from zoo.builder import build as build_model
     from zoo.summary import format_summary, model_summary
 
     summary = model_summary(build_model(spec, freeze=freeze, registry=_registry(ctx)))

@@ -48,7 +48,7 @@ def info(name: str, *, freeze: str | None = None, registry: Registry | None = No
 
     registry = registry or default_registry()
     if "+" in name or name.strip() in registry.presets:
-        from zoo.build import build
+        from zoo.builder import build
         from zoo.summary import model_summary
 
         return {"kind": "model", **model_summary(build(name, freeze=freeze, registry=registry))}
