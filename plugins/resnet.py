@@ -23,7 +23,8 @@ class ResNetBackbone(Backbone):
         for index, name in enumerate(LAYERS):
             last_block = getattr(self, name)[-1]
             channels = (last_block.bn3 if hasattr(last_block, "bn3") else last_block.bn2).num_features
-            stages.append(Stage(name, (name,), channels, 4 * 2**index))
+            modules = (name, "avgpool") if name == LAYERS[-1] else (name,)
+            stages.append(Stage(name, modules, channels, 4 * 2**index))
         self.stages = tuple(stages)
 
     def forward(self, x: torch.Tensor) -> Features:

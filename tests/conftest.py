@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,3 +21,43 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("ZOO_CACHE_DIR", None)
     else:
         os.environ["ZOO_CACHE_DIR"] = previous
+
+
+PLUGIN_PACKAGES = Path(__file__).parent / "plugins"
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test plugin packages, installed by pip (entry points and all) into a directory of their own."""
+    target = tmp_path_factory.mktemp("plugin-site")
+    for package in ("zoo-example", "zoo-broken"):
+        build_dir = tmp_path_factory.mktemp(f"build-{package}")
+        shutil.copytree(PLUGIN_PACKAGES / package, build_dir, dirs_exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+             "--no-index", "--target", str(target), str(build_dir)],
+            check=True,
+        )
+    return target
+
+
+@pytest.fixture
+def with_plugins(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Make the installed test plugins visible to entry-point discovery in this process."""
+    monkeypatch.syspath_prepend(str(plugin_site))
+    return plugin_site
+
+
+def _run_zoo(*args: str, env: dict[str, str] | None = None, site: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the installed `zoo` console script in a fresh process."""
+    environment = {**os.environ, **(env or {})}
+    if site is not None:
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), environment.get("PYTHONPATH", "")]))
+    script = Path(sys.executable).with_name("zoo")
+    return subprocess.run([str(script), *args], capture_output=True, text=True, env=environment, timeout=600)
+
+
+@pytest.fixture
+def run_zoo():
+    """``run_zoo(*args, env=..., site=...)``: the `zoo` console script in a fresh process."""
+    return _run_zoo

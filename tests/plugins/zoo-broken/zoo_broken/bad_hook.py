@@ -1,0 +1,6 @@
+from zoo import hookimpl
+
+
+@hookimpl
+def zoo_heads():
+    raise RuntimeError("head table is corrupt")

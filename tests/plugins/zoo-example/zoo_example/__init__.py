@@ -1,0 +1,45 @@
+"""A third-party plugin, written only against zoo's public contract."""
+from __future__ import annotations
+
+from zoo import hookimpl
+from zoo.parts import BackbonePart, FreezePolicyPart, HeadPart, Option
+
+
+def _tinycnn(width: int = 8):
+    from zoo_example.modules import TinyCNN
+
+    return TinyCNN(width)
+
+
+def _flatnet():
+    from zoo_example.modules import FlatNet
+
+    return FlatNet()
+
+
+def _multiscale(features, size, **options):
+    from zoo_example.modules import MultiScaleHead
+
+    return MultiScaleHead(features, size)
+
+
+def _first(stages, count):
+    return list(stages[:count])
+
+
+@hookimpl
+def zoo_backbones():
+    yield BackbonePart("tinycnn", _tinycnn, "three-stage toy CNN for tests",
+                       options=(Option("width", int, 8, "channels of the first stage", minimum=1),))
+    yield BackbonePart("flatnet", _flatnet, "one linear stage, no spatial features")
+
+
+@hookimpl
+def zoo_heads():
+    yield HeadPart("msp", _multiscale, "classifier over the pooled outputs of every stage",
+                   size_label="classes", needs="stages")
+
+
+@hookimpl
+def zoo_freeze_policies():
+    yield FreezePolicyPart("first", _first, "the first N stages are frozen", argument="int")

@@ -1,0 +1,119 @@
+"""Freeze policies: what trains, what does not, and frozen BatchNorm that never drifts."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import zoo
+from zoo.errors import ZooError
+
+
+def trainable(model) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def total(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_freeze_before_layer4_trains_layer4_and_the_head():
+    model = zoo.build("resnet50+cls10", freeze="layer4")
+    assert (trainable(model), total(model)) == (14_985_226, 23_528_522)
+    assert model.frozen_stages == ("stem", "layer1", "layer2", "layer3")
+    assert model.freeze_policy == "before:layer4"
+
+
+def test_none_trains_everything_and_all_trains_only_the_heads():
+    free = zoo.build("resnet18+cls4", freeze="none")
+    assert trainable(free) == total(free)
+    fixed = zoo.build("resnet18+cls4", freeze="all")
+    assert trainable(fixed) == 512 * 4 + 4
+    assert all(not p.requires_grad for p in fixed.backbone.parameters())
+
+
+def test_last_n_trains_the_last_n_stages():
+    model = zoo.build("resnet18+cls4", freeze="last:2")
+    assert model.frozen_stages == ("stem", "layer1", "layer2")
+    expected = sum(p.numel() for p in (*model.backbone.layer3.parameters(), *model.backbone.layer4.parameters()))
+    assert trainable(model) == expected + 512 * 4 + 4
+
+
+def test_last_more_than_there_are_stages_freezes_nothing():
+    assert zoo.build("resnet18+cls4", freeze="last:9").frozen_stages == ()
+
+
+def test_explicit_before_policy_equals_the_stage_shorthand():
+    assert zoo.build("resnet18+cls4", freeze="before:layer3").frozen_stages == ("stem", "layer1", "layer2")
+
+
+def test_unknown_stage_lists_the_backbone_stages():
+    with pytest.raises(ZooError, match=r"resnet50 has no stage 'layer9'.*stages: stem, layer1, layer2, layer3, layer4"):
+        zoo.build("resnet50+cls10", freeze="before:layer9")
+
+
+def test_unknown_policy_names_policies_and_stages():
+    with pytest.raises(ZooError, match=r"unknown freeze policy 'layer9'.*policies: .*all.*stem, layer1"):
+        zoo.build("resnet18+cls2", freeze="layer9")
+
+
+@pytest.mark.parametrize("text", ["last", "last:", "last:-1", "last:x", "all:3", "none:1", "before"])
+def test_policy_arguments_are_checked(text):
+    with pytest.raises(ZooError):
+        zoo.build("resnet18+cls2", freeze=text)
+
+
+def _bn_state(module):
+    return {name: buffer.clone() for name, buffer in module.named_buffers()}
+
+
+def test_frozen_batchnorm_keeps_running_stats_through_a_training_step():
+    torch.manual_seed(0)
+    model = zoo.build("resnet18+cls3", freeze="layer4")
+    model.train()  # the most reported freezing bug: train() must not wake frozen BatchNorm
+    frozen_bn = model.backbone.layer3[0].bn1
+    training_bn = model.backbone.layer4[0].bn1
+    assert not frozen_bn.training and training_bn.training
+    before_frozen, before_training = _bn_state(frozen_bn), _bn_state(training_bn)
+    frozen_weights = {n: p.clone() for n, p in model.backbone.layer3.named_parameters()}
+    head_weight = model.heads["cls3"].fc.weight.clone()
+
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    loss = torch.nn.functional.cross_entropy(model(torch.randn(4, 3, 64, 64)), torch.tensor([0, 1, 2, 0]))
+    loss.backward()
+    optimizer.step()
+
+    for name, value in _bn_state(frozen_bn).items():
+        assert torch.equal(value, before_frozen[name]), name
+    assert not torch.equal(training_bn.running_mean, before_training["running_mean"])
+    for name, value in model.backbone.layer3.named_parameters():
+        assert torch.equal(value, frozen_weights[name]) and value.grad is None, name
+    assert not torch.equal(model.heads["cls3"].fc.weight, head_weight)
+
+
+def test_all_keeps_every_backbone_module_in_eval_after_train():
+    model = zoo.build("resnet18+cls2:dropout=0.5", freeze="all").train()
+    assert not any(m.training for m in model.backbone.modules() if m is not model.backbone)
+    assert all(m.training for m in model.heads.modules())
+    model.eval()
+    assert not any(m.training for m in model.modules())
+
+
+def test_refreezing_releases_stages_that_are_no_longer_frozen():
+    model = zoo.build("resnet18+cls2", freeze="all")
+    model.set_frozen(["stem"], "before:layer1")
+    assert model.frozen_stages == ("stem",)
+    model.train()
+    assert model.backbone.layer1.training and all(p.requires_grad for p in model.backbone.layer1.parameters())
+    assert not model.backbone.bn1.training
+
+
+def test_vgg_feature_extractor_freezes_the_fully_connected_stage_too():
+    model = zoo.build("vgg11+cls2", freeze="all")
+    assert model.frozen_stages[-1] == "fc"
+    assert trainable(model) == 4096 * 2 + 2
+
+
+def test_timm_parameters_outside_stage_modules_are_frozen_with_the_first_stage():
+    model = zoo.build("timm/vit_tiny_patch16_224+cls2", freeze="all")
+    assert trainable(model) == 192 * 2 + 2
+    assert not model.backbone.model.pos_embed.requires_grad
