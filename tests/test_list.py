@@ -1,0 +1,73 @@
+"""`zoo list`: every part with its provider, timm-style wildcards, and no torch import."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from zoo.cli import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_wildcards_match_bare_and_qualified_names():
+    rows = json.loads(run("list", "resnet5*", "--json").output)
+    names = {row["name"] for row in rows}
+    assert {"torchvision/resnet50", "timm/resnet50", "timm/resnet50d"} <= names
+    assert all(row["name"].split("/")[-1].startswith("resnet5") or row["kind"] == "preset" for row in rows)
+    assert [r["name"] for r in json.loads(run("list", "torchvision/vgg16*", "--json").output)] == [
+        "torchvision/vgg16", "torchvision/vgg16_bn"]
+
+
+def test_every_timm_model_is_reachable_under_timm():
+    import timm
+
+    listed = {row["name"] for row in json.loads(run("list", "--kind", "backbone", "--json").output)}
+    assert {f"timm/{name}" for name in timm.list_models()} <= listed
+    assert "timm/convnext_tiny" in listed
+
+
+def test_kinds_filter_and_presets_are_listed():
+    heads = {r["name"]: r for r in json.loads(run("list", "--kind", "head", "--json").output)}
+    assert {r["kind"] for r in heads.values()} == {"head"}
+    assert heads["zoo/cls"]["usage"].startswith("cls<classes>[:hidden=,dropout=")
+    policies = {r["name"] for r in json.loads(run("list", "--kind", "freeze", "--json").output)}
+    assert policies == {"zoo/none", "zoo/all", "zoo/before", "zoo/last"}
+    presets = {r["name"]: r for r in json.loads(run("list", "--kind", "preset", "--json").output)}
+    assert presets["resnet50-layer4"]["usage"] == "resnet50+cls10 --freeze=layer4"
+    assert presets["resnet50-layer4"]["provider"] == "registry.toml"
+
+
+def test_table_shows_provider_and_backbones_prefer_torchvision_first():
+    result = run("list", "resnet50")
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["kind", "name", "usage", "provider", "description"]
+    assert "torchvision/resnet50" in lines[1] and "torchvision (zoo)" in lines[1]
+    assert "timm/resnet50" in lines[2]
+
+
+def test_listing_never_imports_torch(tmp_path):
+    probe = (
+        "import sys\n"
+        "from zoo.cli import cli\n"
+        "for args in (['list', 'resnet*'], ['list', '--kind', 'head'], ['plugins'], ['--help']):\n"
+        "    try:\n"
+        "        cli.main(args)\n"
+        "    except SystemExit as exit:\n"
+        "        assert exit.code == 0, (args, exit.code)\n"
+        "heavy = sorted(m for m in ('torch', 'torchvision', 'timm') if m in sys.modules)\n"
+        "print('heavy:', heavy)\n"
+    )
+    run("list")  # the timm name cache is warm from here on, as after a user's first run
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "heavy: []"
+
+
+def test_nothing_matching_is_an_error():
+    result = run("list", "no-such-model*")
+    assert result.exit_code == 2
+    assert result.output.strip() == "zoo: error: nothing matches 'no-such-model*'"
