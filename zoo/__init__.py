@@ -23,12 +23,14 @@ __all__ = [
     "info",
     "list_parts",
     "parse",
+    "predict",
     "resolve",
 ]
 
 if TYPE_CHECKING:
     from zoo.builder import build, resolve
     from zoo.describe import info
+    from zoo.prediction import predict
     from zoo.spec import parse
 
 _LAZY = {
@@ -36,6 +38,7 @@ _LAZY = {
     "resolve": ("zoo.builder", "resolve"),
     "info": ("zoo.describe", "info"),
     "parse": ("zoo.spec", "parse"),
+    "predict": ("zoo.prediction", "predict"),
 }
 
 

@@ -5,12 +5,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError
-from zoo.parts import BackbonePart, HeadPart, OptionValue, resolve_options
+from zoo.parts import BackbonePart, HeadPart, Option, OptionValue, resolve_options
 from zoo.registry import Registry, default_registry
 from zoo.spec import ModelSpec, PartRef, parse
 
 if TYPE_CHECKING:
     from zoo.model import ZooModel
+
+# Every head takes ``weight=``: its share of the model's loss (``resnet50+cls10+kp5:weight=10``).
+LOSS_WEIGHT = Option("weight", float, 1.0, "this head's weight in the model's loss (0 or more)")
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,21 @@ def resolve(text: str, freeze: str | None = None, registry: Registry | None = No
     heads = []
     for ref in spec.heads:
         part = registry.head(ref)
-        options = resolve_options(part.options, dict(ref.options), ref.ref)
+        declared = part.options if any(o.name == LOSS_WEIGHT.name for o in part.options) else (*part.options, LOSS_WEIGHT)
+        options = resolve_options(declared, dict(ref.options), ref.ref)
+        if options.get(LOSS_WEIGHT.name, 0) < 0:
+            raise ZooError(f"head {ref.ref}: loss weight {options[LOSS_WEIGHT.name]:g} is negative; "
+                           "use weight=0 or more (0 leaves the head untrained)")
         heads.append(ResolvedHead(ref, part, options))
     keys = [head.key for head in heads]
     for key in keys:
         if keys.count(key) > 1:
             raise ZooError(f"head {key} appears twice in {text!r}; each head needs its own name")
+    alone = [head for head in heads if head.part.inputs == "images"]
+    if alone and len(heads) > 1:
+        others = ", ".join(head.key for head in heads if head is not alone[0])
+        raise ZooError(f"head {alone[0].key} runs the backbone on whole images and cannot be combined with "
+                       f"{others}; build one model per task ({spec.backbone.ref}+{alone[0].key})")
     canonical = ModelSpec(
         PartRef(backbone.name, backbone.namespace, None, spec.backbone.options),
         tuple(PartRef(h.part.name, h.part.namespace, h.ref.size, h.ref.options) for h in heads),
@@ -85,15 +97,20 @@ def build_recipe(recipe: Recipe, registry: Registry) -> ZooModel:
     if not isinstance(backbone, Backbone):
         raise ZooError(f"backbone {name} built a {type(backbone).__name__}, not a zoo.backbone.Backbone")
     heads: dict[str, Any] = {}
+    loss_weights: dict[str, float] = {}
     for head in recipe.heads:
         if head.part.needs == "stages" and len(backbone.feature_info.spatial_stages) < 2:
             raise ZooError(
                 f"head {head.key} needs multi-stage features and {name} has "
                 f"{len(backbone.feature_info.spatial_stages)} spatial stage(s)"
             )
+        if head.part.needs == "stage" and not backbone.feature_info.spatial_stages:
+            raise ZooError(f"head {head.key} needs a spatial stage and {name} has none; choose a CNN backbone")
         options = {k: v for k, v in head.options.items() if v is not None}
+        if not any(o.name == LOSS_WEIGHT.name for o in head.part.options):
+            loss_weights[head.key] = options.pop(LOSS_WEIGHT.name, 1.0)
         heads[head.key] = head.part.build(backbone.feature_info, head.ref.size, **options)
-    model = ZooModel(backbone, heads, str(recipe.spec))
+    model = ZooModel(backbone, heads, str(recipe.spec), loss_weights)
     policy_text = recipe.freeze or "none"
     policy, argument = registry.freeze_policy(policy_text, backbone.stage_names, name)
     selected = list(policy.select(backbone.stage_names, argument))

@@ -68,6 +68,7 @@ def cli(ctx: click.Context, registry_file: str | None) -> None:
     zoo list 'resnet*'                       backbones, heads, freeze policies, presets
     zoo info resnet50                        stages, channels, strides, input size
     zoo build resnet50+cls10 --freeze=layer4 what trains and what is frozen
+    zoo predict model.safetensors cat.jpg    classes, key points, age + gender, boxes
     """
     ctx.obj = {"registry_file": registry_file}
 
@@ -146,6 +147,34 @@ def build(ctx: click.Context, spec: str, freeze: str | None, as_json: bool) -> N
 
     summary = model_summary(build_model(spec, freeze=freeze, registry=_registry(ctx)))
     _emit(summary, as_json, None if as_json else format_summary(summary))
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("images", nargs=-1, required=True)
+@click.option("--weights", default=None, metavar="SOURCE", help="Weights for a SPEC (as zoo build --weights).")
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="Detection: keep boxes scoring at least this.")
+@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="Classification: classes shown.")
+@click.option("--labels", multiple=True, metavar="[HEAD=]FILE", help="Class names, one a line (default: the model file's).")
+@click.option("--out", default=None, metavar="DIR", help="Write per image a PNG with the answers drawn.")
+@click.option("--device", default=None, help="cpu, cuda, ... (default: cpu).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: str | None, threshold: float,
+            top_k: int, labels: tuple[str, ...], out: str | None, device: str | None, as_json: bool) -> int:
+    """Predict with MODEL (a .safetensors model file, or a SPEC with --weights) on each IMAGE.
+
+    An image that cannot be read is skipped with a warning; the exit code is then 1.
+    """
+    from zoo.prediction import format_predictions, load_model, predict as run, read_labels
+
+    loaded = load_model(model, weights=weights, registry=_registry(ctx))
+    results = run(loaded, images, threshold=threshold, top_k=top_k, labels=read_labels(labels, loaded),
+                  out=out, device=device)
+    done = [r.as_dict() for r in results]
+    _emit(done, as_json, None if as_json else format_predictions(results, loaded))
+    return 1 if any(r.error for r in results) else 0
 
 
 @cli.command()

@@ -95,10 +95,13 @@ class BackbonePart:
 
 @dataclass(frozen=True)
 class HeadPart:
-    """A task head. ``build(features, size, **options)`` returns an ``nn.Module`` called with `Features`.
+    """A task head. ``build(features, size, **options)`` returns a `zoo.head.Head` called with `Features`.
 
     ``features`` is the backbone's `zoo.backbone.FeatureInfo`; ``size`` is the number written after the
     name in a spec (``cls10`` -> 10), or None for heads whose ``size`` is ``"none"``.
+    ``needs`` is what the head reads: the pooled vector, one spatial stage, or several spatial stages;
+    a backbone that lacks it is refused. ``inputs="images"`` declares a head that runs the backbone on
+    whole images itself (detection): it must be the model's only head.
     """
 
     name: str
@@ -108,8 +111,9 @@ class HeadPart:
     size: Literal["required", "none"] = "required"
     size_label: str = "outputs"
     min_size: int = 1
-    needs: Literal["pooled", "stages"] = "pooled"
+    needs: Literal["pooled", "stage", "stages"] = "pooled"
     options: tuple[Option, ...] = ()
+    inputs: Literal["features", "images"] = "features"
 
     kind = "head"
 
@@ -117,8 +121,10 @@ class HeadPart:
         _check_name("head", self.name, HEAD_NAME, self.namespace)
         if not callable(self.build):
             raise TypeError(f"head {self.name!r}: build must be callable")
-        if self.size not in ("required", "none") or self.needs not in ("pooled", "stages"):
-            raise ValueError(f"head {self.name!r}: size must be 'required' or 'none', needs 'pooled' or 'stages'")
+        if self.size not in ("required", "none") or self.needs not in ("pooled", "stage", "stages"):
+            raise ValueError(f"head {self.name!r}: size must be 'required' or 'none', needs 'pooled', 'stage' or 'stages'")
+        if self.inputs not in ("features", "images"):
+            raise ValueError(f"head {self.name!r}: inputs must be 'features' or 'images'")
 
     @property
     def qualified_name(self) -> str:

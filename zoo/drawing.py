@@ -1,0 +1,69 @@
+"""Marking answers on an image with PIL: labelled boxes, key points and caption lines.
+
+``zoo predict --out DIR`` gives each head's ``draw`` a `Canvas` over the original image; sizes of
+lines, dots and text follow the image's size so that marks stay visible on large photos.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+PALETTE = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+           (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 190), (0, 128, 128))
+
+
+class Canvas:
+    """A copy of an image to annotate."""
+
+    def __init__(self, image: Image.Image) -> None:
+        from PIL import ImageDraw, ImageFont
+
+        self.image = image.convert("RGB")
+        self.draw = ImageDraw.Draw(self.image)
+        self.unit = max(1, round(max(self.image.size) / 300))
+        try:
+            self.font = ImageFont.load_default(size=10 * self.unit + 2)
+        except (TypeError, OSError):  # a Pillow without FreeType
+            self.font = ImageFont.load_default()
+        self._captions = 0
+
+    def _text(self, xy: tuple[float, float], text: str, color: tuple[int, int, int]) -> None:
+        left, top, right, bottom = self.draw.textbbox(xy, text, font=self.font)
+        pad = self.unit
+        self.draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=color)
+        self.draw.text(xy, text, fill=(255, 255, 255), font=self.font)
+
+    def caption(self, text: str) -> None:
+        """A line of text at the top left, below earlier captions."""
+        height = self.draw.textbbox((0, 0), "Ag", font=self.font)[3] + 3 * self.unit
+        self._text((2 * self.unit, 2 * self.unit + self._captions * height), text, (0, 0, 0))
+        self._captions += 1
+
+    def box(self, box: Sequence[float], label: str, color: tuple[int, int, int] = PALETTE[0]) -> None:
+        """A rectangle (x1, y1, x2, y2) with its label above it (inside it at the image's top edge)."""
+        x1, y1, x2, y2 = box
+        self.draw.rectangle((x1, y1, x2, y2), outline=color, width=2 * self.unit)
+        text_height = self.draw.textbbox((0, 0), label, font=self.font)[3]
+        top = y1 - text_height - 2 * self.unit if y1 - text_height - 2 * self.unit >= 0 else y1 + 2 * self.unit
+        self._text((x1 + self.unit, top), label, color)
+
+    def points(self, points: Iterable[Sequence[float]], color: tuple[int, int, int] = PALETTE[1]) -> None:
+        """A dot with a dark ring at each (x, y)."""
+        radius = 2 * self.unit + 1
+        for x, y in points:
+            self.draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=color,
+                              outline=(0, 0, 0), width=max(1, self.unit // 2))
+
+    def png(self) -> bytes:
+        buffer = io.BytesIO()
+        self.image.save(buffer, format="PNG")
+        return buffer.getvalue()
+
+
+def color(index: int) -> tuple[int, int, int]:
+    """A distinct colour per class index."""
+    return PALETTE[index % len(PALETTE)]
