@@ -18,7 +18,7 @@ from zoo.catalogue import Catalogue, Preset, load_catalogue
 from zoo.errors import ZooError, ZooWarning, suggest
 from zoo.manager import PluginManager, PluginRecord
 from zoo.parts import BackbonePart, FreezePolicyPart, HeadPart, Part
-from zoo.spec import _INT, PartRef
+from zoo.spec import INTEGER, PartRef
 
 KINDS = ("backbone", "head", "freeze")
 KIND_LABEL = {"backbone": "backbone", "head": "head", "freeze": "freeze policy"}
@@ -139,7 +139,7 @@ class Registry:
         if not colon or not argument:
             raise ZooError(f"freeze policy {part.name} needs an argument: {part.usage}")
         if part.argument == "int":
-            if not _INT.fullmatch(argument) or int(argument) < 0:
+            if not INTEGER.fullmatch(argument) or int(argument) < 0:
                 raise ZooError(f"freeze policy {part.usage}: N must be a whole number >= 0, not {argument!r}")
             return part, int(argument)
         if argument not in stages:

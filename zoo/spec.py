@@ -20,15 +20,15 @@ GRAMMAR = "BACKBONE+HEAD[+HEAD...], each part optionally followed by :key=value,
 _HEAD = re.compile(rf"({HEAD_NAME.pattern})([0-9]+)?")
 _KEY = re.compile(r"[a-z_][a-z0-9_]*")
 _VALUE = re.compile(r"[A-Za-z0-9_.\-]+")
-_INT = re.compile(r"-?[0-9]+")
-_FLOAT = re.compile(r"-?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?")
+INTEGER = re.compile(r"-?[0-9]+")
+DECIMAL = re.compile(r"-?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?")
 
 
 def parse_value(text: str) -> OptionValue:
     """An option value: int, finite float, true/false, or else the string itself."""
-    if _INT.fullmatch(text):
+    if INTEGER.fullmatch(text):
         return int(text)
-    if _FLOAT.fullmatch(text):
+    if DECIMAL.fullmatch(text):
         number = float(text)
         if math.isfinite(number):
             return number
