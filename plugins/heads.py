@@ -47,6 +47,7 @@ def zoo_heads():
         "classification: pooled features -> [hidden + ReLU] -> [dropout] -> logits",
         namespace="zoo",
         size_label="classes",
+        classifier="fc",
         options=(
             Option("hidden", int, None, "width of a hidden layer with ReLU before the logits", minimum=1),
             Option("dropout", float, 0.0, "dropout probability before the logits", minimum=0.0, maximum=0.999),

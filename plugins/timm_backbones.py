@@ -20,6 +20,12 @@ def _build(name: str):
     return TimmBackbone(name)
 
 
+def _pretrained(name: str, tag: str):
+    from zoo.plugins.timm_weights import pretrained
+
+    return pretrained(name, tag)
+
+
 def model_names() -> list[str]:
     """timm's model names, from the cache for the installed timm version when it is there."""
     path = cache_dir() / f"timm-{version('timm')}-models.json"
@@ -41,4 +47,4 @@ def model_names() -> list[str]:
 @hookimpl
 def zoo_backbones():
     for name in model_names():
-        yield BackbonePart(name, partial(_build, name), "timm model", tags=("timm",))
+        yield BackbonePart(name, partial(_build, name), "timm model", tags=("timm",), pretrained=partial(_pretrained, name))

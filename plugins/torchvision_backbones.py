@@ -22,12 +22,19 @@ def _build_vgg(arch: str):
     return VGGBackbone(arch)
 
 
+def _pretrained(arch: str, tag: str):
+    from zoo.plugins.torchvision_weights import pretrained
+
+    return pretrained(arch, tag)
+
+
 @hookimpl
 def zoo_backbones():
     for arch in RESNETS:
         depth = arch.removeprefix("resnet")
-        yield BackbonePart(arch, partial(_build_resnet, arch), f"torchvision ResNet-{depth}", tags=("resnet",))
+        yield BackbonePart(arch, partial(_build_resnet, arch), f"torchvision ResNet-{depth}", tags=("resnet",),
+                           pretrained=partial(_pretrained, arch))
     for arch in VGGS:
         depth, _, bn = arch.removeprefix("vgg").partition("_")
         described = f"torchvision VGG-{depth}" + (" with batch norm" if bn else "")
-        yield BackbonePart(arch, partial(_build_vgg, arch), described, tags=("vgg",))
+        yield BackbonePart(arch, partial(_build_vgg, arch), described, tags=("vgg",), pretrained=partial(_pretrained, arch))

@@ -22,12 +22,15 @@ __all__ = [
     "hookimpl",
     "info",
     "list_parts",
+    "load",
     "parse",
     "predict",
     "resolve",
+    "save",
 ]
 
 if TYPE_CHECKING:
+    from zoo.artifact import load, save
     from zoo.builder import build, resolve
     from zoo.describe import info
     from zoo.prediction import predict
@@ -39,6 +42,8 @@ _LAZY = {
     "info": ("zoo.describe", "info"),
     "parse": ("zoo.spec", "parse"),
     "predict": ("zoo.prediction", "predict"),
+    "load": ("zoo.artifact", "load"),
+    "save": ("zoo.artifact", "save"),
 }
 
 

@@ -11,6 +11,7 @@ from zoo.spec import ModelSpec, PartRef, parse
 
 if TYPE_CHECKING:
     from zoo.model import ZooModel
+    from zoo.weights import Weights
 
 # Every head takes ``weight=``: its share of the model's loss (``resnet50+cls10+kp5:weight=10``).
 LOSS_WEIGHT = Option("weight", float, 1.0, "this head's weight in the model's loss (0 or more)")
@@ -77,18 +78,22 @@ def build(
     spec: str,
     *,
     freeze: str | None = None,
+    weights: Weights | None = None,
     registry: Registry | None = None,
 ) -> ZooModel:
     """Build ``backbone+head[+head...]`` with a freeze policy (``none`` when not given).
 
-    >>> model = zoo.build("resnet50+cls10", freeze="layer4")  # doctest: +SKIP
+    ``weights``: ``imagenet``, a tag of the backbone's plugin, a name pinned in registry.toml, or a
+    .safetensors/.pth/.pt file (see `zoo.weights`); None keeps the fresh initialisation.
+
+    >>> model = zoo.build("resnet50+cls10", freeze="layer4", weights="imagenet")  # doctest: +SKIP
     """
     registry = registry or default_registry()
     recipe = resolve(spec, freeze, registry)
-    return build_recipe(recipe, registry)
+    return build_recipe(recipe, registry, weights=weights)
 
 
-def build_recipe(recipe: Recipe, registry: Registry) -> ZooModel:
+def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None = None) -> ZooModel:
     from zoo.backbone import Backbone
     from zoo.model import ZooModel
 
@@ -119,4 +124,8 @@ def build_recipe(recipe: Recipe, registry: Registry) -> ZooModel:
         raise ZooError(f"freeze policy {policy.qualified_name} chose unknown stages {unknown} for {name}")
     canonical_policy = policy.name if argument is None else f"{policy.name}:{argument}"
     model.set_frozen(selected, canonical_policy)
+    if weights is not None:
+        from zoo.weights import load_weights
+
+        load_weights(model, weights, recipe, registry)
     return model

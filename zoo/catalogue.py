@@ -1,7 +1,7 @@
-"""registry.toml: the declarative catalogue of provider preferences, aliases and presets.
+"""registry.toml: the declarative catalogue of provider preferences, aliases, presets and pinned weights.
 
 The packaged file is read first; a user's file (``--registry FILE`` or ``ZOO_REGISTRY``) overlays it:
-its ``prefer`` list replaces the packaged one, its aliases and presets add to or replace theirs.
+its ``prefer`` list replaces the packaged one, its aliases, presets and weights add to or replace theirs.
 """
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from zoo.errors import ZooError, suggest
 from zoo.spec import parse
 
 PACKAGED = Path(__file__).with_name("registry.toml")
-_TABLES = {"resolve": {"prefer"}, "aliases": None, "presets": None}
+_TABLES = {"resolve": {"prefer"}, "aliases": None, "presets": None, "weights": None}
 _PRESET_KEYS = {"spec", "freeze", "description"}
+_WEIGHTS_KEYS = {"path", "url", "sha256", "description"}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,24 @@ class Preset:
     source: str = ""
 
 
+@dataclass(frozen=True)
+class PinnedWeights:
+    """``[weights.NAME]``: a file (``path``, relative to the registry file) or ``url``, and its sha256."""
+
+    name: str
+    sha256: str
+    path: str = ""
+    url: str = ""
+    description: str = ""
+    source: str = ""
+
+
 @dataclass
 class Catalogue:
     prefer: tuple[str, ...] = ()
     aliases: dict[str, str] = field(default_factory=dict)
     presets: dict[str, Preset] = field(default_factory=dict)
+    weights: dict[str, PinnedWeights] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
 
 
@@ -104,9 +119,29 @@ def _overlay(catalogue: Catalogue, path: Path) -> None:
 
 
 def load_catalogue(user_file: str | os.PathLike[str] | None = None) -> Catalogue:
+    for name, body in data.get("weights", {}).items():
+        catalogue.weights[name] = _pinned(name, body, path, fail)
     """The packaged catalogue overlaid with ``user_file``, or with ``$ZOO_REGISTRY`` when none is given."""
     catalogue = Catalogue()
     _overlay(catalogue, PACKAGED)
+def _pinned(name: str, body: object, path: Path, fail) -> PinnedWeights:
+    if not isinstance(body, dict):
+        raise fail(name, f"weights {name} must be a table with path or url, and sha256")
+    unknown = sorted(set(body) - _WEIGHTS_KEYS)
+    if unknown:
+        raise fail(unknown[0], f"weights {name} has unknown key {unknown[0]!r}; keys: path, url, sha256, description")
+    if not all(isinstance(v, str) for v in body.values()):
+        raise fail(name, f"weights {name}: path, url, sha256 and description must be strings")
+    if not body.get("path") and not body.get("url"):
+        raise fail(name, f"weights {name} needs a path or a url")
+    if not _SHA256.fullmatch(body.get("sha256", "")):
+        raise fail(name, f"weights {name} needs sha256 = the file's sha256 as 64 lowercase hex digits")
+    local = body.get("path", "")
+    if local:
+        local = str((path.parent / Path(local).expanduser()).resolve())
+    return PinnedWeights(name, body["sha256"], local, body.get("url", ""), body.get("description", ""), str(path))
+
+
     user_file = user_file or os.environ.get("ZOO_REGISTRY") or None
     if user_file:
         _overlay(catalogue, Path(user_file))

@@ -111,6 +111,10 @@ def _format_info(data: dict[str, Any]) -> str:
 
     if data["kind"] == "model":
         return format_summary(data)
+    if data["kind"] == "artifact":
+        from zoo.artifact import format_metadata
+
+        return format_metadata(data)
     lines = [f"{data['name']}  ({data['kind']}, provided by {data['provider']}, plugin {data['plugin']})"]
     if data["requested"] != data["name"]:
         lines.append(f"{data['requested']!r} resolves to {data['name']}")
@@ -138,15 +142,56 @@ def _format_info(data: dict[str, Any]) -> str:
 @click.argument("spec")
 @click.option("--freeze", default=None, metavar="POLICY",
               help="none, all, a stage name (freeze everything before it), last:N, ...")
+@click.option("--weights", default=None, metavar="SOURCE",
+              help="imagenet, a tag of the backbone's plugin, a name in registry.toml [weights], or a "
+                   ".safetensors/.pth/.pt file. Offline with ZOO_OFFLINE=1.")
+@click.option("-o", "--output", default=None, metavar="FILE", help="Save the model to FILE.safetensors.")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--labels", "labels_file", default=None, metavar="FILE", help="Class labels, one a line, saved with -o.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def build(ctx: click.Context, spec: str, freeze: str | None, as_json: bool) -> None:
-    """Build SPEC (or a preset) and show its parameters and what trains."""
+def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None, output: str | None,
+          force: bool, labels_file: str | None, as_json: bool) -> None:
+    """Build SPEC (a preset, or a saved FILE.safetensors), show what trains, and save it with -o."""
     from zoo.builder import build as build_model
-    from zoo.summary import format_summary, model_summary
+    from zoo.summary import model_summary
 
-    summary = model_summary(build_model(spec, freeze=freeze, registry=_registry(ctx)))
-    _emit(summary, as_json, None if as_json else format_summary(summary))
+    if labels_file and not output:
+        raise click.UsageError("--labels is saved with the model: give -o FILE.safetensors too")
+    if output:
+        from zoo.artifact import check_output, read_labels
+
+        check_output(output, force)  # before the build, which may take a while
+        labels = read_labels(labels_file) if labels_file else None
+    if spec.lower().endswith(".safetensors"):  # a saved model: rebuild it, to check it or save it anew
+        if freeze or weights:
+            raise click.UsageError(f"{spec} brings its own freeze policy and weights; drop --freeze and --weights")
+        from zoo.artifact import load
+
+        model = load(spec, registry=_registry(ctx))
+    else:
+        model = build_model(spec, freeze=freeze, weights=weights, registry=_registry(ctx))
+    summary = model_summary(model)
+    if model.weights_report is not None:
+        summary["weights"] = model.weights_report.as_dict()
+    if output:
+        from zoo.artifact import save
+
+        summary["saved"] = str(save(model, output, labels=labels, force=force, registry=_registry(ctx)))
+    _emit(summary, as_json, None if as_json else _format_build(summary))
+
+
+def _format_build(summary: dict[str, Any]) -> str:
+    from zoo.summary import format_summary
+
+    lines = [format_summary(summary)]
+    report = summary.get("weights")
+    if report:
+        fresh = f"; fresh: {', '.join(report['fresh_heads'])}" if report["fresh_heads"] else ""
+        lines.append(f"weights: {report['source']} ({report['loaded']} tensors loaded{fresh})")
+    if summary.get("saved"):
+        lines.append(f"saved: {summary['saved']}")
+    return "\n".join(lines)
 
 
 @cli.command()

@@ -43,9 +43,13 @@ def _part_info(kind: str, name: str, registry: Registry) -> dict[str, Any]:
 
 
 def info(name: str, *, freeze: str | None = None, registry: Registry | None = None) -> dict[str, Any]:
-    """Describe a spec (``resnet50+cls10``), preset, backbone, head or freeze policy."""
+    """Describe a spec (``resnet50+cls10``), preset, backbone, head, freeze policy or saved model file."""
     from zoo.spec import parse
 
+    if name.lower().endswith(".safetensors"):  # an artifact: read its header, build nothing
+        from zoo.artifact import describe
+
+        return describe(name)
     registry = registry or default_registry()
     if "+" in name or name.strip() in registry.presets:
         from zoo.builder import build

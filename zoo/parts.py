@@ -71,6 +71,27 @@ def _check_name(kind: str, name: str, pattern: re.Pattern[str], namespace: str) 
 
 
 @dataclass(frozen=True)
+class WeightsFile:
+    """Where a backbone's pretrained weights live on this machine, how to check them and how to fetch them.
+
+    A plugin's ``pretrained(tag)`` returns one without touching the network; zoo checks the file, downloads
+    it only when it is missing and zoo is not offline (``ZOO_OFFLINE=1``), and otherwise says where it goes.
+    """
+
+    source: str  # stable name recorded in artifacts: "torchvision/ResNet50_Weights.IMAGENET1K_V2"
+    path: str = ""  # the local file; "" when not found in a cache whose layout only ``fetch`` knows
+    sha256: str = ""  # the expected sha256 or a prefix of it (torchvision's file names carry 8 hex digits)
+    url: str = ""  # where zoo may download ``path`` from when online
+    fetch: Callable[[], str] | None = None  # downloads into the plugin's own cache and returns the path
+    expected: str = ""  # for people: which file to put where, shown when it is missing offline
+    labels: tuple[str, ...] = ()  # class names of the weights' classifier, when known
+
+    def __post_init__(self) -> None:
+        if self.sha256 and not re.fullmatch(r"[0-9a-f]{8,64}", self.sha256):
+            raise ValueError(f"weights {self.source}: sha256 must be 8 to 64 lowercase hex digits")
+
+
+@dataclass(frozen=True)
 class BackbonePart:
     """A feature extractor. ``build(**options)`` returns a `zoo.backbone.Backbone`."""
 
@@ -80,6 +101,8 @@ class BackbonePart:
     namespace: str = ""  # filled in with the plugin's name when left empty
     options: tuple[Option, ...] = ()
     tags: tuple[str, ...] = ()
+    # ``pretrained(tag)`` -> `WeightsFile` for ``default`` or a tag of the plugin's own (``a1_in1k``); no network.
+    pretrained: Callable[[str], WeightsFile] | None = None
 
     kind = "backbone"
 
@@ -114,6 +137,7 @@ class HeadPart:
     needs: Literal["pooled", "stage", "stages"] = "pooled"
     options: tuple[Option, ...] = ()
     inputs: Literal["features", "images"] = "features"
+    classifier: str = ""  # module in the head that takes a whole torchvision/timm model's classifier ("fc")
 
     kind = "head"
 
