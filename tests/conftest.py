@@ -61,3 +61,25 @@ def _run_zoo(*args: str, env: dict[str, str] | None = None, site: Path | None = 
 def run_zoo():
     """``run_zoo(*args, env=..., site=...)``: the `zoo` console script in a fresh process."""
     return _run_zoo
+
+
+def _train_steps(model, inputs, targets, steps: int = 4, lr: float = 1e-3) -> list[float]:
+    """Adam over the trainable parameters for a few steps on one batch; the loss of each step."""
+    import torch
+
+    model.train()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = model.loss(model(inputs), targets)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.fixture
+def train_steps():
+    """``train_steps(model, inputs, targets, steps=4)``: a real training loop, returning each step's loss."""
+    return _train_steps

@@ -60,18 +60,10 @@ def test_kp_metric_is_mean_pixel_error_over_batches(model):
     assert sized.compute()["pixel_error"] == pytest.approx((10**2 + 10**2) ** 0.5)
 
 
-def test_kp_trains_a_real_step_down():
+def test_kp_trains_a_real_step_down(train_steps):
     torch.manual_seed(1)
-    model = zoo.build("resnet18+kp5", freeze="all").train()  # the seeds' fixed feature extractor
-    images, target = torch.rand(2, 3, 64, 64), torch.rand(2, 5, 2)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    losses = []
-    for _ in range(4):
-        loss = model.loss(model(images), target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    model = zoo.build("resnet18+kp5", freeze="all")  # the seeds' fixed feature extractor
+    losses = train_steps(model, torch.rand(2, 3, 64, 64), torch.rand(2, 5, 2))
     assert losses[-1] < losses[0]
 
 
