@@ -184,3 +184,18 @@ def test_training_without_targets_or_with_bad_boxes_is_a_clear_error():
         model([image], [{"boxes": torch.tensor([[10.0, 10.0, 5.0, 20.0]]), "labels": torch.tensor([1])}])
     with pytest.raises(zoo.ZooError, match=r"labels must be 1\.\.2"):
         model([image], [{"boxes": torch.tensor([[1.0, 1.0, 5.0, 20.0]]), "labels": torch.tensor([3])}])
+
+
+def test_torchvisions_checkpoint_file_loads_through_weights(model, reference, tmp_path):
+    """``--weights fasterrcnn_resnet50_fpn_coco-258fb6c6.pth`` as torchvision saves it (FrozenBatchNorm2d keys)."""
+    path = tmp_path / "fasterrcnn_resnet50_fpn_coco.pth"
+    torch.save({k: v for k, v in reference.state_dict().items() if not k.endswith("num_batches_tracked")}, path)
+    loaded = zoo.build(f"resnet50+det91:{SMALL}", weights=str(path))
+    report = loaded.weights_report
+    assert (report.layout, report.missing, report.unexpected, report.dropped) == ("task", [], [], [])
+    expected = model.state_dict()
+    assert all(torch.equal(value, expected[key]) for key, value in loaded.state_dict().items())
+    with pytest.warns(zoo.ZooWarning, match="dropped 4 tensor"):  # fine-tuning: a fresh box predictor
+        finetune = zoo.build(f"resnet50+det3:{SMALL}", weights=str(path))
+    assert finetune.weights_report.dropped == [f"roi_heads.box_predictor.{n}" for n in
+                                               ("cls_score.weight", "cls_score.bias", "bbox_pred.weight", "bbox_pred.bias")]

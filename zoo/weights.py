@@ -256,7 +256,13 @@ def _layouts(model: ZooModel, recipe: Recipe) -> dict[str, Any]:
                 return target[0] + key[len(name):]
         return f"backbone.{prefix}{key}"
 
-    return {"zoo": lambda key: key, "reference": reference, "backbone": lambda key: f"backbone.{key}"}
+    layouts = {"zoo": lambda key: key, "reference": reference, "backbone": lambda key: f"backbone.{key}"}
+    from zoo.reference import reference_key_map
+
+    task = reference_key_map(model)  # a whole task model's checkpoint: torchvision's fasterrcnn_resnet50_fpn
+    if task is not None:
+        layouts["task"] = task
+    return layouts
 
 
 def fit_state_dict(
