@@ -18,6 +18,7 @@ __all__ = [
     "ZooError",
     "ZooWarning",
     "__version__",
+    "bench",
     "build",
     "hookimpl",
     "info",
@@ -31,12 +32,14 @@ __all__ = [
 
 if TYPE_CHECKING:
     from zoo.artifact import load, save
+    from zoo.benchmark import bench
     from zoo.builder import build, resolve
     from zoo.describe import info
     from zoo.prediction import predict
     from zoo.spec import parse
 
 _LAZY = {
+    "bench": ("zoo.benchmark", "bench"),
     "build": ("zoo.builder", "build"),
     "resolve": ("zoo.builder", "resolve"),
     "info": ("zoo.describe", "info"),

@@ -240,5 +240,34 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     click.echo(format_table(["plugin", "distribution", "version", "status", "provides", "error"], rows))
 
 
+@cli.command()
+@click.argument("target", metavar="SPEC|ARTIFACT")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--mode", type=click.Choice(["infer", "train", "both"]), default="both", show_default=True,
+              help="Time inference, a training step (forward, backward, optimizer step), or both.")
+@click.option("-b", "--batch-size", type=int, default=None, help="Images per batch (default: 32 on CPU, 256 on CUDA).")
+@click.option("--img-size", type=int, default=None, help="Square input size (default: the backbone's).")
+@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy: frozen stages cost no backward pass.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None,
+              help="fp32 (default), or bf16/fp16 autocast.")
+@click.option("--channels-last/--no-channels-last", default=None, help="Memory layout of weights and input.")
+@click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile with inductor.")
+@click.option("--fast", is_flag=True, help="What is fastest here: channels-last, compile, low precision where native.")
+@click.option("--threads", type=int, default=None, help="torch.set_num_threads(N).")
+@click.option("--warmup", type=int, default=None, help="Untimed steps first (default: 1 on CPU, 10 on CUDA).")
+@click.option("--iters", type=int, default=None, help="Timed steps per repeat (default: 2 on CPU, 20 on CUDA).")
+@click.option("--repeats", type=int, default=None, help="Repeats giving median and spread (default: 3 on CPU, 5 on CUDA).")
+@click.option("--vs-reference", is_flag=True, help="Also time the model built directly with torchvision/timm.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def bench(ctx: click.Context, target: str, compile_: bool | None, as_json: bool, **options: Any) -> None:
+    """Images per second, ms per batch, peak memory and GFLOPs of SPEC (or a saved model) on CPU or GPU."""
+    from zoo.bench_report import format_report
+    from zoo.benchmark import bench as measure
+
+    report = measure(target, compile=compile_, registry=_registry(ctx), **options)
+    _emit(report.as_dict(), as_json, None if as_json else format_report(report))
+
+
 def main() -> None:
     cli.main(prog_name="zoo")

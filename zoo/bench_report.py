@@ -1,0 +1,99 @@
+"""What a benchmark found: one `Run` per model and mode, gathered in a `BenchReport`, and its text form."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+@dataclass
+class Run:
+    """One model timed in one mode."""
+
+    model: str  # "zoo", or the library the baseline was built with
+    mode: str
+    batch_size: int
+    requested_batch_size: int
+    too_big: list[int]  # batch sizes that ran out of memory before ``batch_size`` fit
+    timing: dict[str, Any]
+    peak_memory_mb: float
+    memory_source: str
+    params: int
+    trainable_params: int
+    gflops_per_image: float
+    achieved_gflops: float
+    fraction_of_matmul: float | None
+
+    @property
+    def images_per_s(self) -> float:
+        return self.timing["images_per_s"]
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(data.pop("timing"))
+        return data
+
+
+@dataclass
+class BenchReport:
+    """Everything one `bench` call measured, with the machine and the settings it ran under."""
+
+    target: str
+    spec: str
+    freeze: str
+    img_size: int
+    settings: dict[str, Any]
+    machine: dict[str, Any]
+    matmul: dict[str, Any]
+    runs: list[Run] = field(default_factory=list)
+
+    def run(self, mode: str, model: str = "zoo") -> Run:
+        return next(r for r in self.runs if r.mode == mode and r.model == model)
+
+    @property
+    def ratios(self) -> dict[str, float]:
+        """zoo images/s over the baseline's, by mode (only with ``vs_reference``)."""
+        result = {}
+        for run in self.runs:
+            if run.model != "zoo":
+                result[run.mode] = round(self.run(run.mode).images_per_s / run.images_per_s, 4)
+        return result
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "spec": self.spec, "freeze": self.freeze, "img_size": self.img_size,
+                "settings": self.settings, "machine": self.machine, "matmul": self.matmul,
+                "runs": [run.as_dict() for run in self.runs], "ratios": self.ratios}
+
+
+
+
+def format_report(report: BenchReport) -> str:
+    """The report as people read it: the settings, the machine, one row per run, the ratios."""
+    from zoo.summary import format_table
+
+    s, m = report.settings, report.machine
+    layout = "channels-last" if s["channels_last"] else "NCHW"
+    lines = [
+        f"{report.spec}  (freeze: {report.freeze}) at {report.img_size}px on {s['device']}, {s['precision']}, "
+        f"{layout}, {'compiled' if s['compile'] else 'eager'}, {s['threads']} threads",
+        f"machine: {m.get('gpu') or m['cpu']}, {m['usable_cpus']} cpus, torch {m['torch']}, "
+        f"load {' '.join(map(str, m['loadavg']))}",
+        f"matmul: {report.matmul['gflops']:g} GFLOP/s ({report.matmul['dtype']}, {report.matmul['size']}^2); "
+        f"{s['warmup']} warm-up + {s['repeats']} repeats x {s['iters']} steps",
+    ]
+    rows = []
+    for r in report.runs:
+        share = "" if r.fraction_of_matmul is None else f"{100 * r.fraction_of_matmul:.0f}%"
+        rows.append([r.mode, r.model, r.batch_size, f"{r.images_per_s:.2f}",
+                     f"{r.timing['images_per_s_min']:.2f}-{r.timing['images_per_s_max']:.2f}",
+                     f"{r.timing['ms_per_batch']:.1f}", f"{r.peak_memory_mb:,.0f}", f"{r.params:,}",
+                     f"{r.trainable_params:,}", f"{r.gflops_per_image:.2f}", f"{r.achieved_gflops:.1f}", share])
+    headers = ["mode", "model", "batch", "img/s", "min-max", "ms/batch", "peak MB", "params", "trainable",
+               "GFLOP/img", "GFLOP/s", "of matmul"]
+    lines.append(format_table(headers, rows, right=set(range(2, 12))))
+    for r in report.runs:
+        if r.too_big and r.model == "zoo":
+            lines.append(f"{r.mode}: batch {', '.join(map(str, r.too_big))} did not fit in memory; "
+                         f"{r.batch_size} is the largest of the halvings that fit")
+    for mode, ratio in report.ratios.items():
+        baseline = next(r.model for r in report.runs if r.mode == mode and r.model != "zoo")
+        lines.append(f"{mode}: zoo / {baseline} = {ratio:.3f}x")
+    return "\n".join(lines)
