@@ -1,7 +1,8 @@
 """Marking answers on an image with PIL: labelled boxes, key points and caption lines.
 
 ``zoo predict --out DIR`` gives each head's ``draw`` a `Canvas` over the original image; sizes of
-lines, dots and text follow the image's size so that marks stay visible on large photos.
+lines, dots and text follow the image's size so that marks stay visible on large photos. Captions
+are laid first, then boxes, then points, so that no caption hides where something is.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ PALETTE = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30
 
 
 class Canvas:
-    """A copy of an image to annotate."""
+    """A copy of an image to annotate; marks are collected, then drawn by `png`."""
 
     def __init__(self, image: Image.Image) -> None:
         from PIL import ImageDraw, ImageFont
@@ -29,7 +30,9 @@ class Canvas:
             self.font = ImageFont.load_default(size=10 * self.unit + 2)
         except (TypeError, OSError):  # a Pillow without FreeType
             self.font = ImageFont.load_default()
-        self._captions = 0
+        self._captions: list[str] = []
+        self._boxes: list[tuple[Sequence[float], str, tuple[int, int, int]]] = []
+        self._points: list[tuple[list[Sequence[float]], tuple[int, int, int]]] = []
 
     def _text(self, xy: tuple[float, float], text: str, color: tuple[int, int, int]) -> None:
         left, top, right, bottom = self.draw.textbbox(xy, text, font=self.font)
@@ -39,26 +42,42 @@ class Canvas:
 
     def caption(self, text: str) -> None:
         """A line of text at the top left, below earlier captions."""
-        height = self.draw.textbbox((0, 0), "Ag", font=self.font)[3] + 3 * self.unit
-        self._text((2 * self.unit, 2 * self.unit + self._captions * height), text, (0, 0, 0))
-        self._captions += 1
+        self._captions.append(text)
 
     def box(self, box: Sequence[float], label: str, color: tuple[int, int, int] = PALETTE[0]) -> None:
         """A rectangle (x1, y1, x2, y2) with its label above it (inside it at the image's top edge)."""
+        self._boxes.append((box, label, color))
+
+    def points(self, points: Iterable[Sequence[float]], color: tuple[int, int, int] = PALETTE[1]) -> None:
+        """A dot with a dark ring at each (x, y)."""
+        self._points.append((list(points), color))
+
+    def _draw_caption(self, line: int, text: str) -> None:
+        height = self.draw.textbbox((0, 0), "Ag", font=self.font)[3] + 3 * self.unit
+        self._text((2 * self.unit, 2 * self.unit + line * height), text, (0, 0, 0))
+
+    def _draw_box(self, box: Sequence[float], label: str, color: tuple[int, int, int]) -> None:
         x1, y1, x2, y2 = box
         self.draw.rectangle((x1, y1, x2, y2), outline=color, width=2 * self.unit)
         text_height = self.draw.textbbox((0, 0), label, font=self.font)[3]
         top = y1 - text_height - 2 * self.unit if y1 - text_height - 2 * self.unit >= 0 else y1 + 2 * self.unit
         self._text((x1 + self.unit, top), label, color)
 
-    def points(self, points: Iterable[Sequence[float]], color: tuple[int, int, int] = PALETTE[1]) -> None:
-        """A dot with a dark ring at each (x, y)."""
+    def _draw_points(self, points: list[Sequence[float]], color: tuple[int, int, int]) -> None:
         radius = 2 * self.unit + 1
         for x, y in points:
             self.draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=color,
                               outline=(0, 0, 0), width=max(1, self.unit // 2))
 
     def png(self) -> bytes:
+        """The annotated image as PNG bytes."""
+        for line, text in enumerate(self._captions):
+            self._draw_caption(line, text)
+        for box in self._boxes:
+            self._draw_box(*box)
+        for points in self._points:
+            self._draw_points(*points)
+        self._captions, self._boxes, self._points = [], [], []
         buffer = io.BytesIO()
         self.image.save(buffer, format="PNG")
         return buffer.getvalue()
