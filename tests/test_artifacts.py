@@ -132,6 +132,15 @@ def test_interrupted_save_leaves_the_previous_file_and_no_partial_one(saved, tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.safetensors"]
 
 
+def test_saved_file_gets_the_mode_of_a_plain_new_file(saved, tmp_path, registry):
+    umask = os.umask(0o027)
+    try:
+        zoo.save(saved[1], tmp_path / "m.safetensors", registry=registry)
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "m.safetensors").stat().st_mode & 0o777 == 0o640
+
+
 @pytest.mark.parametrize("name, message", [
     ("missing/m.safetensors", "folder .*missing does not exist"),
     ("m.pth", "must end in .safetensors"),

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import urllib.error
 import warnings
 from pathlib import Path
 
@@ -39,7 +41,7 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     def no_network(*args, **kwargs):
         raise AssertionError("a test tried to download")
 
-    monkeypatch.setattr("zoo.weights._download", no_network)
+    monkeypatch.setattr("urllib.request.urlopen", no_network)
     return tmp_path
 
 
@@ -183,11 +185,27 @@ def test_torchvision_file_failing_its_hash_is_refused(offline, registry):
 
 
 def test_a_failed_download_names_the_file_and_leaves_nothing(offline, registry, monkeypatch):
+    def unreachable(url, timeout):
+        raise urllib.error.URLError("no route to host")
+
     monkeypatch.delenv("ZOO_OFFLINE")
-    monkeypatch.setattr("zoo.weights._download", lambda url, path: (_ for _ in ()).throw(OSError("no route to host")))
-    with pytest.raises(ZooError, match="could not be fetched .*no route to host.*resnet18-f37072fd.pth"):
+    monkeypatch.setattr("urllib.request.urlopen", unreachable)
+    with pytest.raises(ZooError, match="could not be fetched .*no route to host.*put resnet18-f37072fd.pth"):
         zoo.build("resnet18+cls2", weights="imagenet", registry=registry)
-    assert not (offline / "torch" / "hub" / "checkpoints").exists()
+    assert list((offline / "torch" / "hub" / "checkpoints").iterdir()) == []
+
+
+def test_a_download_failing_its_hash_is_not_kept(offline, registry, monkeypatch):
+    monkeypatch.delenv("ZOO_OFFLINE")
+    monkeypatch.setattr("urllib.request.urlopen", lambda url, timeout: io.BytesIO(b"not the weights"))
+    with pytest.raises(ZooError, match="expected f37072fd"):
+        zoo.build("resnet18+cls2", weights="imagenet", registry=registry)
+    assert list((offline / "torch" / "hub" / "checkpoints").iterdir()) == []
+
+
+def test_weights_from_a_url_must_be_pinned(registry):
+    with pytest.raises(ZooError, match=r"must be pinned with their sha256: add \[weights.NAME\]"):
+        zoo.build("resnet18+cls2", weights="https://example.invalid/w.pth", registry=registry)
 
 
 class _HubPlugin:

@@ -53,9 +53,12 @@ class WeightsReport:
         return asdict(self)
 
 
-def offline() -> bool:
-    """True when nothing may be downloaded: ``ZOO_OFFLINE=1`` (or Hugging Face's ``HF_HUB_OFFLINE=1``)."""
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes") for v in ("ZOO_OFFLINE", "HF_HUB_OFFLINE"))
+def offline() -> str:
+    """The variable forbidding downloads, ``ZOO_OFFLINE`` (or Hugging Face's ``HF_HUB_OFFLINE``), or ''."""
+    for variable in ("ZOO_OFFLINE", "HF_HUB_OFFLINE"):
+        if os.environ.get(variable, "").strip().lower() in ("1", "true", "yes"):
+            return variable
+    return ""
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -110,10 +113,14 @@ def resolve_source(weights: str | os.PathLike[str], recipe: Recipe, registry: Re
     backbone = recipe.backbone
     if text.startswith(f"{backbone.qualified_name}."):  # timm/resnet50.a1_in1k for timm/resnet50
         text = text[len(backbone.qualified_name) + 1:]
-    elif _is_path(text) and not text.startswith(("http://", "https://")):
-        if not Path(text).is_file():
-            raise ZooError(f"weights file {text} does not exist" if not Path(text).exists() else f"weights {text} is not a file")
-        return WeightsFile(text, text)
+    elif text.startswith(("http://", "https://")):
+        raise ZooError(f"weights from a URL must be pinned with their sha256: add [weights.NAME] with url = "
+                       f"{text!r} and sha256 to registry.toml, then pass --weights NAME")
+    elif _is_path(text):
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise ZooError(f"weights file {text} does not exist" if not path.exists() else f"weights {text} is not a file")
+        return WeightsFile(str(path.resolve()), str(path))
     pins = registry.catalogue.weights
     if text in pins:
         return pinned_file(text, pins[text])
@@ -136,17 +143,21 @@ def resolve_source(weights: str | os.PathLike[str], recipe: Recipe, registry: Re
     return found
 
 
-def _download(url: str, path: Path, timeout: float = DOWNLOAD_TIMEOUT) -> None:
-    """Stream ``url`` into ``path`` through a temporary file, so that a broken download leaves nothing."""
+def _download(url: str, path: Path, sha256: str = "", timeout: float = DOWNLOAD_TIMEOUT) -> None:
+    """Stream ``url`` into ``path`` through a temporary file; a broken or wrong download leaves nothing."""
     import tempfile
     import urllib.request
 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
             for block in iter(lambda: response.read(1 << 20), b""):
+                digest.update(block)
                 out.write(block)
+        if not digest.hexdigest().startswith(sha256):
+            raise ZooError(f"the download from {url} has sha256 {digest.hexdigest()[:16]}..., expected {sha256}...")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -163,14 +174,14 @@ def locate(found: WeightsFile) -> tuple[Path, str]:
         if found.fetch is None and (path is None or not found.url):
             raise ZooError(f"weights {found.source}: no file {path or ''}{where}")
         if offline():
-            raise ZooError(f"weights {found.source} are not on this machine and ZOO_OFFLINE is set{where}")
+            raise ZooError(f"weights {found.source} are not on this machine and {offline()} is set{where}")
         try:
             if found.fetch is not None:
                 path = Path(found.fetch())
             else:
-                _download(found.url, path)  # type: ignore[arg-type]
-        except ZooError:
-            raise
+                _download(found.url, path, found.sha256)  # type: ignore[arg-type]
+        except ZooError as exc:
+            raise ZooError(f"weights {found.source}: {exc}") from None
         except Exception as exc:  # no network, HTTP errors, a full disk: all mean "put it there yourself"
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
             raise ZooError(f"weights {found.source} are not on this machine and could not be fetched ({reason}){where}") from None
