@@ -96,11 +96,18 @@ def test_weights_source_and_sha256_are_recorded(tmp_path, registry):
     assert weights == {"source": str(tmp_path / "r18.pth"), "sha256": model.weights_report.sha256}
 
 
+def test_artifact_as_weights_for_the_same_model_brings_its_labels(saved, registry):
+    path, model = saved
+    again = zoo.build("resnet18+cls3:hidden=16,dropout=0.25", weights=str(path), registry=registry)
+    assert again.labels == {"cls3": ["ant", "bee", "wasp"]} and again.weights_report.fresh_heads == []
+    assert torch.equal(outputs(again), outputs(model))
+
+
 def test_artifact_as_weights_for_another_head_keeps_the_backbone(saved, registry):
     path, model = saved
     with pytest.warns(ZooWarning, match="do not fit head cls3"):
         other = zoo.build("resnet18+cls3:hidden=8", weights=str(path), registry=registry)
-    assert other.weights_report.layout == "zoo"
+    assert other.weights_report.layout == "zoo" and other.labels == {}
     assert all(torch.equal(a, b) for a, b in zip(other.backbone.state_dict().values(), model.backbone.state_dict().values()))
 
 
