@@ -57,7 +57,7 @@ class Catalogue:
 
 def _line_of(text: str, key: str) -> int:
     """The first line mentioning ``key`` as a key or table name, for error messages."""
-    pattern = re.compile(rf"^\s*(\[+\s*)?([\w.\-\"]*\.)?\"?{re.escape(key)}\"?\s*[=\].]", re.M)
+    pattern = re.compile(rf"^[ \t]*(\[+[ \t]*)?([\w.\-\"]*\.)?\"?{re.escape(key)}\"?[ \t]*[=\].]", re.M)
     match = pattern.search(text)
     return text.count("\n", 0, match.start()) + 1 if match else 1
 
@@ -72,7 +72,11 @@ def _read(path: Path) -> tuple[dict, str]:
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
-        raise ZooError(f"invalid registry file {path}: {exc}") from None
+        message = str(exc)
+        where = re.search(r"\s*\(at line (\d+), column \d+\)|\s*\(at end of document\)", message)
+        line = int(where.group(1)) if where and where.group(1) else text.count("\n") + 1
+        reason = message[: where.start()] if where else message
+        raise ZooError(f"invalid registry file {path}, line {line}: {reason}") from None
 
 
 def _overlay(catalogue: Catalogue, path: Path) -> None:
@@ -115,15 +119,11 @@ def _overlay(catalogue: Catalogue, path: Path) -> None:
         except ZooError as exc:
             raise fail(name, f"preset {name}: {exc}") from None
         catalogue.presets[name] = Preset(name, body["spec"], body.get("freeze"), body.get("description", ""), str(path))
+    for name, body in data.get("weights", {}).items():
+        catalogue.weights[name] = _pinned(name, body, path, fail)
     catalogue.sources.append(str(path))
 
 
-def load_catalogue(user_file: str | os.PathLike[str] | None = None) -> Catalogue:
-    for name, body in data.get("weights", {}).items():
-        catalogue.weights[name] = _pinned(name, body, path, fail)
-    """The packaged catalogue overlaid with ``user_file``, or with ``$ZOO_REGISTRY`` when none is given."""
-    catalogue = Catalogue()
-    _overlay(catalogue, PACKAGED)
 def _pinned(name: str, body: object, path: Path, fail) -> PinnedWeights:
     if not isinstance(body, dict):
         raise fail(name, f"weights {name} must be a table with path or url, and sha256")
@@ -142,6 +142,10 @@ def _pinned(name: str, body: object, path: Path, fail) -> PinnedWeights:
     return PinnedWeights(name, body["sha256"], local, body.get("url", ""), body.get("description", ""), str(path))
 
 
+def load_catalogue(user_file: str | os.PathLike[str] | None = None) -> Catalogue:
+    """The packaged catalogue overlaid with ``user_file``, or with ``$ZOO_REGISTRY`` when none is given."""
+    catalogue = Catalogue()
+    _overlay(catalogue, PACKAGED)
     user_file = user_file or os.environ.get("ZOO_REGISTRY") or None
     if user_file:
         _overlay(catalogue, Path(user_file))
