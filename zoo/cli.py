@@ -26,8 +26,9 @@ class ZooGroup(click.Group):
     """Turns `ZooError` and click's usage errors into one line on stderr and exit code 2."""
 
     def main(self, args=None, prog_name=None, **kwargs: Any):  # type: ignore[override]
-        warnings.formatwarning = _one_line_warning
         kwargs.pop("standalone_mode", None)
+        previous_format = warnings.formatwarning
+        warnings.formatwarning = _one_line_warning
         try:
             result = super().main(args=args, prog_name=prog_name or "zoo", standalone_mode=False, **kwargs)
         except ZooError as exc:
@@ -41,6 +42,8 @@ class ZooGroup(click.Group):
         except click.exceptions.Abort:
             click.echo("zoo: aborted", err=True)
             sys.exit(1)
+        finally:
+            warnings.formatwarning = previous_format  # callers in the same process keep their format
         sys.exit(result if isinstance(result, int) else 0)
 
 
