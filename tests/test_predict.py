@@ -63,6 +63,13 @@ def test_every_mode_becomes_8_bit_rgb(folder):
     assert to_rgb(Image.new("LA", (2, 2), (0, 255))).getpixel((0, 0)) == (0, 0, 0)
 
 
+def test_a_photo_is_turned_upright_by_its_exif_orientation(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the camera was turned: rotate 90 degrees clockwise to view
+    Image.new("RGB", (80, 40), (0, 128, 0)).save(tmp_path / "turned.jpg", exif=exif)
+    assert open_image(tmp_path / "turned.jpg").size == (40, 80)
+
+
 def test_images_are_prepared_with_the_backbones_size_mean_and_std(folder):
     image = Image.new("RGB", (300, 120), (51, 51, 51))  # 0.2 in [0, 1]
     resnet = zoo.build("resnet18+cls2").backbone
