@@ -254,3 +254,39 @@ def test_compiled_inference_runs_and_says_so():
                        iters=1, repeats=1)
     assert report.settings["compile"] and report.settings["channels_last"]
     assert report.run("infer").images_per_s > 0
+
+
+def test_compare_times_candidates_side_by_side_with_their_own_setup():
+    from zoo.benchmark import Candidate, compare
+
+    report = compare([Candidate("frozen", zoo.build("resnet18+cls10", freeze="all"), channels_last=True),
+                      Candidate("fine-tuned", zoo.build("resnet18+cls10"))], mode="train", **TINY)
+    frozen, tuned = report.run("train", "frozen"), report.run("train", "fine-tuned")
+    assert (frozen.channels_last, tuned.channels_last) == (True, False)
+    assert report.ratios["train"] == pytest.approx(frozen.images_per_s / tuned.images_per_s, rel=1e-3)
+    assert report.pair("train") == ("frozen", "fine-tuned")
+    with pytest.raises(ZooError, match="distinct labels"):
+        compare([Candidate("a", nn.Linear(2, 2)), Candidate("a", nn.Linear(2, 2))])
+
+
+@pytest.mark.parametrize("groups", [1, 4, 16])
+def test_grouped_convolution_backward_is_counted_once_per_weight(groups):
+    from zoo.flops import count_flops
+
+    conv = nn.Conv2d(16, 16, 3, padding=1, groups=groups)
+    x = torch.randn(2, 16, 8, 8, requires_grad=True)
+    forward = count_flops(lambda: conv(x))
+    # the input's gradient and the weight's gradient each cost one forward pass
+    assert count_flops(lambda: conv(x).sum().backward()) == 3 * forward
+    assert count_flops(lambda: conv(x.detach()).sum().backward()) == 2 * forward
+    if groups == 1:  # where torch's own counter is right, the two agree
+        counter = FlopCounterMode(display=False)
+        with counter:
+            conv(x).sum().backward()
+        assert counter.get_total_flops() == 3 * forward
+
+
+def test_depthwise_network_training_costs_about_three_forward_passes():
+    report = zoo.bench("timm/efficientnet_b0+cls10", **TINY)
+    ratio = report.run("train").gflops_per_image / report.run("infer").gflops_per_image
+    assert 2.5 < ratio < 3.5

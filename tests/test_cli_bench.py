@@ -68,7 +68,8 @@ def test_json_output_holds_runs_machine_and_matmul():
 def test_table_output_for_people():
     result = CliRunner().invoke(cli, ["bench", "resnet18+cls10", "--mode", "infer", "--vs-reference", *TINY])
     assert result.exit_code == 0, result.output
-    assert "torchvision/resnet18+zoo/cls10  (freeze: none) at 32px on cpu, fp32, NCHW, eager" in result.output
+    assert "torchvision/resnet18+zoo/cls10  (freeze: none) at 32px on cpu" in result.output
+    assert "fp32 NCHW eager" in result.output
     assert "img/s" in result.output and "of matmul" in result.output
     assert "infer: zoo / torchvision = " in result.output
 

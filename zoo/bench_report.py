@@ -21,6 +21,9 @@ class Run:
     gflops_per_image: float
     achieved_gflops: float
     fraction_of_matmul: float | None
+    channels_last: bool = False
+    compiled: bool = False
+    precision: str = "fp32"
 
     @property
     def images_per_s(self) -> float:
@@ -50,12 +53,18 @@ class BenchReport:
 
     @property
     def ratios(self) -> dict[str, float]:
-        """zoo images/s over the baseline's, by mode (only with ``vs_reference``)."""
+        """By mode, the first model's images/s over the second's (zoo over its baseline with ``vs_reference``)."""
         result = {}
-        for run in self.runs:
-            if run.model != "zoo":
-                result[run.mode] = round(self.run(run.mode).images_per_s / run.images_per_s, 4)
+        for mode in dict.fromkeys(run.mode for run in self.runs):
+            runs = [run for run in self.runs if run.mode == mode]
+            if len(runs) > 1:
+                result[mode] = round(runs[0].images_per_s / runs[1].images_per_s, 4)
         return result
+
+    def pair(self, mode: str) -> tuple[str, str]:
+        """The labels of the two models whose ratio `ratios` gives for ``mode``."""
+        runs = [run for run in self.runs if run.mode == mode]
+        return runs[0].model, runs[1].model
 
     def as_dict(self) -> dict[str, Any]:
         return {"target": self.target, "spec": self.spec, "freeze": self.freeze, "img_size": self.img_size,
@@ -63,17 +72,13 @@ class BenchReport:
                 "runs": [run.as_dict() for run in self.runs], "ratios": self.ratios}
 
 
-
-
 def format_report(report: BenchReport) -> str:
     """The report as people read it: the settings, the machine, one row per run, the ratios."""
     from zoo.summary import format_table
 
     s, m = report.settings, report.machine
-    layout = "channels-last" if s["channels_last"] else "NCHW"
     lines = [
-        f"{report.spec}  (freeze: {report.freeze}) at {report.img_size}px on {s['device']}, {s['precision']}, "
-        f"{layout}, {'compiled' if s['compile'] else 'eager'}, {s['threads']} threads",
+        f"{report.spec}  (freeze: {report.freeze}) at {report.img_size}px on {s['device']}, {s['threads']} threads",
         f"machine: {m.get('gpu') or m['cpu']}, {m['usable_cpus']} cpus, torch {m['torch']}, "
         f"load {' '.join(map(str, m['loadavg']))}",
         f"matmul: {report.matmul['gflops']:g} GFLOP/s ({report.matmul['dtype']}, {report.matmul['size']}^2); "
@@ -82,18 +87,19 @@ def format_report(report: BenchReport) -> str:
     rows = []
     for r in report.runs:
         share = "" if r.fraction_of_matmul is None else f"{100 * r.fraction_of_matmul:.0f}%"
-        rows.append([r.mode, r.model, r.batch_size, f"{r.images_per_s:.2f}",
+        setup = f"{r.precision} {'channels-last' if r.channels_last else 'NCHW'} {'compiled' if r.compiled else 'eager'}"
+        rows.append([r.mode, r.model, setup, r.batch_size, f"{r.images_per_s:.2f}",
                      f"{r.timing['images_per_s_min']:.2f}-{r.timing['images_per_s_max']:.2f}",
                      f"{r.timing['ms_per_batch']:.1f}", f"{r.peak_memory_mb:,.0f}", f"{r.params:,}",
                      f"{r.trainable_params:,}", f"{r.gflops_per_image:.2f}", f"{r.achieved_gflops:.1f}", share])
-    headers = ["mode", "model", "batch", "img/s", "min-max", "ms/batch", "peak MB", "params", "trainable",
+    headers = ["mode", "model", "setup", "batch", "img/s", "min-max", "ms/batch", "peak MB", "params", "trainable",
                "GFLOP/img", "GFLOP/s", "of matmul"]
-    lines.append(format_table(headers, rows, right=set(range(2, 12))))
+    lines.append(format_table(headers, rows, right=set(range(3, 13))))
     for r in report.runs:
-        if r.too_big and r.model == "zoo":
+        if r.too_big and r is next(x for x in report.runs if x.mode == r.mode):
             lines.append(f"{r.mode}: batch {', '.join(map(str, r.too_big))} did not fit in memory; "
                          f"{r.batch_size} is the largest of the halvings that fit")
     for mode, ratio in report.ratios.items():
-        baseline = next(r.model for r in report.runs if r.mode == mode and r.model != "zoo")
-        lines.append(f"{mode}: zoo / {baseline} = {ratio:.3f}x")
+        subject, baseline = report.pair(mode)
+        lines.append(f"{mode}: {subject} / {baseline} = {ratio:.3f}x")
     return "\n".join(lines)

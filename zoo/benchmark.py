@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,11 +27,21 @@ if TYPE_CHECKING:
 
 @dataclass
 class Candidate:
-    """A model to time, with the function that puts it in training mode."""
+    """A model to time side by side with others: its label, the module, how to put it in training mode
+    (None: ``module.train()``), and its own memory layout, compilation or precision where they differ
+    from the settings'. Candidates that differ in layout must be separate modules."""
 
     label: str
     module: Any
-    set_train: Any = None
+    set_train: Callable[[Any], None] | None = None
+    channels_last: bool | None = None
+    compile: bool | None = None
+    precision: str | None = None
+
+    def options(self, settings: Settings) -> dict[str, Any]:
+        """channels_last, compile and precision for this candidate: its own where set, else the settings'."""
+        return {name: getattr(settings, name) if getattr(self, name) is None else getattr(self, name)
+                for name in ("channels_last", "compile", "precision")}
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -88,8 +99,8 @@ def _measure(mode: str, candidates: list[Candidate], batch: int, img_size: int, 
     workloads = []
     for candidate in candidates:
         options = {"set_train": candidate.set_train} if candidate.set_train else {}
-        workloads.append(Workload(candidate.module, mode, batch, img_size, device, precision=settings.precision,
-                                  channels_last=settings.channels_last, compile=settings.compile, **options))
+        workloads.append(Workload(candidate.module, mode, batch, img_size, device, **candidate.options(settings),
+                                  **options))
     flops = [workload.flops_per_image() for workload in workloads]
     timings = []
     for workload in workloads:
@@ -127,6 +138,57 @@ def _measure_fitting(mode, candidates, img_size, settings, device, clock, memory
         batch //= 2
 
 
+def _prepare(settings: Settings):
+    """Settings checked and filled, threads set; returns (settings, torch device)."""
+    import torch
+
+    settings, device = resolve_settings(settings)
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
+    return settings, device
+
+
+def _run(candidates: Sequence[Candidate], settings: Settings, device, target: str) -> BenchReport:
+    """Time every candidate in every mode of ``settings``, interleaved; the first is the subject."""
+    import torch
+
+    from zoo.machine import describe_machine, matmul_gflops
+    from zoo.memory import PeakMemory
+    from zoo.timing import device_clock
+    from zoo.workload import DTYPES, count_params
+
+    if settings.warmup < 1 and any(c.options(settings)["compile"] for c in candidates):
+        raise ZooError("--compile needs --warmup 1 or more: the first step compiles the model")
+    subject = candidates[0].module
+    for candidate in candidates:
+        candidate.module.to(device)
+    backbone = getattr(subject, "backbone", None)
+    size = settings.img_size or (backbone.input_size[-1] if backbone is not None else 224)
+    machine = describe_machine(device)
+    matmul = matmul_gflops(device, DTYPES[settings.precision])
+    clock, memory = device_clock(device), PeakMemory(device)
+    report = BenchReport(target, getattr(subject, "spec", target), getattr(subject, "freeze_policy", "none"), size,
+                         {**asdict(settings), "threads": torch.get_num_threads(), "img_size": size}, machine, matmul)
+    for mode in settings.modes:
+        results, batch, too_big = _measure_fitting(mode, candidates, size, settings, device, clock, memory)
+        for candidate, (timing, peak, flops) in zip(candidates, results):
+            own = candidate.options(settings)
+            params = list(candidate.module.parameters())
+            gflops = flops / 1e9
+            achieved = gflops * timing.median
+            report.runs.append(Run(
+                candidate.label, mode, batch, settings.batch_size, too_big, timing.summary(),
+                round(peak / 2**20, 1), memory.source, count_params(params),
+                count_params(p for p in params if p.requires_grad), round(gflops, 6), round(achieved, 2),
+                round(achieved / matmul["gflops"], 4) if matmul["gflops"] else None, own["channels_last"],
+                own["compile"], own["precision"],
+            ))
+    report.machine["loadavg_after"] = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
+    return report
+
+
 def bench(
     target: str | nn.Module,
     *,
@@ -148,60 +210,41 @@ def bench(
 ) -> BenchReport:
     """Measure ``target`` (a spec, a preset, an artifact file, or an ``nn.Module``) on ``device``.
 
-    None means the device's default (`DEFAULTS`); ``fast`` picks channels-last, ``torch.compile`` and,
-    where the hardware has it, reduced precision. A batch that does not fit is halved until one does.
+    None means the device's default (`zoo.bench_settings.DEFAULTS`); ``fast`` picks channels-last,
+    ``torch.compile`` and, where the hardware has it, reduced precision. A batch that does not fit is
+    halved until one does.
 
     >>> report = zoo.bench("resnet18+cls10", mode="infer", batch_size=8)  # doctest: +SKIP
     >>> report.run("infer").images_per_s  # doctest: +SKIP
     """
-    settings = Settings(device, mode, batch_size, img_size, freeze, precision, channels_last, compile, fast,
-                        threads, warmup, iters, repeats, vs_reference)
-    settings, torch_device = resolve_settings(settings)
-    import torch
-
-    from zoo.machine import describe_machine, matmul_gflops
-    from zoo.memory import PeakMemory
-    from zoo.timing import device_clock
-    from zoo.workload import DTYPES, count_params
-
-    if threads is not None:
-        torch.set_num_threads(threads)
-    if torch_device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
+    settings, torch_device = _prepare(Settings(device, mode, batch_size, img_size, freeze, precision, channels_last,
+                                               compile, fast, threads, warmup, iters, repeats, vs_reference))
     if isinstance(target, str):
-        model = _load(target, freeze, registry)
-        name = target
+        model, name = _load(target, freeze, registry), target
     else:
         model, name = target, type(target).__name__
         if freeze is not None:
             raise ZooError("freeze applies to a spec or an artifact; freeze a module yourself before timing it")
-    model.to(torch_device)
     candidates = [Candidate("zoo", model)]
     if vs_reference:
         from zoo.baseline import reference_model
 
         provider, reference, set_train = reference_model(model)
-        candidates.append(Candidate(provider, reference.to(torch_device), set_train))
-    backbone = getattr(model, "backbone", None)
-    size = settings.img_size or (backbone.input_size[-1] if backbone is not None else 224)
-    machine = describe_machine(torch_device)
-    matmul = matmul_gflops(torch_device, DTYPES[settings.precision])
-    clock, memory = device_clock(torch_device), PeakMemory(torch_device)
-    report = BenchReport(name, getattr(model, "spec", name), getattr(model, "freeze_policy", "none"), size,
-                         {**asdict(settings), "threads": torch.get_num_threads(), "img_size": size}, machine, matmul)
-    for run_mode in settings.modes:
-        results, batch, too_big = _measure_fitting(run_mode, candidates, size, settings, torch_device, clock, memory)
-        for candidate, (timing, peak, flops) in zip(candidates, results):
-            params = list(candidate.module.parameters())
-            gflops = flops / 1e9
-            achieved = gflops * timing.median
-            report.runs.append(Run(
-                candidate.label, run_mode, batch, settings.batch_size, too_big, timing.summary(),
-                round(peak / 2**20, 1), memory.source, count_params(params),
-                count_params(p for p in params if p.requires_grad), round(gflops, 6), round(achieved, 2),
-                round(achieved / matmul["gflops"], 4) if matmul["gflops"] else None,
-            ))
-    report.machine["loadavg_after"] = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
-    return report
+        candidates.append(Candidate(provider, reference, set_train))
+    return _run(candidates, settings, torch_device, name)
 
 
+def compare(candidates: Sequence[Candidate], **settings: Any) -> BenchReport:
+    """Time several models side by side, interleaved repeat by repeat; ratios are the first over the second.
+
+    ``settings`` are `bench`'s keywords (device, mode, batch_size, ...); a candidate may set its own
+    ``channels_last`` and ``compile``, so ``--fast`` and eager can be compared in one run::
+
+        compare([Candidate("fast", zoo.build(spec), channels_last=True, compile=True),
+                 Candidate("eager", zoo.build(spec))], mode="infer", batch_size=32)
+    """
+    if len(candidates) < 1 or len({c.label for c in candidates}) != len(candidates):
+        raise ZooError("compare needs one or more candidates with distinct labels")
+    resolved, device = _prepare(Settings(**settings))
+    first = candidates[0]
+    return _run(candidates, resolved, device, getattr(first.module, "spec", first.label))

@@ -136,23 +136,21 @@ class Workload:
     def flops_per_image(self) -> float:
         """FLOPs of one image through the eager fp32 model: the forward pass, or forward + backward.
 
-        Counted with torch's flop counter on a batch of up to two, from the same reused input.
+        Counted with torch's flop counter (see `zoo.flops`) on a batch of up to two from the reused input.
         """
-        from torch.utils.flop_counter import FlopCounterMode
+        from zoo.flops import count_flops
 
         count = min(self.batch_size, 2)
         inputs = self.inputs[:count]
         targets = None if self.targets is None else self.targets[:count]
-        counter = FlopCounterMode(display=False)
         if self.optimizer is None:
-            with torch.no_grad(), counter:
-                self._call(self.model, inputs, None)
+            with torch.no_grad():
+                flops = count_flops(lambda: self._call(self.model, inputs, None))
         else:
-            with counter:
-                stand_in_loss(self._call(self.model, inputs, targets)).backward()
+            flops = count_flops(lambda: stand_in_loss(self._call(self.model, inputs, targets)).backward())
             for p in self.parameters:
                 p.grad = None
-        return counter.get_total_flops() / count
+        return flops / count
 
     def release(self) -> None:
         """Drop gradients and optimizer state, so a retry at a smaller batch starts from nothing."""
