@@ -1,0 +1,68 @@
+"""The benchmarks/ suite runs end to end and writes its files; tiny sizes, so it says nothing of speed."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import zoo
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_every_model_of_the_matrix_resolves(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from run_matrix import MATRIX
+
+    specs = [entry.spec for entry in MATRIX]
+    assert {"resnet18+cls10", "resnet50+cls10", "vgg16+cls10"} <= set(specs)
+    assert any(spec.startswith("timm/") for spec in specs)
+    for spec in specs:
+        zoo.resolve(spec)
+
+
+def test_matrix_writes_csv_json_markdown_and_machine(tmp_path):
+    run("run_matrix.py", "--quick", "--models", "resnet18+cls10", "--out", str(tmp_path))
+    with open(tmp_path / "matrix.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["mode"], r["freeze"]) for r in rows] == [
+        ("infer", "any"), ("train", "none"), ("train", "before:layer4"), ("train", "all")]
+    trainable = [int(r["trainable_params"]) for r in rows[1:]]
+    assert trainable == sorted(trainable, reverse=True) and trainable[-1] == 5130
+    data = json.loads((tmp_path / "matrix.json").read_text())
+    assert len(data["reports"]) == 4 and data["machine"]["cpu"]
+    assert "| resnet18+cls10 | train | before:layer4 |" in (tmp_path / "matrix.md").read_text()
+    assert json.loads((tmp_path / "machine.json").read_text())["loadavg"]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
+    assert (tmp_path / "matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_targets_write_each_ratio(tmp_path):
+    run("targets.py", "--quick", "--spec", "resnet18+cls10", "--only", "reference,freeze", "--out", str(tmp_path))
+    results = json.loads((tmp_path / "targets.json").read_text())["results"]
+    assert [(r["target"], r["mode"]) for r in results] == [("reference", "infer"), ("reference", "train"),
+                                                           ("freeze", "train")]
+    for r in results:
+        assert r["ratio"] == pytest.approx(r["subject_images_per_s"] / r["baseline_images_per_s"], rel=1e-2)
+    text = (tmp_path / "targets.md").read_text()
+    assert "zoo-built over torchvision-built" in text and "--freeze=all over --freeze=none" in text
+
+
+def test_an_unknown_target_is_refused():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "targets.py"), "--only", "speed"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "unknown target 'speed'" in result.stderr
