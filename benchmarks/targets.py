@@ -57,7 +57,8 @@ def rows(name: str, report: BenchReport) -> list[dict[str, Any]]:
     for mode, ratio in report.ratios.items():
         subject, baseline = (report.run(mode, label) for label in report.pair(mode))
         result.append({
-            "target": name, "compares": what, "mode": mode, "ratio": ratio, "least": least, "met": ratio >= least,
+            "target": name, "compares": what, "mode": mode, "ratio": ratio, "ratio_range": report.ratio_ranges[mode],
+            "least": least, "met": ratio >= least,
             "subject": subject.model, "baseline": baseline.model, "batch_size": subject.batch_size,
             "img_size": report.img_size,
             "subject_images_per_s": subject.images_per_s, "baseline_images_per_s": baseline.images_per_s,
@@ -76,9 +77,10 @@ def _figure(rate: float, low_high: list[float], share: float | None) -> str:
 
 
 def markdown(results: list[dict[str, Any]], machine: dict[str, Any], spec: str) -> str:
-    headers = ["target", "mode", "ratio", "at least", "met", "img/s (min-max), share of matmul", "baseline img/s",
+    headers = ["target", "mode", "ratio", "repeat by repeat", "at least", "met", "img/s (min-max), share of matmul", "baseline img/s",
                "batch", "load before/after"]
-    table = [[f"{r['compares']}", r["mode"], f"**{r['ratio']:.3f}x**", f"{r['least']}x", "yes" if r["met"] else "**no**",
+    table = [[f"{r['compares']}", r["mode"], f"**{r['ratio']:.3f}x**",
+              f"{r['ratio_range'][0]:.3f}-{r['ratio_range'][1]:.3f}", f"{r['least']}x", "yes" if r["met"] else "**no**",
               f"{r['subject']}: {_figure(r['subject_images_per_s'], r['subject_range'], r['subject_of_matmul'])}",
               f"{r['baseline']}: {_figure(r['baseline_images_per_s'], r['baseline_range'], r['baseline_of_matmul'])}",
               r["batch_size"], f"{r['loadavg'][0]} / {r['loadavg_after'][0]}"] for r in results]
@@ -86,8 +88,10 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], spec: str) 
     return "\n".join([
         f"# Throughput targets: {spec}", "",
         f"`{output.command_line()}`", "",
-        "Each ratio is the median images per second of the first model over the second's, the two timed "
-        "in turn, repeat by repeat, in one process; min-max is over the repeats. The share of matmul is "
+        "The two models of a target are timed in turn, repeat by repeat, in one process; each ratio is the "
+        "median over the repeats of the first model's images per second over the second's in the same "
+        "repeat, and its least and greatest are beside it; min-max of images per second is over the "
+        "repeats. The share of matmul is "
         "the achieved GFLOP/s (counted FLOPs per image x images per second) over a square fp32 matmul "
         f"measured in the same run (GFLOP/s: {matmuls}).", "",
         output.machine_markdown(machine), "", output.markdown_table(headers, table), "",

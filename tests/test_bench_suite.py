@@ -56,8 +56,9 @@ def test_targets_write_each_ratio(tmp_path):
     results = json.loads((tmp_path / "targets.json").read_text())["results"]
     assert [(r["target"], r["mode"]) for r in results] == [("reference", "infer"), ("reference", "train"),
                                                            ("freeze", "train")]
-    for r in results:
+    for r in results:  # one repeat each: the ratio of the repeat is the ratio of the medians
         assert r["ratio"] == pytest.approx(r["subject_images_per_s"] / r["baseline_images_per_s"], rel=1e-2)
+        assert r["ratio_range"] == [r["ratio"], r["ratio"]]
     text = (tmp_path / "targets.md").read_text()
     assert "zoo-built over torchvision-built" in text and "--freeze=all over --freeze=none" in text
 

@@ -1,6 +1,7 @@
 """What a benchmark found: one `Run` per model and mode, gathered in a `BenchReport`, and its text form."""
 from __future__ import annotations
 
+import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -51,15 +52,23 @@ class BenchReport:
     def run(self, mode: str, model: str = "zoo") -> Run:
         return next(r for r in self.runs if r.mode == mode and r.model == model)
 
+    def _paired(self, mode: str) -> list[float]:
+        """Repeat by repeat, the first model's images/s over the second's, each pair timed back to back."""
+        first, second = (self.run(mode, label) for label in self.pair(mode))
+        return [a / b for a, b in zip(first.timing["repeats_images_per_s"], second.timing["repeats_images_per_s"])]
+
     @property
     def ratios(self) -> dict[str, float]:
-        """By mode, the first model's images/s over the second's (zoo over its baseline with ``vs_reference``)."""
-        result = {}
-        for mode in dict.fromkeys(run.mode for run in self.runs):
-            runs = [run for run in self.runs if run.mode == mode]
-            if len(runs) > 1:
-                result[mode] = round(runs[0].images_per_s / runs[1].images_per_s, 4)
-        return result
+        """By mode, the first model's speed over the second's (zoo over its baseline with ``vs_reference``):
+        the median of the repeat-by-repeat ratios, so that a machine slowing down between repeats cancels."""
+        modes = dict.fromkeys(run.mode for run in self.runs)
+        return {mode: round(statistics.median(self._paired(mode)), 4) for mode in modes
+                if sum(run.mode == mode for run in self.runs) > 1}
+
+    @property
+    def ratio_ranges(self) -> dict[str, list[float]]:
+        """By mode, the least and greatest repeat-by-repeat ratio."""
+        return {mode: [round(min(self._paired(mode)), 4), round(max(self._paired(mode)), 4)] for mode in self.ratios}
 
     def pair(self, mode: str) -> tuple[str, str]:
         """The labels of the two models whose ratio `ratios` gives for ``mode``."""
@@ -69,7 +78,7 @@ class BenchReport:
     def as_dict(self) -> dict[str, Any]:
         return {"target": self.target, "spec": self.spec, "freeze": self.freeze, "img_size": self.img_size,
                 "settings": self.settings, "machine": self.machine, "matmul": self.matmul,
-                "runs": [run.as_dict() for run in self.runs], "ratios": self.ratios}
+                "runs": [run.as_dict() for run in self.runs], "ratios": self.ratios, "ratio_ranges": self.ratio_ranges}
 
 
 def format_report(report: BenchReport) -> str:
@@ -101,5 +110,6 @@ def format_report(report: BenchReport) -> str:
                          f"{r.batch_size} is the largest of the halvings that fit")
     for mode, ratio in report.ratios.items():
         subject, baseline = report.pair(mode)
-        lines.append(f"{mode}: {subject} / {baseline} = {ratio:.3f}x")
+        low, high = report.ratio_ranges[mode]
+        lines.append(f"{mode}: {subject} / {baseline} = {ratio:.3f}x (repeat by repeat {low:.3f}-{high:.3f})")
     return "\n".join(lines)
