@@ -3,6 +3,7 @@ with a batch that does not fit. Tiny inputs keep it fast; nothing here asserts h
 from __future__ import annotations
 
 import copy
+import os
 import statistics
 import warnings
 
@@ -156,12 +157,21 @@ def test_nothing_fits_is_a_clear_error_and_other_errors_pass_through():
         zoo.bench(FitsUpTo(0, lambda message: ValueError("not memory")), mode="infer", **TINY)
 
 
+def _resident_bytes() -> int:
+    line = next(x for x in open("/proc/self/status") if x.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the resident set from /proc")
 def test_peak_memory_sees_a_large_allocation():
+    import gc
+
+    gc.collect()
     memory = PeakMemory(torch.device("cpu"))
     memory.reset()
-    base = memory.peak()
+    resident = _resident_bytes()
     block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
-    assert memory.peak() - base >= 60 * 2**20
+    assert memory.peak() >= resident + 60 * 2**20
     del block
 
 
@@ -242,6 +252,25 @@ def test_bad_settings_are_zoo_errors(options, message):
         zoo.bench("resnet18+cls10", **options)
 
 
+def test_a_plain_module_has_no_reference_and_takes_no_freeze_policy():
+    with pytest.raises(ZooError, match="a Linear has none"):
+        zoo.bench(nn.Linear(4, 2), vs_reference=True)
+    with pytest.raises(ZooError, match="freeze a module yourself"):
+        zoo.bench(nn.Linear(4, 2), freeze="all")
+
+
+def test_more_threads_than_cpus_is_warned(monkeypatch):
+    from zoo import machine
+
+    previous = torch.get_num_threads()
+    monkeypatch.setattr(machine, "usable_cpus", lambda: 1)
+    try:
+        with pytest.warns(ZooWarning, match="2 threads on 1 usable CPUs"):
+            zoo.bench("resnet18+cls10", mode="infer", threads=2, **{**TINY, "repeats": 1})
+    finally:
+        torch.set_num_threads(previous)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown where CUDA is missing")
 def test_cuda_without_cuda_is_a_clear_error():
     with pytest.raises(ZooError, match="CUDA is not available here .* use --device cpu"):
@@ -292,3 +321,12 @@ def test_depthwise_network_training_costs_about_three_forward_passes():
     report = zoo.bench("timm/efficientnet_b0+cls10", **TINY)
     ratio = report.run("train").gflops_per_image / report.run("infer").gflops_per_image
     assert 2.5 < ratio < 3.5
+
+
+def test_matmul_yardstick_is_the_best_size_and_measured_once_per_process():
+    from zoo.machine import matmul_gflops
+
+    first = matmul_gflops(sizes=(64, 128), seconds=0.05, fresh=True)
+    assert first["gflops"] == max(first["by_size"].values()) > 0
+    assert first["size"] in (64, 128) and first["runs"] >= 3 and first["dtype"] == "float32"
+    assert matmul_gflops(sizes=(64, 128)) == first  # the same yardstick for every report of the run

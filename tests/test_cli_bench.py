@@ -93,3 +93,8 @@ def test_a_saved_model_is_benchmarked_as_saved_or_refrozen(tmp_path):
     result = CliRunner().invoke(cli, ["bench", str(path), "--mode", "train", "--freeze", "none", "--json", *TINY])
     run = json.loads(result.output)["runs"][0]
     assert run["trainable_params"] == run["params"] == 11_181_642
+
+
+def test_a_missing_model_file_is_named():
+    line = fails("bench", "no-such-model.safetensors", *TINY)
+    assert "no-such-model.safetensors: no such file" in line

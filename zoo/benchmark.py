@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from zoo.bench_report import BenchReport, Run
 from zoo.bench_settings import Settings, resolve_settings
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning
 
 if TYPE_CHECKING:
     from torch import nn
 
     from zoo.registry import Registry
+
+ARTIFACT_SUFFIXES = (".safetensors", ".pt", ".pth")
 
 
 @dataclass
@@ -65,7 +68,8 @@ def _refreeze(model: nn.Module, policy: str, registry: Registry | None) -> None:
     from zoo.registry import default_registry
 
     backbone = model.backbone
-    part, argument = (registry or default_registry()).freeze_policy(policy, backbone.stage_names, model.spec)
+    name = model.spec.split("+")[0]
+    part, argument = (registry or default_registry()).freeze_policy(policy, backbone.stage_names, name)
     model.set_frozen(list(part.select(backbone.stage_names, argument)),
                      part.name if argument is None else f"{part.name}:{argument}")
 
@@ -74,7 +78,10 @@ def _load(target: str, freeze: str | None, registry: Registry | None) -> nn.Modu
     """A model from a spec or preset, or from an artifact file through ``zoo.load``."""
     import zoo
 
-    if Path(target).is_file():
+    path = Path(target)
+    if path.suffix in ARTIFACT_SUFFIXES and not path.is_file():
+        raise ZooError(f"{target}: no such file; give a saved model (zoo build SPEC -o FILE) or a SPEC")
+    if path.is_file():
         load = getattr(zoo, "load", None)
         if load is None:
             raise ZooError(f"{target} is a file, and this zoo cannot load artifacts; give a SPEC such as resnet50+cls10")
@@ -144,6 +151,11 @@ def _prepare(settings: Settings):
 
     settings, device = resolve_settings(settings)
     if settings.threads is not None:
+        from zoo.machine import usable_cpus
+
+        if settings.threads > usable_cpus():
+            warnings.warn(f"{settings.threads} threads on {usable_cpus()} usable CPUs: the threads will compete",
+                          ZooWarning, stacklevel=3)
         torch.set_num_threads(settings.threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
@@ -229,6 +241,9 @@ def bench(
     if vs_reference:
         from zoo.baseline import reference_model
 
+        if not hasattr(model, "spec"):
+            raise ZooError("--vs-reference compares a zoo model with its torchvision or timm original; "
+                           f"a {type(model).__name__} has none")
         provider, reference, set_train = reference_model(model)
         candidates.append(Candidate(provider, reference, set_train))
     return _run(candidates, settings, torch_device, name)

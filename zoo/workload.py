@@ -94,7 +94,10 @@ class Workload:
         self.dtype = DTYPES[precision]
         if channels_last:
             model.to(memory_format=torch.channels_last)
-        set_train(model) if mode == "train" else model.eval()
+        if mode == "train":
+            set_train(model)
+        else:
+            model.eval()
         self.inputs = make_inputs(model, batch_size, img_size, device, channels_last)
         self.targets = detection_targets(self.inputs) if mode == "train" and takes_images(model) else None
         self.parameters = trainable_parameters(model)
