@@ -3,7 +3,8 @@
 The freeze policies are ``none``, the last spatial stage (``layer4`` on a ResNet: everything before it
 frozen; ``block5`` on VGG) and ``all``. Inference does not depend on the policy, so it is measured once.
 Writes matrix.csv, matrix.json, matrix.md, matrix.png and machine.json into
-benchmarks/results/<machine>/. The default sizes keep the whole matrix near ten minutes on two CPU cores.
+benchmarks/results/<machine>/. The default sizes keep the whole matrix near a quarter of an hour on two
+CPU cores.
 
     python benchmarks/run_matrix.py [--device cuda] [--batch-size 8] [--models resnet18+cls10,...]
     python benchmarks/run_matrix.py --quick --out /tmp/matrix     # tiny sizes: checks the suite runs
@@ -31,6 +32,7 @@ class Entry:
     batch_size: int | None = None
     img_size: int | None = None
     iters: int | None = None
+    repeats: int | None = None
 
 
 # One line per model. det91 is torchvision's Faster R-CNN at its own 800 px size.
@@ -39,7 +41,7 @@ MATRIX = (
     Entry("resnet50+cls10"),
     Entry("vgg16+cls10", iters=1),
     Entry("timm/efficientnet_b0+cls10"),
-    Entry("resnet50+det91", batch_size=2, img_size=800, iters=1),
+    Entry("resnet50+det91", batch_size=2, img_size=800, iters=1, repeats=3),
 )
 QUICK = {"batch_size": 2, "img_size": 64, "warmup": 1, "iters": 1, "repeats": 1}
 
@@ -69,8 +71,8 @@ def measure(entries: list[Entry], args: argparse.Namespace) -> tuple[list[dict[s
     base = QUICK if args.quick else {"batch_size": args.batch_size, "img_size": args.img_size,
                                      "warmup": args.warmup, "iters": args.iters, "repeats": args.repeats}
     for entry in entries:
-        own = {key: value for key, value in (("batch_size", entry.batch_size), ("img_size", entry.img_size),
-                                             ("iters", entry.iters)) if value is not None and not args.quick}
+        own = {key: getattr(entry, key) for key in ("batch_size", "img_size", "iters", "repeats")
+               if getattr(entry, key) is not None and not args.quick}
         settings = {**base, **own, "device": args.device, "threads": args.threads}
         for mode, freeze in [("infer", "none")] + [("train", f) for f in freeze_policies(entry.spec)]:
             start = time.perf_counter()
@@ -106,7 +108,7 @@ def main() -> int:
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--iters", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--models", default=None, help="comma-separated specs instead of the matrix")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check that the suite runs")

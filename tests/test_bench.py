@@ -330,3 +330,45 @@ def test_matmul_yardstick_is_the_best_size_and_measured_once_per_process():
     assert first["gflops"] == max(first["by_size"].values()) > 0
     assert first["size"] in (64, 128) and first["runs"] >= 3 and first["dtype"] == "float32"
     assert matmul_gflops(sizes=(64, 128)) == first  # the same yardstick for every report of the run
+
+
+@pytest.fixture
+def one_gpu(monkeypatch):
+    """torch.cuda as it answers on a machine with one GPU; only the settings are checked with it."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Test GPU")
+    return monkeypatch
+
+
+@pytest.mark.parametrize(("bf16", "expected"), [(True, "bf16"), (False, "fp16")])
+def test_fast_on_a_gpu_picks_its_reduced_precision(one_gpu, bf16, expected):
+    from zoo.bench_settings import Settings, resolve_settings
+
+    one_gpu.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
+    settings, device = resolve_settings(Settings(device="cuda", fast=True))
+    assert device.type == "cuda" and settings.precision == expected
+    assert (settings.channels_last, settings.compile) == (True, True)
+    assert (settings.batch_size, settings.warmup, settings.iters, settings.repeats) == (256, 10, 20, 5)
+
+
+def test_gpu_settings_are_checked(one_gpu):
+    from zoo.bench_settings import Settings, resolve_settings
+
+    one_gpu.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    with pytest.raises(ZooError, match="there are 1 CUDA device"):
+        resolve_settings(Settings(device="cuda:1"))
+    with pytest.raises(ZooError, match="Test GPU has no bf16; use fp16 or fp32"):
+        resolve_settings(Settings(device="cuda", precision="bf16"))
+    assert resolve_settings(Settings(device="cuda", precision="fp16"))[0].precision == "fp16"
+
+
+def test_gpu_memory_is_the_allocator_peak(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: calls.append(("reset", device)))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: calls.append(("peak", device)) or 123)
+    device = torch.device("cuda:0")
+    memory = PeakMemory(device)
+    memory.reset()
+    assert memory.peak() == 123 and calls == [("reset", device), ("peak", device)]
+    assert memory.source == "cuda max_memory_allocated"
