@@ -36,7 +36,7 @@ def plot_matrix(rows: list[dict[str, Any]], path: Path, machine: dict[str, Any])
         bars = axes.barh(ys, values, height=height, label=name)
         for bar, value in zip(bars, values):
             if value:
-                axes.text(value * 1.03, bar.get_y() + height / 2, f"{value:.1f}", va="center", fontsize=7)
+                axes.text(value * 1.03, bar.get_y() + height / 2, f"{value:.3g}", va="center", fontsize=7)
     axes.set_yticks([m + 0.4 - height / 2 for m in range(len(models))], models)
     axes.invert_yaxis()
     axes.set_xscale("log")
