@@ -2,6 +2,7 @@
 
 The freeze policies are ``none``, the last spatial stage (``layer4`` on a ResNet: everything before it
 frozen; ``block5`` on VGG) and ``all``. Inference does not depend on the policy, so it is measured once.
+Each cell runs in a fresh process (see `isolation.py`), so that none inherits another's allocator state.
 Writes matrix.csv, matrix.json, matrix.md, matrix.png and machine.json into
 benchmarks/results/<machine>/. The default sizes keep the whole matrix near a quarter of an hour on two
 CPU cores.
@@ -21,6 +22,7 @@ from typing import Any
 import zoo
 from zoo.bench_report import BenchReport
 
+import isolation
 import output
 
 
@@ -66,6 +68,10 @@ def row(entry: Entry, report: BenchReport, mode: str) -> dict[str, Any]:
     }
 
 
+def cell(spec: str, mode: str, freeze: str, settings: dict[str, Any]) -> BenchReport:
+    return zoo.bench(spec, mode=mode, freeze=freeze, **settings)
+
+
 def measure(entries: list[Entry], args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rows, reports = [], []
     base = QUICK if args.quick else {"batch_size": args.batch_size, "img_size": args.img_size,
@@ -76,7 +82,7 @@ def measure(entries: list[Entry], args: argparse.Namespace) -> tuple[list[dict[s
         settings = {**base, **own, "device": args.device, "threads": args.threads}
         for mode, freeze in [("infer", "none")] + [("train", f) for f in freeze_policies(entry.spec)]:
             start = time.perf_counter()
-            report = zoo.bench(entry.spec, mode=mode, freeze=freeze, **settings)
+            report = isolation.fresh(cell, entry.spec, mode, freeze, settings)
             rows.append(row(entry, report, mode))
             reports.append(report.as_dict())
             print(f"{entry.spec:28} {mode:5} {rows[-1]['freeze']:10} {rows[-1]['images_per_s']:9.2f} img/s "

@@ -5,8 +5,9 @@
     freeze all vs none   resnet50+cls10 training step, --freeze=all over --freeze=none   at least 2.5x
     fast vs eager        resnet50+cls10 inference at batch 32, --fast over eager fp32    at least 2.5x
 
-Every figure comes with the fraction of a matmul measured in the same run that it reaches. Writes
-targets.md and targets.json into benchmarks/results/<machine>/.
+Every figure comes with the fraction of a matmul measured in the same run that it reaches. Each target
+runs in a fresh process (see `isolation.py`). Writes targets.md and targets.json into
+benchmarks/results/<machine>/.
 
     python benchmarks/targets.py [--only reference,freeze,fast] [--spec resnet50+cls10] [--strict]
     python benchmarks/targets.py --quick --spec resnet18+cls10 --out /tmp/targets   # checks it runs
@@ -24,12 +25,13 @@ from zoo.bench_report import BenchReport
 from zoo.bench_settings import Settings, resolve_settings
 from zoo.benchmark import Candidate, compare
 
+import isolation
 import output
 
 # name -> (what is compared, the least ratio, settings of the measurement)
 TARGETS = {
     "reference": ("zoo-built over torchvision-built", 0.98,
-                  {"mode": "both", "batch_size": 16, "warmup": 2, "iters": 1, "repeats": 9}),
+                  {"mode": "both", "batch_size": 8, "warmup": 2, "iters": 1, "repeats": 15}),
     "freeze": ("training step, --freeze=all over --freeze=none", 2.5,
                {"mode": "train", "batch_size": 32, "warmup": 1, "iters": 1, "repeats": 5}),
     "fast": ("inference, --fast over eager fp32", 2.5,
@@ -91,7 +93,7 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], spec: str) 
         "The two models of a target are timed in turn, repeat by repeat, in one process; each ratio is the "
         "median over the repeats of the first model's images per second over the second's in the same "
         "repeat, and its least and greatest are beside it; min-max of images per second is over the "
-        "repeats. The share of matmul is "
+        "repeats. Each target runs in a fresh process, as a user's own process would start. The share of matmul is "
         "the achieved GFLOP/s (counted FLOPs per image x images per second) over a square fp32 matmul "
         f"measured in the same run (GFLOP/s: {matmuls}).", "",
         output.machine_markdown(machine), "", output.markdown_table(headers, table), "",
@@ -119,7 +121,7 @@ def main() -> int:
         if args.quick:
             settings.update(QUICK)
         start = time.perf_counter()
-        report = measure(name, args.spec, settings)
+        report = isolation.fresh(measure, name, args.spec, settings)
         reports.append(report.as_dict())
         for result in rows(name, report):
             results.append(result)

@@ -47,7 +47,7 @@ def test_interleave_alternates_models_repeat_by_repeat():
     recorder = Recorder()
     timings = [Timing(2, 1), Timing(2, 1)]
     interleave([recorder.step("a"), recorder.step("b")], timings, 3, Clock())
-    assert recorder.events == ["a", "b"] * 3
+    assert recorder.events == ["a", "b", "b", "a", "a", "b"]
     assert [len(t.repeat_seconds) for t in timings] == [3, 3]
 
 

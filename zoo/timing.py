@@ -99,10 +99,14 @@ def interleave(steps: Sequence[Callable[[], Any]], timings: Sequence[Timing], re
                around: Callable[[int, Callable[[], float]], float] | None = None) -> None:
     """Time each step's loop in turn, ``repeats`` rounds, so that a drift of the machine hits all alike.
 
+    Rounds alternate the order (A B, B A, A B, ...), so no step always runs right after another one.
     ``around(index, run)`` may wrap each timed loop (to track its peak memory); it must return run().
     """
-    for _ in range(repeats):
-        for index, (step, timing) in enumerate(zip(steps, timings)):
+    order = list(range(len(steps)))
+    for round_ in range(repeats):
+        for index in order if round_ % 2 == 0 else order[::-1]:
+            step, timing = steps[index], timings[index]
+
             def run(step=step, timing=timing) -> float:
                 return time_loop(step, timing.iters, clock)
 
