@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-matrix bench-targets clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/startup.py
+
+bench-matrix: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test,bench]'
+	$(BIN)/python benchmarks/run_matrix.py
+
+bench-targets: $(STAMP)
+	$(BIN)/python benchmarks/targets.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
