@@ -72,6 +72,7 @@ def cli(ctx: click.Context, registry_file: str | None) -> None:
     zoo info resnet50                        stages, channels, strides, input size
     zoo build resnet50+cls10 --freeze=layer4 what trains and what is frozen
     zoo predict model.safetensors cat.jpg    classes, key points, age + gender, boxes
+    zoo bench resnet50+cls10 --mode train    images per second, peak memory, GFLOPs
     """
     ctx.obj = {"registry_file": registry_file}
 
