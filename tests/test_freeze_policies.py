@@ -117,3 +117,13 @@ def test_timm_parameters_outside_stage_modules_are_frozen_with_the_first_stage()
     model = zoo.build("timm/vit_tiny_patch16_224+cls2", freeze="all")
     assert trainable(model) == 192 * 2 + 2
     assert not model.backbone.model.pos_embed.requires_grad
+
+
+def test_freezing_again_replaces_the_policy_for_progressive_unfreezing():
+    model = zoo.build("resnet18+cls2", freeze="all")
+    assert zoo.freeze(model, "layer4") is model
+    assert model.frozen_stages == ("stem", "layer1", "layer2", "layer3") and model.freeze_policy == "before:layer4"
+    zoo.freeze(model)
+    assert model.frozen_stages == () and all(p.requires_grad for p in model.parameters())
+    with pytest.raises(ZooError, match="resnet18 has no stage 'layer9'"):
+        zoo.freeze(model, "before:layer9")

@@ -20,6 +20,7 @@ __all__ = [
     "__version__",
     "bench",
     "build",
+    "freeze",
     "hookimpl",
     "info",
     "list_parts",
@@ -33,7 +34,7 @@ __all__ = [
 if TYPE_CHECKING:
     from zoo.artifact import load, save
     from zoo.benchmark import bench
-    from zoo.builder import build, resolve
+    from zoo.builder import build, freeze, resolve
     from zoo.describe import info
     from zoo.prediction import predict
     from zoo.spec import parse
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "bench": ("zoo.benchmark", "bench"),
     "build": ("zoo.builder", "build"),
+    "freeze": ("zoo.builder", "freeze"),
     "resolve": ("zoo.builder", "resolve"),
     "info": ("zoo.describe", "info"),
     "parse": ("zoo.spec", "parse"),

@@ -63,34 +63,17 @@ def _free_memory(device) -> None:
         torch.cuda.empty_cache()
 
 
-def _refreeze(model: nn.Module, policy: str, registry: Registry | None) -> None:
-    """Apply a freeze policy to a loaded model, as `zoo.build` applies it to a new one."""
-    from zoo.registry import default_registry
-
-    backbone = model.backbone
-    name = model.spec.split("+")[0]
-    part, argument = (registry or default_registry()).freeze_policy(policy, backbone.stage_names, name)
-    model.set_frozen(list(part.select(backbone.stage_names, argument)),
-                     part.name if argument is None else f"{part.name}:{argument}")
-
-
 def _load(target: str, freeze: str | None, registry: Registry | None) -> nn.Module:
     """A model from a spec or preset, or from an artifact file through ``zoo.load``."""
-    import zoo
+    from zoo.artifact import load
+    from zoo.builder import build, freeze as apply_freeze
 
     path = Path(target)
     if path.suffix in ARTIFACT_SUFFIXES and not path.is_file():
         raise ZooError(f"{target}: no such file; give a saved model (zoo build SPEC -o FILE) or a SPEC")
     if path.is_file():
-        load = getattr(zoo, "load", None)
-        if load is None:
-            raise ZooError(f"{target} is a file, and this zoo cannot load artifacts; give a SPEC such as resnet50+cls10")
         model = load(target, registry=registry)
-        if freeze is not None:
-            _refreeze(model, freeze, registry)
-        return model
-    from zoo.builder import build
-
+        return model if freeze is None else apply_freeze(model, freeze, registry)
     return build(target, freeze=freeze, registry=registry)
 
 

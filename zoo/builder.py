@@ -116,16 +116,26 @@ def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None 
             loss_weights[head.key] = options.pop(LOSS_WEIGHT.name, 1.0)
         heads[head.key] = head.part.build(backbone.feature_info, head.ref.size, **options)
     model = ZooModel(backbone, heads, str(recipe.spec), loss_weights)
-    policy_text = recipe.freeze or "none"
-    policy, argument = registry.freeze_policy(policy_text, backbone.stage_names, name)
-    selected = list(policy.select(backbone.stage_names, argument))
-    unknown = [s for s in selected if s not in backbone.stage_names]
-    if unknown:
-        raise ZooError(f"freeze policy {policy.qualified_name} chose unknown stages {unknown} for {name}")
-    canonical_policy = policy.name if argument is None else f"{policy.name}:{argument}"
-    model.set_frozen(selected, canonical_policy)
+    freeze(model, recipe.freeze, registry)
     if weights is not None:
         from zoo.weights import load_weights
 
         load_weights(model, weights, recipe, registry)
+    return model
+
+
+def freeze(model: ZooModel, policy: str | None = None, registry: Registry | None = None) -> ZooModel:
+    """Apply a freeze policy (``none`` when not given) to a built or loaded model, and return it.
+
+    Freezing again replaces the previous policy, so ``all`` then ``layer4`` unfreezes step by step.
+    """
+    registry = registry or default_registry()
+    backbone = model.backbone
+    name = parse(model.spec).backbone.ref
+    part, argument = registry.freeze_policy(policy or "none", backbone.stage_names, name)
+    selected = list(part.select(backbone.stage_names, argument))
+    unknown = [s for s in selected if s not in backbone.stage_names]
+    if unknown:
+        raise ZooError(f"freeze policy {part.qualified_name} chose unknown stages {unknown} for {name}")
+    model.set_frozen(selected, part.name if argument is None else f"{part.name}:{argument}")
     return model
