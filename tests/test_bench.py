@@ -165,14 +165,17 @@ def _resident_bytes() -> int:
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the resident set from /proc")
 def test_peak_memory_sees_a_large_allocation():
     import gc
+    import mmap
 
     gc.collect()
     memory = PeakMemory(torch.device("cpu"))
     memory.reset()
     resident = _resident_bytes()
-    block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+    # fresh anonymous pages, touched: a tensor could reuse pages the allocator already holds
+    block = mmap.mmap(-1, 64 * 2**20)
+    block.write(b"\x01" * len(block))
     assert memory.peak() >= resident + 60 * 2**20
-    del block
+    block.close()
 
 
 def test_threads_are_set_and_reported():
