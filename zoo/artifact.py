@@ -165,15 +165,11 @@ def read_labels(path: str | os.PathLike[str]) -> list[str]:
     return labels
 
 
-def _classifier_heads(recipe: Recipe) -> dict[str, int | None]:
-    return {head.key: head.ref.size for head in recipe.heads if head.part.classifier}
-
-
 def resolve_labels(labels: Labels | None, model: ZooModel, recipe: Recipe) -> dict[str, list[str]]:
     """Labels by head: a list labels the first classification head; a dict names heads; a path is a file."""
     if labels is None:
         return {key: list(values) for key, values in model.labels.items()}
-    heads = _classifier_heads(recipe)
+    heads = {head.key: head.ref.size for head in recipe.classifier_heads}
     if isinstance(labels, (str, os.PathLike)):
         labels = read_labels(labels)
     if not isinstance(labels, Mapping):

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError
-from zoo.parts import BackbonePart, HeadPart, Option, OptionValue, resolve_options
+from zoo.parts import BackbonePart, HeadPart, Option, OptionValue, check_image_heads, resolve_options
 from zoo.registry import Registry, default_registry
 from zoo.spec import ModelSpec, PartRef, parse
 
@@ -39,6 +39,11 @@ class Recipe:
     heads: tuple[ResolvedHead, ...]
     freeze: str | None
 
+    @property
+    def classifier_heads(self) -> tuple[ResolvedHead, ...]:
+        """Heads that declare a classifier layer: they take a reference model's classifier and labels."""
+        return tuple(head for head in self.heads if head.part.classifier)
+
 
 def resolve(text: str, freeze: str | None = None, registry: Registry | None = None) -> Recipe:
     """Resolve a spec or preset name; the ``freeze`` argument overrides a preset's policy."""
@@ -62,11 +67,7 @@ def resolve(text: str, freeze: str | None = None, registry: Registry | None = No
     for key in keys:
         if keys.count(key) > 1:
             raise ZooError(f"head {key} appears twice in {text!r}; each head needs its own name")
-    alone = [head for head in heads if head.part.inputs == "images"]
-    if alone and len(heads) > 1:
-        others = ", ".join(head.key for head in heads if head is not alone[0])
-        raise ZooError(f"head {alone[0].key} runs the backbone on whole images and cannot be combined with "
-                       f"{others}; build one model per task ({spec.backbone.ref}+{alone[0].key})")
+    check_image_heads({head.key: head.part.inputs for head in heads}, spec.backbone.ref)
     canonical = ModelSpec(
         PartRef(backbone.name, backbone.namespace, None, spec.backbone.options),
         tuple(PartRef(h.part.name, h.part.namespace, h.ref.size, h.ref.options) for h in heads),

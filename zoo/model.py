@@ -11,6 +11,7 @@ from zoo.backbone import Backbone
 from zoo.errors import ZooError
 from zoo.head import DecodeContext, Head
 from zoo.metrics import ModelMetric
+from zoo.parts import check_image_heads
 
 
 class ZooModel(nn.Module):
@@ -33,11 +34,7 @@ class ZooModel(nn.Module):
         loss_weights: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__()
-        image_heads = [key for key, head in heads.items() if getattr(head, "inputs", "features") == "images"]
-        if image_heads and len(heads) > 1:
-            others = ", ".join(key for key in heads if key != image_heads[0])
-            raise ZooError(f"head {image_heads[0]} runs the backbone on whole images and cannot share it with "
-                           f"{others}; build a separate model for each")
+        check_image_heads({key: getattr(head, "inputs", "features") for key, head in heads.items()})
         self.backbone = backbone
         self.heads = nn.ModuleDict(heads)
         for head in self.heads.values():

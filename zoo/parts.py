@@ -194,6 +194,19 @@ class FreezePolicyPart:
         return {"none": self.name, "int": f"{self.name}:N", "stage": f"{self.name}:STAGE"}[self.argument]
 
 
+def check_image_heads(inputs: Mapping[str, str], backbone: str = "") -> None:
+    """A head that reads whole images (``inputs="images"``, detection) must be its model's only head.
+
+    ``inputs`` maps each head's key to what it reads; ``backbone`` names the backbone for the hint.
+    """
+    alone = [key for key, kind in inputs.items() if kind == "images"]
+    if alone and len(inputs) > 1:
+        others = ", ".join(key for key in inputs if key != alone[0])
+        hint = f" ({backbone}+{alone[0]})" if backbone else ""
+        raise ZooError(f"head {alone[0]} runs the backbone on whole images and cannot be combined with "
+                       f"{others}; build one model per task{hint}")
+
+
 Part = BackbonePart | HeadPart | FreezePolicyPart
 PART_TYPES: dict[str, type] = {"backbone": BackbonePart, "head": HeadPart, "freeze": FreezePolicyPart}
 HOOK_KINDS = {"zoo_backbones": "backbone", "zoo_heads": "head", "zoo_freeze_policies": "freeze"}

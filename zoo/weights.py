@@ -245,10 +245,10 @@ def read_state_dict(path: Path, source: str) -> dict[str, torch.Tensor]:
 
 def _classifier_target(recipe: Recipe) -> tuple[str, int | None] | None:
     """The first head that takes a reference model's classifier: its key prefix and its size."""
-    for head in recipe.heads:
-        if head.part.classifier:
-            return f"heads.{head.key}.{head.part.classifier}", head.ref.size
-    return None
+    if not recipe.classifier_heads:
+        return None
+    head = recipe.classifier_heads[0]
+    return f"heads.{head.key}.{head.part.classifier}", head.ref.size
 
 
 def _layouts(model: ZooModel, recipe: Recipe) -> dict[str, Any]:
