@@ -22,9 +22,9 @@ from zoo.errors import ZooError, ZooWarning
 if TYPE_CHECKING:
     import torch
 
-    from zoo.builder import Recipe
-    from zoo.model import ZooModel
-    from zoo.registry import Registry
+    from zoo._builder import Recipe
+    from zoo._model import ZooModel
+    from zoo._registry import Registry
 
 FORMAT = "zoo.artifact/1"
 METADATA_KEY = "zoo"
@@ -227,8 +227,8 @@ def metadata_for(model: ZooModel, registry: Registry, labels: Labels | None = No
     """Everything `load` needs to rebuild ``model``, and what `zoo info` shows about it."""
     import torch
 
-    from zoo import __version__
-    from zoo.builder import resolve
+    from zoo._version import __version__
+    from zoo._builder import resolve
 
     recipe = resolve(model.spec, model.freeze_policy, registry)
     report = model.weights_report
@@ -288,7 +288,7 @@ def save(
     >>> zoo.save(model, "ants-bees.safetensors", labels=["ant", "bee"])  # doctest: +SKIP
     """
     from zoo.files import atomic_write_bytes
-    from zoo.registry import default_registry
+    from zoo._registry import default_registry
 
     path = check_output(path, force)
     meta = metadata_for(model, registry or default_registry(), labels)
@@ -307,7 +307,7 @@ def save(
 # --- loading ---------------------------------------------------------------------------------------------
 
 def _missing_plugin(path: Path, record: dict[str, str], registry: Registry, problem: str) -> ZooError:
-    from zoo.registry import KIND_LABEL
+    from zoo._registry import KIND_LABEL
 
     dist, made_with = record.get("distribution", "?"), record.get("version", "")
     installed = _distribution_version(dist)
@@ -359,9 +359,9 @@ def load(
 
     >>> model = zoo.load("ants-bees.safetensors")  # doctest: +SKIP
     """
-    from zoo.builder import build_recipe, resolve
-    from zoo.registry import default_registry
-    from zoo.weights import WeightsReport
+    from zoo._builder import build_recipe, resolve
+    from zoo._registry import default_registry
+    from zoo._weights import WeightsReport
 
     path = Path(path)
     meta = read_metadata(path)
@@ -399,7 +399,7 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def format_metadata(data: dict[str, Any]) -> str:
-    from zoo.summary import format_table
+    from zoo._summary import format_table
 
     heads = []
     for head in data.get("heads", []):

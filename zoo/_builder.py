@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError
 from zoo.parts import BackbonePart, HeadPart, Option, OptionValue, check_image_heads, resolve_options
-from zoo.registry import Registry, default_registry
-from zoo.spec import ModelSpec, PartRef, parse
+from zoo._registry import Registry, default_registry
+from zoo._spec import ModelSpec, PartRef, parse
 
 if TYPE_CHECKING:
-    from zoo.model import ZooModel
-    from zoo.weights import Weights
+    from zoo._model import ZooModel
+    from zoo._weights import Weights
 
 # Every head takes ``weight=``: its share of the model's loss (``resnet50+cls10+kp5:weight=10``).
 LOSS_WEIGHT = Option("weight", float, 1.0, "this head's weight in the model's loss (0 or more)")
@@ -85,7 +85,7 @@ def build(
     """Build ``backbone+head[+head...]`` with a freeze policy (``none`` when not given).
 
     ``weights``: ``imagenet``, a tag of the backbone's plugin, a name pinned in registry.toml, or a
-    .safetensors/.pth/.pt file (see `zoo.weights`); None keeps the fresh initialisation.
+    .safetensors/.pth/.pt file (see `zoo._weights`); None keeps the fresh initialisation.
 
     >>> model = zoo.build("resnet50+cls10", freeze="layer4", weights="imagenet")  # doctest: +SKIP
     """
@@ -96,7 +96,7 @@ def build(
 
 def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None = None) -> ZooModel:
     from zoo.backbone import Backbone
-    from zoo.model import ZooModel
+    from zoo._model import ZooModel
 
     name = recipe.backbone.qualified_name
     backbone = recipe.backbone.build(**{k: v for k, v in recipe.backbone_options.items() if v is not None})
@@ -119,7 +119,7 @@ def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None 
     model = ZooModel(backbone, heads, str(recipe.spec), loss_weights)
     freeze(model, recipe.freeze, registry)
     if weights is not None:
-        from zoo.weights import load_weights
+        from zoo._weights import load_weights
 
         load_weights(model, weights, recipe, registry)
     return model

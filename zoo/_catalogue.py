@@ -16,7 +16,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from zoo.errors import ZooError, suggest
-from zoo.spec import parse
+from zoo._spec import parse
 
 PACKAGED = Path(__file__).with_name("registry.toml")
 _TABLES = {"resolve": {"prefer"}, "aliases": None, "presets": None, "weights": None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from zoo.errors import ZooError
-from zoo.registry import Registry, default_registry
+from zoo._registry import Registry, default_registry
 
 
 def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
@@ -44,16 +44,16 @@ def _part_info(kind: str, name: str, registry: Registry) -> dict[str, Any]:
 
 def info(name: str, *, freeze: str | None = None, registry: Registry | None = None) -> dict[str, Any]:
     """Describe a spec (``resnet50+cls10``), preset, backbone, head, freeze policy or saved model file."""
-    from zoo.spec import parse
+    from zoo._spec import parse
 
     if name.lower().endswith(".safetensors"):  # an artifact: read its header, build nothing
-        from zoo.artifact import describe
+        from zoo._artifact import describe
 
         return describe(name)
     registry = registry or default_registry()
     if "+" in name or name.strip() in registry.presets:
-        from zoo.builder import build
-        from zoo.summary import model_summary
+        from zoo._builder import build
+        from zoo._summary import model_summary
 
         return {"kind": "model", **model_summary(build(name, freeze=freeze, registry=registry))}
     errors = []

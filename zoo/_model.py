@@ -46,7 +46,7 @@ class ZooModel(nn.Module):
         self.freeze_policy = "none"
         self.frozen_stages: tuple[str, ...] = ()
         self.labels: dict[str, list[str]] = {}  # class names by head, saved in artifacts
-        self.weights_report = None  # a zoo.weights.WeightsReport once weights were loaded
+        self.weights_report = None  # a zoo._weights.WeightsReport once weights were loaded
 
     @property
     def takes_images(self) -> bool:

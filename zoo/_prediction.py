@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-    from zoo.model import ZooModel
-    from zoo.registry import Registry
-    from zoo.weights import Weights
+    from zoo._model import ZooModel
+    from zoo._registry import Registry
+    from zoo._weights import Weights
 
 ImageSource = Union[str, "os.PathLike[str]", "Image.Image"]
 ARTIFACT_SUFFIX = ".safetensors"
@@ -50,12 +50,12 @@ def load_model(
     if Path(text).is_file():
         if weights is not None:
             raise ZooError(f"{text} is a model file and carries its own weights; drop --weights")
-        from zoo.artifact import load
+        from zoo._artifact import load
 
         return load(text, registry=registry)
     if text.lower().endswith(ARTIFACT_SUFFIX):
         raise ZooError(f"model file {text} does not exist; MODEL is a .safetensors file or a spec such as resnet50+cls10")
-    from zoo.builder import build
+    from zoo._builder import build
 
     if weights is None:
         warnings.warn(f"{text} has freshly initialised weights, so its answers mean nothing; "
@@ -74,7 +74,7 @@ def read_labels(values: Sequence[str], model: ZooModel) -> dict[str, list[str]]:
             head, file = next(iter(model.heads)), value
         if head not in model.heads:
             raise ZooError(f"--labels {value}: no head {head!r}; heads: {', '.join(model.heads)}")
-        from zoo.artifact import read_labels as read_file
+        from zoo._artifact import read_labels as read_file
 
         names = read_file(file)
         size = getattr(model.heads[head], "num_classes", None)
@@ -112,7 +112,7 @@ def _out_dir(out: str | os.PathLike[str]) -> Path:
 def _load(source: ImageSource, name: str, model: ZooModel) -> Image.Image:
     from PIL import Image
 
-    from zoo.images import check_size, open_image, to_rgb
+    from zoo._images import check_size, open_image, to_rgb
 
     image = to_rgb(source) if isinstance(source, Image.Image) else open_image(source)
     check_size(image, name, model.backbone)
@@ -122,7 +122,7 @@ def _load(source: ImageSource, name: str, model: ZooModel) -> Image.Image:
 def _run(model: ZooModel, images: list[Image.Image], device: torch.device) -> Any:
     import torch
 
-    from zoo.images import prepare, to_tensor
+    from zoo._images import prepare, to_tensor
 
     with torch.inference_mode():
         if model.takes_images:
@@ -153,7 +153,7 @@ def predict(
 
     from zoo.drawing import Canvas
     from zoo.files import atomic_write_bytes
-    from zoo.model import ZooModel
+    from zoo._model import ZooModel
 
     if not 0.0 <= threshold <= 1.0:
         raise ZooError(f"threshold {threshold} must be between 0 and 1")

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from zoo.catalogue import Catalogue, Preset, load_catalogue
+from zoo._catalogue import Catalogue, Preset, load_catalogue
 from zoo.errors import ZooError, ZooWarning, suggest
-from zoo.manager import PluginManager, PluginRecord
+from zoo._plugin_host import PluginManager, PluginRecord
 from zoo.parts import BackbonePart, FreezePolicyPart, HeadPart, Part
-from zoo.spec import INTEGER, PartRef
+from zoo._spec import INTEGER, PartRef
 
 KINDS = ("backbone", "head", "freeze")
 KIND_LABEL = {"backbone": "backbone", "head": "head", "freeze": "freeze policy"}

@@ -22,9 +22,9 @@ from zoo.parts import WeightsFile
 if TYPE_CHECKING:
     import torch
 
-    from zoo.builder import Recipe
-    from zoo.model import ZooModel
-    from zoo.registry import Registry
+    from zoo._builder import Recipe
+    from zoo._model import ZooModel
+    from zoo._registry import Registry
 
 Weights = Union[str, "os.PathLike[str]", Mapping[str, "torch.Tensor"]]
 
@@ -226,7 +226,7 @@ def read_state_dict(path: Path, source: str) -> dict[str, torch.Tensor]:
     if suffix not in SUFFIXES:
         raise ZooError(f"weights {source}: unknown file type {suffix or '(none)'}; use {', '.join(SUFFIXES)}")
     if suffix == ".safetensors":
-        from zoo.artifact import read_tensors
+        from zoo._artifact import read_tensors
 
         return read_tensors(path)[0]
     try:
@@ -268,7 +268,7 @@ def _layouts(model: ZooModel, recipe: Recipe) -> dict[str, Any]:
         return f"backbone.{prefix}{key}"
 
     layouts = {"zoo": lambda key: key, "reference": reference, "backbone": lambda key: f"backbone.{key}"}
-    from zoo.reference import reference_key_map
+    from zoo._reference import reference_key_map
 
     task = reference_key_map(model)  # a whole task model's checkpoint: torchvision's fasterrcnn_resnet50_fpn
     if task is not None:
@@ -332,7 +332,7 @@ def _warn(report: WeightsReport) -> None:
 
 def load_weights(model: ZooModel, weights: Weights, recipe: Recipe, registry: Registry) -> WeightsReport:
     """Load ``weights`` into ``model`` (built from ``recipe``); the report is also ``model.weights_report``."""
-    from zoo.artifact import is_artifact
+    from zoo._artifact import is_artifact
 
     layout = None
     if isinstance(weights, Mapping):
@@ -354,7 +354,7 @@ def load_weights(model: ZooModel, weights: Weights, recipe: Recipe, registry: Re
     if labels and target and target[1] == len(labels) and any(k.startswith(target[0] + ".") for k in fitted):
         model.labels[target[0].split(".")[1]] = list(labels)
     if layout == "zoo":  # an artifact's labels go with the heads that took its weights whole
-        from zoo.artifact import read_metadata
+        from zoo._artifact import read_metadata
 
         for head, names in (read_metadata(path).get("labels") or {}).items():
             taken = any(k.startswith(f"heads.{head}.") for k in fitted)

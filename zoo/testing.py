@@ -12,9 +12,9 @@ from typing import Callable
 
 import pytest
 
-from zoo.catalogue import Catalogue, load_catalogue
-from zoo.manager import PluginManager
-from zoo.registry import Registry
+from zoo._catalogue import Catalogue, load_catalogue
+from zoo._plugin_host import PluginManager
+from zoo._registry import Registry
 
 
 def isolated_registry(

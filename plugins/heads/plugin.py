@@ -9,13 +9,13 @@ KEYPOINT_LOSSES = ("l1", "mse", "smooth_l1")
 
 
 def _build_classification(features, size, **options):
-    from zoo.plugins.classification import ClassificationHead
+    from zoo.plugins.heads.classification import ClassificationHead
 
     return ClassificationHead(features.num_features, size, **options)
 
 
 def _build_keypoints(features, size, stage=None, loss="l1", **options):
-    from zoo.plugins.keypoints import KeypointHead
+    from zoo.plugins.heads.keypoints import KeypointHead
 
     spatial = [s.name for s in features.spatial_stages]
     stage = stage or spatial[-1]
@@ -28,13 +28,13 @@ def _build_keypoints(features, size, stage=None, loss="l1", **options):
 
 
 def _build_agegender(features, size, **options):
-    from zoo.plugins.agegender import AgeGenderHead
+    from zoo.plugins.heads.agegender import AgeGenderHead
 
     return AgeGenderHead(features.num_features, **options)
 
 
 def _build_detection(features, size, **options):
-    from zoo.plugins.detection import DetectionHead
+    from zoo.plugins.heads.detection import DetectionHead
 
     return DetectionHead(features, size, **options)
 

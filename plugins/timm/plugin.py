@@ -15,13 +15,13 @@ from zoo.parts import BackbonePart
 
 
 def _build(name: str):
-    from zoo.plugins.timm_model import TimmBackbone
+    from zoo.plugins.timm.model import TimmBackbone
 
     return TimmBackbone(name)
 
 
 def _pretrained(name: str, tag: str):
-    from zoo.plugins.timm_weights import pretrained
+    from zoo.plugins.timm.weights import pretrained
 
     return pretrained(name, tag)
 

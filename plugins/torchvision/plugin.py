@@ -11,19 +11,19 @@ VGGS = ("vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", 
 
 
 def _build_resnet(arch: str):
-    from zoo.plugins.resnet import ResNetBackbone
+    from zoo.plugins.torchvision.resnet import ResNetBackbone
 
     return ResNetBackbone(arch)
 
 
 def _build_vgg(arch: str):
-    from zoo.plugins.vgg import VGGBackbone
+    from zoo.plugins.torchvision.vgg import VGGBackbone
 
     return VGGBackbone(arch)
 
 
 def _pretrained(arch: str, tag: str):
-    from zoo.plugins.torchvision_weights import pretrained
+    from zoo.plugins.torchvision.weights import pretrained
 
     return pretrained(arch, tag)
 

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from zoo.errors import ZooError
-from zoo.spec import parse
+from zoo._spec import parse
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from zoo.model import ZooModel
+    from zoo._model import ZooModel
 
 PROVIDERS = ("torchvision", "timm")
 

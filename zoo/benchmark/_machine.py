@@ -116,7 +116,7 @@ def _best_seconds(size: int, device: Any, dtype: Any, seconds: float) -> tuple[f
     """The least time of one ``size`` x ``size`` product, over at least three runs and ``seconds``."""
     import torch
 
-    from zoo.timing import device_clock
+    from zoo.benchmark._timing import device_clock
 
     clock = device_clock(torch.device(device))
     a = torch.randn(size, size, device=device, dtype=dtype)

@@ -83,7 +83,7 @@ class BenchReport:
 
 def format_report(report: BenchReport) -> str:
     """The report as people read it: the settings, the machine, one row per run, the ratios."""
-    from zoo.summary import format_table
+    from zoo._summary import format_table
 
     s, m = report.settings, report.machine
     lines = [

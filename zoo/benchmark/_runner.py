@@ -16,14 +16,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo.bench_report import BenchReport, Run
-from zoo.bench_settings import Settings, resolve_settings
+from zoo.benchmark._report import BenchReport, Run
+from zoo.benchmark._settings import Settings, resolve_settings
 from zoo.errors import ZooError, ZooWarning
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from zoo.registry import Registry
+    from zoo._registry import Registry
 
 ARTIFACT_SUFFIXES = (".safetensors", ".pt", ".pth")
 
@@ -65,8 +65,8 @@ def _free_memory(device) -> None:
 
 def _load(target: str, freeze: str | None, registry: Registry | None) -> nn.Module:
     """A model from a spec or preset, or from an artifact file through ``zoo.load``."""
-    from zoo.artifact import load
-    from zoo.builder import build, freeze as apply_freeze
+    from zoo._artifact import load
+    from zoo._builder import build, freeze as apply_freeze
 
     path = Path(target)
     if path.suffix in ARTIFACT_SUFFIXES and not path.is_file():
@@ -82,8 +82,8 @@ def _measure(mode: str, candidates: list[Candidate], batch: int, img_size: int, 
     """Warm every candidate up, then time them interleaved; returns (Timing, peak bytes, flops) for each."""
     import torch
 
-    from zoo.timing import Timing, interleave, warm_up
-    from zoo.workload import Workload
+    from zoo.benchmark._timing import Timing, interleave, warm_up
+    from zoo.benchmark._workload import Workload
 
     torch._dynamo.reset()  # a fresh compile per mode: inference folds weights, training must not
     workloads = []
@@ -134,7 +134,7 @@ def _prepare(settings: Settings):
 
     settings, device = resolve_settings(settings)
     if settings.threads is not None:
-        from zoo.machine import usable_cpus
+        from zoo.benchmark._machine import usable_cpus
 
         if settings.threads > usable_cpus():
             warnings.warn(f"{settings.threads} threads on {usable_cpus()} usable CPUs: the threads will compete",
@@ -149,10 +149,10 @@ def _run(candidates: Sequence[Candidate], settings: Settings, device, target: st
     """Time every candidate in every mode of ``settings``, interleaved; the first is the subject."""
     import torch
 
-    from zoo.machine import describe_machine, matmul_gflops
-    from zoo.memory import PeakMemory
-    from zoo.timing import device_clock
-    from zoo.workload import DTYPES, count_params
+    from zoo.benchmark._machine import describe_machine, matmul_gflops
+    from zoo.benchmark._memory import PeakMemory
+    from zoo.benchmark._timing import device_clock
+    from zoo.benchmark._workload import DTYPES, count_params
 
     if settings.warmup < 1 and any(c.options(settings)["compile"] for c in candidates):
         raise ZooError("--compile needs --warmup 1 or more: the first step compiles the model")
@@ -205,7 +205,7 @@ def bench(
 ) -> BenchReport:
     """Measure ``target`` (a spec, a preset, an artifact file, or an ``nn.Module``) on ``device``.
 
-    None means the device's default (`zoo.bench_settings.DEFAULTS`); ``fast`` picks channels-last,
+    None means the device's default (`zoo.benchmark._settings.DEFAULTS`); ``fast`` picks channels-last,
     ``torch.compile`` and, where the hardware has it, reduced precision. A batch that does not fit is
     halved until one does.
 
@@ -222,7 +222,7 @@ def bench(
             raise ZooError("freeze applies to a spec or an artifact; freeze a module yourself before timing it")
     candidates = [Candidate("zoo", model)]
     if vs_reference:
-        from zoo.baseline import reference_model
+        from zoo.benchmark._baseline import reference_model
 
         if not hasattr(model, "spec"):
             raise ZooError("--vs-reference compares a zoo model with its torchvision or timm original; "

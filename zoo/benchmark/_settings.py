@@ -81,7 +81,7 @@ def _device(text: str):
 def _fastest_precision(device) -> str:
     import torch
 
-    from zoo.machine import native_bf16_cpu
+    from zoo.benchmark._machine import native_bf16_cpu
 
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -117,7 +117,7 @@ def resolve_settings(settings: Settings):
 def _check_precision(precision: str, device) -> None:
     import torch
 
-    from zoo.machine import native_bf16_cpu
+    from zoo.benchmark._machine import native_bf16_cpu
 
     if device.type == "cpu" and precision == "fp16":
         raise ZooError("--precision fp16 needs a GPU (--device cuda); on CPU use fp32, or bf16 where the CPU has it")

@@ -139,9 +139,9 @@ class Workload:
     def flops_per_image(self) -> float:
         """FLOPs of one image through the eager fp32 model: the forward pass, or forward + backward.
 
-        Counted with torch's flop counter (see `zoo.flops`) on a batch of up to two from the reused input.
+        Counted with torch's flop counter (see `zoo.benchmark._flops`) on a batch of up to two from the reused input.
         """
-        from zoo.flops import count_flops
+        from zoo.benchmark._flops import count_flops
 
         count = min(self.batch_size, 2)
         inputs = self.inputs[:count]

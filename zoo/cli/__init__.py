@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from zoo import __version__
+from zoo._version import __version__
 from zoo.errors import ZooError
 
 KINDS = ("backbone", "head", "freeze", "preset")
@@ -48,7 +48,7 @@ class ZooGroup(click.Group):
 
 
 def _registry(ctx: click.Context):
-    from zoo.registry import Registry
+    from zoo._registry import Registry
 
     if "registry" not in ctx.obj:  # one per invocation, so the environment is read afresh
         ctx.obj["registry"] = Registry.from_environment(ctx.obj["registry_file"])
@@ -84,7 +84,7 @@ def cli(ctx: click.Context, registry_file: str | None) -> None:
 @click.pass_context
 def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_json: bool) -> None:
     """List parts whose name matches PATTERN (wildcards as in timm: 'resnet*')."""
-    from zoo.summary import format_table
+    from zoo._summary import format_table
 
     rows = _registry(ctx).find(pattern, kind)
     if as_json:
@@ -104,19 +104,19 @@ def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_j
 @click.pass_context
 def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> None:
     """Describe a backbone (its stages), a head, a freeze policy, a preset or a whole SPEC."""
-    from zoo.describe import info as describe
+    from zoo._describe import info as describe
 
     data = describe(name, freeze=freeze, registry=_registry(ctx))
     _emit(data, as_json, None if as_json else _format_info(data))
 
 
 def _format_info(data: dict[str, Any]) -> str:
-    from zoo.summary import format_summary, format_table
+    from zoo._summary import format_summary, format_table
 
     if data["kind"] == "model":
         return format_summary(data)
     if data["kind"] == "artifact":
-        from zoo.artifact import format_metadata
+        from zoo._artifact import format_metadata
 
         return format_metadata(data)
     lines = [f"{data['name']}  ({data['kind']}, provided by {data['provider']}, plugin {data['plugin']})"]
@@ -157,20 +157,20 @@ def _format_info(data: dict[str, Any]) -> str:
 def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None, output: str | None,
           force: bool, labels_file: str | None, as_json: bool) -> None:
     """Build SPEC (a preset, or a saved FILE.safetensors), show what trains, and save it with -o."""
-    from zoo.builder import build as build_model
-    from zoo.summary import model_summary
+    from zoo._builder import build as build_model
+    from zoo._summary import model_summary
 
     if labels_file and not output:
         raise click.UsageError("--labels is saved with the model: give -o FILE.safetensors too")
     if output:
-        from zoo.artifact import check_output, read_labels
+        from zoo._artifact import check_output, read_labels
 
         check_output(output, force)  # before the build, which may take a while
         labels = read_labels(labels_file) if labels_file else None
     if spec.lower().endswith(".safetensors"):  # a saved model: rebuild it, to check it or save it anew
         if freeze or weights:
             raise click.UsageError(f"{spec} brings its own freeze policy and weights; drop --freeze and --weights")
-        from zoo.artifact import load
+        from zoo._artifact import load
 
         model = load(spec, registry=_registry(ctx))
     else:
@@ -179,14 +179,14 @@ def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None
     if model.weights_report is not None:
         summary["weights"] = model.weights_report.as_dict()
     if output:
-        from zoo.artifact import save
+        from zoo._artifact import save
 
         summary["saved"] = str(save(model, output, labels=labels, force=force, registry=_registry(ctx)))
     _emit(summary, as_json, None if as_json else _format_build(summary))
 
 
 def _format_build(summary: dict[str, Any]) -> str:
-    from zoo.summary import format_summary
+    from zoo._summary import format_summary
 
     lines = [format_summary(summary)]
     report = summary.get("weights")
@@ -216,7 +216,7 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
 
     An image that cannot be read is skipped with a warning; the exit code is then 1.
     """
-    from zoo.prediction import format_predictions, load_model, predict as run, read_labels
+    from zoo._prediction import format_predictions, load_model, predict as run, read_labels
 
     loaded = load_model(model, weights=weights, registry=_registry(ctx))
     results = run(loaded, images, threshold=threshold, top_k=top_k, labels=read_labels(labels, loaded),
@@ -231,7 +231,7 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool) -> None:
     """Installed plugins, what each provides, and whether it loaded."""
-    from zoo.summary import format_table
+    from zoo._summary import format_table
 
     records = [r.as_dict() for r in _registry(ctx).plugins]
     if as_json:
@@ -266,8 +266,8 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def bench(ctx: click.Context, target: str, compile_: bool | None, as_json: bool, **options: Any) -> None:
     """Images per second, ms per batch, peak memory and GFLOPs of SPEC (or a saved model) on CPU or GPU."""
-    from zoo.bench_report import format_report
-    from zoo.benchmark import bench as measure
+    from zoo.benchmark._report import format_report
+    from zoo.benchmark._runner import bench as measure
 
     report = measure(target, compile=compile_, registry=_registry(ctx), **options)
     _emit(report.as_dict(), as_json, None if as_json else format_report(report))
