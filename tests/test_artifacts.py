@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, save
 
 import zoo
-from zoo._artifact import describe, read_metadata
+from zoo._modelfile import describe, read_metadata
 from zoo.errors import ZooError, ZooWarning
 from zoo._registry import Registry
 from zoo.testing import isolated_registry

@@ -20,7 +20,7 @@ from zoo._catalogue import load_catalogue
 from zoo.errors import ZooError, ZooWarning
 from zoo.parts import BackbonePart
 from zoo.testing import isolated_registry
-from zoo._weights import torch_hub_file
+from zoo.files import torch_hub_file
 
 X = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 

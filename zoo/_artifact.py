@@ -1,9 +1,7 @@
-"""Artifacts: one safetensors file holding a model's weights and all that is needed to rebuild it.
+"""Saving and loading a model: one safetensors file holding its weights and all that is needed to rebuild it.
 
-The metadata (canonical spec, freeze policy, heads, labels, preprocessing, the plugins and versions that
-made it, where the weights came from) sits in the safetensors header under the key ``zoo`` as JSON, so
-`read_metadata` needs neither torch nor the model. ``content_sha256`` covers the tensor bytes, so a
-damaged file is refused rather than loaded. Saving is atomic and never replaces a file unless forced.
+What the file holds and how it is read without a model is `zoo._modelfile`'s business; this module
+writes it from a model (atomically, never replacing a file unless forced) and rebuilds a model from it.
 """
 from __future__ import annotations
 
@@ -12,142 +10,27 @@ import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+from zoo._builder import build_recipe
+from zoo._modelfile import FORMAT, METADATA_KEY, SUFFIX, read_header, read_tensors, required_metadata
+from zoo._recipe import Recipe, resolve
+from zoo._registry import default_registry
+from zoo._version import __version__
+from zoo._weights import WeightsReport
 from zoo.errors import ZooError, ZooWarning
+from zoo.files import atomic_write_bytes
+from zoo.parts import KIND_LABELS
 
 if TYPE_CHECKING:
     import torch
 
-    from zoo._builder import Recipe
     from zoo._model import ZooModel
     from zoo._registry import Registry
 
-FORMAT = "zoo.artifact/1"
-METADATA_KEY = "zoo"
-SUFFIX = ".safetensors"
-_MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit
-_REQUIRED = ("spec", "freeze", "frozen_stages", "plugins", "content_sha256")
-
 Labels = Union[Sequence[str], Mapping[str, Sequence[str]], str, "os.PathLike[str]"]
-
-
-@dataclass(frozen=True)
-class Header:
-    tensors: dict[str, dict[str, Any]]  # name -> dtype, shape, data_offsets
-    metadata: dict[str, str]
-    data_start: int  # where the tensor bytes begin
-    size: int
-
-
-def read_header(path: str | os.PathLike[str]) -> Header:
-    """The safetensors header, checked against the file's size, so truncation is caught before loading."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as handle:
-            head = handle.read(8)
-            length = int.from_bytes(head, "little") if len(head) == 8 else 0
-            raw = handle.read(length) if 0 < length <= min(_MAX_HEADER, size - 8) else b""
-    except FileNotFoundError:
-        raise ZooError(f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise ZooError(f"{path} is a folder, not a safetensors file") from None
-    except OSError as exc:
-        raise ZooError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if not raw:
-        if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":  # a zip or pickle checkpoint
-            raise ZooError(f"{path} is not a safetensors file: it looks like a PyTorch checkpoint; "
-                           "name it .pth and pass it with --weights")
-        if size >= 8 and 0 < length <= _MAX_HEADER:
-            raise ZooError(f"{path} is truncated or not a safetensors file: its header claims {length:,} bytes "
-                           f"and the file holds {size:,}")
-        raise ZooError(f"{path} is not a safetensors file")
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ZooError(f"{path} is not a safetensors file or is damaged: its header is not JSON") from None
-    if not isinstance(header, dict):
-        raise ZooError(f"{path} is damaged: its header is not a JSON object")
-    metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise ZooError(f"{path} is damaged: its metadata is not a table of strings")
-    end = 0
-    for name, entry in header.items():
-        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if (not isinstance(offsets, list) or len(offsets) != 2 or not all(isinstance(o, int) for o in offsets)
-                or not 0 <= offsets[0] <= offsets[1] or not isinstance(entry.get("shape"), list)):
-            raise ZooError(f"{path} is damaged: tensor {name!r} has no valid shape and offsets")
-        end = max(end, offsets[1])
-    data = size - 8 - length
-    if end > data:
-        raise ZooError(f"{path} is truncated: its tensors need {end:,} bytes after the header and it holds {data:,}")
-    if end < data:
-        raise ZooError(f"{path} is damaged: {data - end:,} bytes follow its last tensor")
-    return Header(header, metadata, 8 + length, size)
-
-
-def _metadata(header: Header, path: Path) -> dict[str, Any] | None:
-    text = header.metadata.get(METADATA_KEY)
-    if text is None:
-        return None
-    try:
-        meta = json.loads(text)
-    except ValueError:
-        raise ZooError(f"{path} is damaged: its zoo metadata is not JSON") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else None
-        raise ZooError(f"{path}: unknown artifact format {found!r}; this zoo reads {FORMAT}")
-    absent = [key for key in _REQUIRED if key not in meta]
-    if absent or not isinstance(meta["spec"], str) or not isinstance(meta["plugins"], list):
-        raise ZooError(f"{path} is damaged: its zoo metadata lacks {', '.join(absent) or 'a valid spec'}")
-    return meta
-
-
-def is_artifact(path: str | os.PathLike[str]) -> bool:
-    return _metadata(read_header(path), Path(path)) is not None
-
-
-def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """An artifact's metadata, read from the header alone: no torch, no model."""
-    path = Path(path)
-    meta = _metadata(read_header(path), path)
-    if meta is None:
-        raise ZooError(f"{path} is a safetensors file without zoo metadata: load it with --weights {path}")
-    return meta
-
-
-def _digests(path: Path, data_start: int) -> tuple[str, str]:
-    """sha256 of the whole file and of its tensor bytes, in one pass."""
-    whole, data = hashlib.sha256(), hashlib.sha256()
-    with open(path, "rb") as handle:
-        head = handle.read(data_start)
-        whole.update(head)
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            whole.update(block)
-            data.update(block)
-    return whole.hexdigest(), data.hexdigest()
-
-
-def read_tensors(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], str]:
-    """The tensors of a safetensors file and the file's sha256; a zoo artifact's content hash is checked."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    header = read_header(path)
-    meta = _metadata(header, path)
-    file_sha, data_sha = _digests(path, header.data_start)
-    if meta is not None and meta["content_sha256"] != data_sha:
-        raise ZooError(f"{path} is damaged: its tensor bytes do not match the checksum saved with them")
-    try:
-        return load_file(path, device="cpu"), file_sha
-    except (SafetensorError, ValueError, RuntimeError) as exc:
-        raise ZooError(f"{path} is damaged: {str(exc).splitlines()[0]}") from None
-
 
 # --- saving ----------------------------------------------------------------------------------------------
 
@@ -227,10 +110,7 @@ def metadata_for(model: ZooModel, registry: Registry, labels: Labels | None = No
     """Everything `load` needs to rebuild ``model``, and what `zoo info` shows about it."""
     import torch
 
-    from zoo._version import __version__
-    from zoo._builder import resolve
-
-    recipe = resolve(model.spec, model.freeze_policy, registry)
+    recipe = model.recipe or resolve(model.spec, model.freeze_policy, registry)
     report = model.weights_report
     params = list(model.parameters())
     return {
@@ -287,9 +167,6 @@ def save(
 
     >>> zoo.save(model, "ants-bees.safetensors", labels=["ant", "bee"])  # doctest: +SKIP
     """
-    from zoo.files import atomic_write_bytes
-    from zoo._registry import default_registry
-
     path = check_output(path, force)
     meta = metadata_for(model, registry or default_registry(), labels)
     tensors = _tensors(model)
@@ -307,8 +184,6 @@ def save(
 # --- loading ---------------------------------------------------------------------------------------------
 
 def _missing_plugin(path: Path, record: dict[str, str], registry: Registry, problem: str) -> ZooError:
-    from zoo._registry import KIND_LABEL
-
     dist, made_with = record.get("distribution", "?"), record.get("version", "")
     installed = _distribution_version(dist)
     plugin = next((r for r in registry.plugins if r.name == record.get("plugin")), None)
@@ -320,14 +195,14 @@ def _missing_plugin(path: Path, record: dict[str, str], registry: Registry, prob
         why = f"its plugin {plugin.name} failed to load: {plugin.error}"
     else:
         why = f"{dist} {installed} is installed but does not provide it ({problem})"
-    label = KIND_LABEL.get(record.get("kind", ""), "part")
+    label = KIND_LABELS.get(record.get("kind", ""), "part")
     return ZooError(f"{path} needs {label} {record.get('part')} from plugin {record.get('plugin')} "
                     f"({dist} {made_with}".rstrip() + f"); {why}")
 
 
 def _check_plugins(path: Path, meta: dict[str, Any], registry: Registry) -> None:
     for record in meta["plugins"]:
-        if not isinstance(record, dict) or record.get("kind") not in ("backbone", "head", "freeze"):
+        if not isinstance(record, dict) or record.get("kind") not in KIND_LABELS:
             raise ZooError(f"{path} is damaged: its plugin list is not valid")
         try:
             registry.entry(record["kind"], str(record.get("part")))
@@ -359,12 +234,9 @@ def load(
 
     >>> model = zoo.load("ants-bees.safetensors")  # doctest: +SKIP
     """
-    from zoo._builder import build_recipe, resolve
-    from zoo._registry import default_registry
-    from zoo._weights import WeightsReport
-
     path = Path(path)
-    meta = read_metadata(path)
+    header = read_header(path)
+    meta = required_metadata(header, path)
     registry = registry or default_registry()
     _check_plugins(path, meta, registry)
     try:
@@ -372,7 +244,7 @@ def load(
         model = build_recipe(recipe, registry)
     except ZooError as exc:
         raise ZooError(f"{path}: {exc}") from None
-    tensors, file_sha = read_tensors(path)
+    tensors, file_sha = read_tensors(path, header)
     _check_fit(path, model, tensors)
     model.load_state_dict(tensors, strict=True)
     frozen = [str(s) for s in meta["frozen_stages"]]
@@ -383,46 +255,3 @@ def load(
     model.labels = {str(k): [str(v) for v in values] for k, values in (meta.get("labels") or {}).items()}
     model.weights_report = WeightsReport(str(path), str(path), file_sha, "zoo", len(tensors))
     return model if device is None else model.to(device)
-
-
-# --- showing ---------------------------------------------------------------------------------------------
-
-def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What `zoo info FILE.safetensors` prints: the metadata and the file's size, without building."""
-    path = Path(path)
-    header = read_header(path)
-    meta = _metadata(header, path)
-    if meta is None:
-        raise ZooError(f"{path} is a safetensors file without zoo metadata ({len(header.tensors)} tensors); "
-                       f"use it with zoo build SPEC --weights {path}")
-    return {"kind": "artifact", "file": str(path), "bytes": header.size, "tensors": len(header.tensors), **meta}
-
-
-def format_metadata(data: dict[str, Any]) -> str:
-    from zoo._summary import format_table
-
-    heads = []
-    for head in data.get("heads", []):
-        options = ", ".join(f"{k}={v}" for k, v in sorted(head.get("options", {}).items()) if v is not None)
-        heads.append(f"{head['name']} ({head['part']}" + (f"; {options}" if options else "") + ")")
-    frozen = ", ".join(data["frozen_stages"]) or "nothing"
-    weights = data.get("weights")
-    lines = [
-        f"{data['file']}  (zoo artifact, {data['bytes'] / 1e6:.1f} MB, {data['tensors']} tensors)",
-        f"spec:         {data['spec']}",
-        f"freeze:       {data['freeze']} (frozen: {frozen})",
-        f"heads:        {'; '.join(heads)}",
-        f"parameters:   {data.get('parameters', 0):,} ({data.get('trainable_parameters', 0):,} trainable)",
-        f"input size:   {'x'.join(map(str, data.get('input_size', [])))}",
-        f"mean:         {', '.join(f'{v:.4f}' for v in data.get('mean', []))}",
-        f"std:          {', '.join(f'{v:.4f}' for v in data.get('std', []))}",
-        "weights:      " + (f"{weights['source']} (sha256 {weights['sha256'][:16]}...)" if weights and weights.get("sha256")
-                            else weights["source"] if weights else "fresh initialisation"),
-    ]
-    for head, labels in (data.get("labels") or {}).items():
-        shown = ", ".join(labels[:8]) + (f", ... ({len(labels)} in all)" if len(labels) > 8 else "")
-        lines.append(f"labels {head}: {shown}")
-    lines.append(f"made with:    zoo {data.get('zoo_version', '?')}, torch {data.get('torch_version', '?')}")
-    rows = [[p["kind"], p["part"], p["plugin"], p["distribution"], p["version"]] for p in data["plugins"]]
-    lines.append(format_table(["part", "name", "plugin", "distribution", "version"], rows))
-    return "\n".join(lines)

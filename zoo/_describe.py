@@ -3,8 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.errors import ZooError
+from zoo._builder import build
+from zoo._modelfile import describe, model_file
 from zoo._registry import Registry, default_registry
+from zoo._spec import parse
+from zoo._summary import model_summary
+from zoo.errors import ZooError
+from zoo.parts import KINDS
 
 
 def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
@@ -44,20 +49,14 @@ def _part_info(kind: str, name: str, registry: Registry) -> dict[str, Any]:
 
 def info(name: str, *, freeze: str | None = None, registry: Registry | None = None) -> dict[str, Any]:
     """Describe a spec (``resnet50+cls10``), preset, backbone, head, freeze policy or saved model file."""
-    from zoo._spec import parse
-
-    if name.lower().endswith(".safetensors"):  # an artifact: read its header, build nothing
-        from zoo._artifact import describe
-
-        return describe(name)
+    path = model_file(name, "info")
+    if path is not None:  # a saved model: read its header, build nothing
+        return describe(path)
     registry = registry or default_registry()
     if "+" in name or name.strip() in registry.presets:
-        from zoo._builder import build
-        from zoo._summary import model_summary
-
         return {"kind": "model", **model_summary(build(name, freeze=freeze, registry=registry))}
     errors = []
-    for kind in ("backbone", "head", "freeze"):
+    for kind in KINDS:
         try:
             if kind == "backbone":
                 return backbone_info(name, registry)

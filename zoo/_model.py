@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -12,6 +12,9 @@ from zoo.errors import ZooError
 from zoo.head import DecodeContext, Head
 from zoo.metrics import ModelMetric
 from zoo.parts import check_image_heads
+
+if TYPE_CHECKING:
+    from zoo._recipe import Recipe
 
 
 class ZooModel(nn.Module):
@@ -32,6 +35,7 @@ class ZooModel(nn.Module):
         heads: dict[str, nn.Module],
         spec: str,
         loss_weights: Mapping[str, float] | None = None,
+        recipe: Recipe | None = None,
     ) -> None:
         super().__init__()
         check_image_heads({key: getattr(head, "inputs", "features") for key, head in heads.items()})
@@ -43,6 +47,7 @@ class ZooModel(nn.Module):
         self.loss_weights: dict[str, float] = {key: 1.0 for key in heads}
         self.set_loss_weights(loss_weights or {})
         self.spec = spec
+        self.recipe = recipe  # what it was built from: saving, re-freezing and benchmarks read it
         self.freeze_policy = "none"
         self.frozen_stages: tuple[str, ...] = ()
         self.labels: dict[str, list[str]] = {}  # class names by head, saved in artifacts

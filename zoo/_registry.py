@@ -17,11 +17,9 @@ from typing import Any
 from zoo._catalogue import Catalogue, Preset, load_catalogue
 from zoo.errors import ZooError, ZooWarning, suggest
 from zoo._plugin_host import PluginManager, PluginRecord
-from zoo.parts import BackbonePart, FreezePolicyPart, HeadPart, Part
+from zoo.parts import KIND_LABELS, KINDS, LISTED_KINDS, BackbonePart, FreezePolicyPart, HeadPart, Part
 from zoo._spec import INTEGER, PartRef
 
-KINDS = ("backbone", "head", "freeze")
-KIND_LABEL = {"backbone": "backbone", "head": "head", "freeze": "freeze policy"}
 STAGE_SHORTHAND = "before"  # `--freeze=layer4` means `--freeze=before:layer4`
 
 
@@ -54,7 +52,7 @@ class Registry:
         if qualified in entries:
             first = entries[qualified].plugin
             warnings.warn(
-                f"{KIND_LABEL[part.kind]} {qualified} is provided by both {first.distribution} "
+                f"{KIND_LABELS[part.kind]} {qualified} is provided by both {first.distribution} "
                 f"(plugin {first.name}) and {plugin.distribution} (plugin {plugin.name}); using "
                 f"{first.distribution}'s. Set ZOO_DISABLE_PLUGINS={plugin.name} to silence this.",
                 ZooWarning,
@@ -77,7 +75,7 @@ class Registry:
 
     def entry(self, kind: str, name: str, namespace: str | None = None) -> Entry:
         """The entry a (possibly qualified) name resolves to; `ZooError` with suggestions if none."""
-        label = KIND_LABEL[kind]
+        label = KIND_LABELS[kind]
         if namespace is None and "/" in name:
             namespace, name = name.rsplit("/", 1)
         if namespace is not None:
@@ -148,8 +146,8 @@ class Registry:
 
     def find(self, pattern: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         """Rows for `zoo list`: parts and presets whose bare or qualified name matches the wildcard."""
-        if kind is not None and kind not in (*KINDS, "preset"):
-            raise ZooError(f"unknown kind {kind!r}; kinds: {', '.join((*KINDS, 'preset'))}")
+        if kind is not None and kind not in LISTED_KINDS:
+            raise ZooError(f"unknown kind {kind!r}; kinds: {', '.join(LISTED_KINDS)}")
 
         def matches(*names: str) -> bool:
             return pattern is None or any(fnmatch.fnmatchcase(n, pattern) for n in names)
@@ -170,7 +168,7 @@ class Registry:
                     rows.append({"kind": "preset", "name": name, "usage": f"{preset.spec}{freeze}",
                                  "provider": "registry.toml", "plugin": "", "description": preset.description})
         rank = {namespace: i for i, namespace in enumerate(self.catalogue.prefer)}
-        kind_order = {k: i for i, k in enumerate((*KINDS, "preset"))}
+        kind_order = {k: i for i, k in enumerate(LISTED_KINDS)}
 
         def order(row: dict[str, Any]) -> tuple[int, int, str]:
             return (kind_order[row["kind"]], rank.get(row["name"].split("/")[0], len(rank)), row["name"])

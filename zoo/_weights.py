@@ -16,20 +16,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import urlparse
 
+from zoo._modelfile import WEIGHTS_SUFFIXES, Header, digests, read_header, read_tensors, zoo_metadata
 from zoo.errors import ZooError, ZooWarning
+from zoo.files import cache_dir
 from zoo.parts import WeightsFile
 
 if TYPE_CHECKING:
     import torch
 
-    from zoo._builder import Recipe
+    from zoo._recipe import Recipe
     from zoo._model import ZooModel
     from zoo._registry import Registry
 
 Weights = Union[str, "os.PathLike[str]", Mapping[str, "torch.Tensor"]]
 
 PRETRAINED = ("imagenet", "default")
-SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+SUFFIXES = WEIGHTS_SUFFIXES
 DOWNLOAD_TIMEOUT = 30.0
 _CHECKPOINT_KEYS = ("state_dict", "model", "model_state_dict")
 _SHOWN = 5  # names listed in a message before "and N more"
@@ -76,25 +78,8 @@ def _names(keys: list[str]) -> str:
 
 # --- where the file is -----------------------------------------------------------------------------
 
-def torch_hub_file(source: str, url: str, labels: tuple[str, ...] = ()) -> WeightsFile:
-    """A file that torch.hub keeps under ``$TORCH_HOME/hub/checkpoints``, checked by the hash in its name.
-
-    For plugins: torchvision's weight enums and timm's URL weights live there.
-    """
-    import torch.hub
-
-    name = os.path.basename(urlparse(url).path)
-    folder = Path(torch.hub.get_dir()) / "checkpoints"
-    match = torch.hub.HASH_REGEX.search(name)
-    prefix = match.group(1) if match and len(match.group(1)) >= 8 else ""
-    return WeightsFile(source, str(folder / name), prefix, url,
-                       expected=f"put {name} (from {url}) in {folder}/", labels=labels)
-
-
 def pinned_file(name: str, pin: Any) -> WeightsFile:
     """A `WeightsFile` for a ``[weights.NAME]`` entry of registry.toml."""
-    from zoo.files import cache_dir
-
     if pin.path:
         path = Path(pin.path)
     else:
@@ -164,7 +149,27 @@ def _download(url: str, path: Path, sha256: str = "", timeout: float = DOWNLOAD_
         raise
 
 
-def locate(found: WeightsFile) -> tuple[Path, str]:
+@dataclass(frozen=True)
+class LocalFile:
+    """A weights file on this machine, hashed once; a safetensors file's header is read once with it."""
+
+    path: Path
+    sha256: str
+    header: Header | None = None  # a safetensors file's header
+    data_sha256: str = ""  # the sha256 of its tensor bytes, from the same pass as the file's
+
+
+def _safetensors_header(path: Path) -> Header | None:
+    """A .safetensors file's header, or None (then reading the tensors says what is wrong, after the checksum)."""
+    if path.suffix.lower() != ".safetensors":
+        return None
+    try:
+        return read_header(path)
+    except ZooError:
+        return None
+
+
+def locate(found: WeightsFile) -> LocalFile:
     """The local file and its sha256, fetched when missing and allowed; checked against the expected hash."""
     path = Path(found.path) if found.path else None
     if path is None or not path.is_file():
@@ -185,14 +190,15 @@ def locate(found: WeightsFile) -> tuple[Path, str]:
         except Exception as exc:  # no network, HTTP errors, a full disk: all mean "put it there yourself"
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
             raise ZooError(f"weights {found.source} are not on this machine and could not be fetched ({reason}){where}") from None
+    header = _safetensors_header(path)
     try:
-        digest = sha256_file(path)
+        digest, data_digest = digests(path, header.data_start) if header else (sha256_file(path), "")
     except OSError as exc:
         raise ZooError(f"weights {found.source}: cannot read {path}: {exc.strerror or exc}") from None
     if found.sha256 and not digest.startswith(found.sha256):
         raise ZooError(f"weights {found.source}: checksum mismatch for {path}: sha256 is {digest[:16]}..., "
                        f"expected {found.sha256}...; the file is damaged or not these weights: replace it")
-    return path, digest
+    return LocalFile(path, digest, header, data_digest)
 
 
 # --- reading the file --------------------------------------------------------------------------------
@@ -216,8 +222,11 @@ def _unwrap(obj: Any, source: str) -> dict[str, Any]:
     return tensors
 
 
-def read_state_dict(path: Path, source: str) -> dict[str, torch.Tensor]:
-    """Tensors from .safetensors, or from .pth/.pt/.bin/.ckpt with ``weights_only=True`` (no code runs)."""
+def read_state_dict(path: Path, source: str, local: LocalFile | None = None) -> dict[str, torch.Tensor]:
+    """Tensors from .safetensors, or from .pth/.pt/.bin/.ckpt with ``weights_only=True`` (no code runs).
+
+    ``local``: the file as `locate` found it, so its header is not read, nor the file hashed, again.
+    """
     import pickle
 
     import torch
@@ -226,8 +235,8 @@ def read_state_dict(path: Path, source: str) -> dict[str, torch.Tensor]:
     if suffix not in SUFFIXES:
         raise ZooError(f"weights {source}: unknown file type {suffix or '(none)'}; use {', '.join(SUFFIXES)}")
     if suffix == ".safetensors":
-        from zoo._artifact import read_tensors
-
+        if local is not None and local.header is not None:
+            return read_tensors(path, local.header, (local.sha256, local.data_sha256))[0]
         return read_tensors(path)[0]
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -332,19 +341,20 @@ def _warn(report: WeightsReport) -> None:
 
 def load_weights(model: ZooModel, weights: Weights, recipe: Recipe, registry: Registry) -> WeightsReport:
     """Load ``weights`` into ``model`` (built from ``recipe``); the report is also ``model.weights_report``."""
-    from zoo._artifact import is_artifact
-
     layout = None
+    meta = None
     if isinstance(weights, Mapping):
         source, path, digest = "state dict (in memory)", None, ""
         tensors = _unwrap(weights, source)
         labels: tuple[str, ...] = ()
     else:
         found = resolve_source(weights, recipe, registry)
-        path, digest = locate(found)
+        local = locate(found)
+        path, digest = local.path, local.sha256
         source, labels = found.source, found.labels
-        tensors = read_state_dict(path, source)
-        if path.suffix.lower() == ".safetensors" and is_artifact(path):
+        tensors = read_state_dict(path, source, local)
+        meta = zoo_metadata(local.header, path) if local.header is not None else None
+        if meta is not None:
             layout = "zoo"
     fitted, report = fit_state_dict(model, tensors, recipe, source, layout)
     report.path, report.sha256 = (str(path) if path else ""), digest
@@ -353,10 +363,8 @@ def load_weights(model: ZooModel, weights: Weights, recipe: Recipe, registry: Re
     target = _classifier_target(recipe)
     if labels and target and target[1] == len(labels) and any(k.startswith(target[0] + ".") for k in fitted):
         model.labels[target[0].split(".")[1]] = list(labels)
-    if layout == "zoo":  # an artifact's labels go with the heads that took its weights whole
-        from zoo._artifact import read_metadata
-
-        for head, names in (read_metadata(path).get("labels") or {}).items():
+    if meta is not None:  # an artifact's labels go with the heads that took its weights whole
+        for head, names in (meta.get("labels") or {}).items():
             taken = any(k.startswith(f"heads.{head}.") for k in fitted)
             if head in model.heads and taken and not any(k.startswith(f"heads.{head}.") for k in report.dropped):
                 model.labels[head] = list(names)

@@ -13,7 +13,7 @@ from typing import Any
 
 from zoo.errors import ZooError, suggest
 from zoo.parts import WeightsFile
-from zoo._weights import torch_hub_file
+from zoo.files import torch_hub_file
 
 HF_FILES = ("model.safetensors", "pytorch_model.bin")  # timm prefers the safetensors file
 

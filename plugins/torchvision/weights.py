@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from zoo.errors import ZooError, suggest
 from zoo.parts import WeightsFile
-from zoo._weights import torch_hub_file
+from zoo.files import torch_hub_file
 
 
 def pretrained(arch: str, tag: str) -> WeightsFile:

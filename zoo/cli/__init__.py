@@ -14,8 +14,7 @@ import click
 
 from zoo._version import __version__
 from zoo.errors import ZooError
-
-KINDS = ("backbone", "head", "freeze", "preset")
+from zoo.parts import LISTED_KINDS
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
@@ -79,7 +78,7 @@ def cli(ctx: click.Context, registry_file: str | None) -> None:
 
 @cli.command("list")
 @click.argument("pattern", required=False)
-@click.option("--kind", type=click.Choice(KINDS), help="Only this kind of part.")
+@click.option("--kind", type=click.Choice(LISTED_KINDS), help="Only this kind of part.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_json: bool) -> None:
