@@ -71,7 +71,7 @@ def discover() -> list[EntryPoint]:
     return sorted(found, key=order)
 
 
-class PluginManager:
+class PluginHost:
     """Loads plugins into a pluggy manager and collects their parts, keeping a record of each."""
 
     def __init__(self, *, strict: bool | None = None, disabled: Iterable[str] | None = None) -> None:

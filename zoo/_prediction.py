@@ -13,7 +13,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+from zoo._artifact import load, read_labels as read_labels_file
+from zoo._builder import build
+from zoo._images import check_size, open_image, prepare, to_rgb, to_tensor
+from zoo._modelfile import model_file
+from zoo.drawing import Canvas
 from zoo.errors import ZooError, ZooWarning
+from zoo.files import atomic_write_bytes
 
 if TYPE_CHECKING:
     import torch
@@ -24,7 +30,6 @@ if TYPE_CHECKING:
     from zoo._weights import Weights
 
 ImageSource = Union[str, "os.PathLike[str]", "Image.Image"]
-ARTIFACT_SUFFIX = ".safetensors"
 
 
 @dataclass
@@ -47,16 +52,11 @@ def load_model(
 ) -> ZooModel:
     """An artifact file (its own weights) or a spec built with ``weights``."""
     text = os.fspath(model)
-    if Path(text).is_file():
+    path = model_file(text, "predict")
+    if path is not None:
         if weights is not None:
             raise ZooError(f"{text} is a model file and carries its own weights; drop --weights")
-        from zoo._artifact import load
-
-        return load(text, registry=registry)
-    if text.lower().endswith(ARTIFACT_SUFFIX):
-        raise ZooError(f"model file {text} does not exist; MODEL is a .safetensors file or a spec such as resnet50+cls10")
-    from zoo._builder import build
-
+        return load(path, registry=registry)
     if weights is None:
         warnings.warn(f"{text} has freshly initialised weights, so its answers mean nothing; "
                       "pass --weights or a model file", ZooWarning, stacklevel=2)
@@ -74,9 +74,7 @@ def read_labels(values: Sequence[str], model: ZooModel) -> dict[str, list[str]]:
             head, file = next(iter(model.heads)), value
         if head not in model.heads:
             raise ZooError(f"--labels {value}: no head {head!r}; heads: {', '.join(model.heads)}")
-        from zoo._artifact import read_labels as read_file
-
-        names = read_file(file)
+        names = read_labels_file(file)
         size = getattr(model.heads[head], "num_classes", None)
         if size is not None and len(names) not in (size, 2 if size == 1 else size):
             raise ZooError(f"--labels {value}: {file} has {len(names)} names and head {head} has {size} classes; "
@@ -112,8 +110,6 @@ def _out_dir(out: str | os.PathLike[str]) -> Path:
 def _load(source: ImageSource, name: str, model: ZooModel) -> Image.Image:
     from PIL import Image
 
-    from zoo._images import check_size, open_image, to_rgb
-
     image = to_rgb(source) if isinstance(source, Image.Image) else open_image(source)
     check_size(image, name, model.backbone)
     return image
@@ -121,8 +117,6 @@ def _load(source: ImageSource, name: str, model: ZooModel) -> Image.Image:
 
 def _run(model: ZooModel, images: list[Image.Image], device: torch.device) -> Any:
     import torch
-
-    from zoo._images import prepare, to_tensor
 
     with torch.inference_mode():
         if model.takes_images:
@@ -151,8 +145,6 @@ def predict(
     """
     import torch
 
-    from zoo.drawing import Canvas
-    from zoo.files import atomic_write_bytes
     from zoo._model import ZooModel
 
     if not 0.0 <= threshold <= 1.0:
@@ -200,17 +192,3 @@ def predict(
                     raise ZooError(f"cannot write {target}: {exc.strerror or exc}") from None
                 result.drawn = str(target)
     return results
-
-
-def format_predictions(results: Sequence[ImagePrediction], model: ZooModel) -> str:
-    """What ``zoo predict`` prints for people: per image, one line per head (skipped images were warned of)."""
-    lines = []
-    for result in results:
-        if result.outputs is None:
-            continue
-        lines.append(f"{result.image} ({result.width}x{result.height})")
-        for key, head in model.heads.items():
-            lines.append(f"  {key}: {head.format(result.outputs[key])}")
-        if result.drawn:
-            lines.append(f"  drawn: {result.drawn}")
-    return "\n".join(lines)

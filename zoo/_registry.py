@@ -16,7 +16,7 @@ from typing import Any
 
 from zoo._catalogue import Catalogue, Preset, load_catalogue
 from zoo.errors import ZooError, ZooWarning, suggest
-from zoo._plugin_host import PluginManager, PluginRecord
+from zoo._plugin_host import PluginHost, PluginRecord
 from zoo.parts import KIND_LABELS, KINDS, LISTED_KINDS, BackbonePart, FreezePolicyPart, HeadPart, Part
 from zoo._spec import INTEGER, PartRef
 
@@ -30,7 +30,7 @@ class Entry:
 
 
 class Registry:
-    def __init__(self, catalogue: Catalogue, manager: PluginManager) -> None:
+    def __init__(self, catalogue: Catalogue, manager: PluginHost) -> None:
         self.catalogue = catalogue
         self.manager = manager
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
@@ -42,7 +42,7 @@ class Registry:
     def from_environment(cls, registry_file: str | os.PathLike[str] | None = None) -> Registry:
         """Entry-point plugins and the packaged catalogue overlaid with the user's file."""
         catalogue = load_catalogue(registry_file)
-        manager = PluginManager()
+        manager = PluginHost()
         manager.load_entry_points()
         return cls(catalogue, manager)
 

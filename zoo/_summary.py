@@ -39,27 +39,3 @@ def model_summary(model: ZooModel) -> dict[str, Any]:
         "std": list(backbone.std),
         "parts": rows,
     }
-
-
-def format_table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
-    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)]
-    lines = []
-    for row in [headers, *rows]:
-        cells = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    rows = []
-    for part in summary["parts"]:
-        stride = "" if part["stride"] is None else f"/{part['stride']}"
-        rows.append([part["kind"], part["name"], f"{part['params']:,}", "" if part["channels"] is None else part["channels"],
-                     stride, "trains" if part["trains"] else "frozen"])
-    table = format_table(["part", "name", "params", "channels", "stride", "status"], rows, right={2, 3, 4})
-    total, trainable = summary["total_params"], summary["trainable_params"]
-    share = 100.0 * trainable / total if total else 0.0
-    return (
-        f"{summary['spec']}  (freeze: {summary['freeze']})\n{table}\n"
-        f"total parameters:     {total:,}\ntrainable parameters: {trainable:,} ({share:.1f}%)"
-    )

@@ -22,6 +22,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from zoo.backbone import Backbone, FeatureInfo, Stage
 from zoo.batchnorm import freeze_batchnorm
+from zoo.drawing import color
 from zoo.errors import ZooError
 from zoo.head import DecodeContext, Head
 from zoo.metrics import Metric
@@ -146,8 +147,6 @@ class DetectionHead(Head):
         return "; ".join(f"{o['label']} {o['score']:.3f} [{', '.join(f'{v:.0f}' for v in o['box'])}]" for o in objects)
 
     def draw(self, canvas, answer: dict[str, Any]) -> None:
-        from zoo.drawing import color
-
         for found in sorted(answer["objects"], key=lambda o: o["score"]):  # the best on top
             canvas.box(found["box"], f"{found['label']} {found['score']:.2f}", color(found["index"]))
 

@@ -12,18 +12,13 @@ from importlib.metadata import version
 from zoo import hookimpl
 from zoo.files import atomic_write_bytes, cache_dir
 from zoo.parts import BackbonePart
+from zoo.plugins.timm.weights import pretrained
 
 
 def _build(name: str):
     from zoo.plugins.timm.model import TimmBackbone
 
     return TimmBackbone(name)
-
-
-def _pretrained(name: str, tag: str):
-    from zoo.plugins.timm.weights import pretrained
-
-    return pretrained(name, tag)
 
 
 def model_names() -> list[str]:
@@ -47,4 +42,4 @@ def model_names() -> list[str]:
 @hookimpl
 def zoo_backbones():
     for name in model_names():
-        yield BackbonePart(name, partial(_build, name), "timm model", tags=("timm",), pretrained=partial(_pretrained, name))
+        yield BackbonePart(name, partial(_build, name), "timm model", tags=("timm",), pretrained=partial(pretrained, name))

@@ -5,6 +5,7 @@ from functools import partial
 
 from zoo import hookimpl
 from zoo.parts import BackbonePart
+from zoo.plugins.torchvision.weights import pretrained
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 VGGS = ("vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn")
@@ -22,19 +23,13 @@ def _build_vgg(arch: str):
     return VGGBackbone(arch)
 
 
-def _pretrained(arch: str, tag: str):
-    from zoo.plugins.torchvision.weights import pretrained
-
-    return pretrained(arch, tag)
-
-
 @hookimpl
 def zoo_backbones():
     for arch in RESNETS:
         depth = arch.removeprefix("resnet")
         yield BackbonePart(arch, partial(_build_resnet, arch), f"torchvision ResNet-{depth}", tags=("resnet",),
-                           pretrained=partial(_pretrained, arch))
+                           pretrained=partial(pretrained, arch))
     for arch in VGGS:
         depth, _, bn = arch.removeprefix("vgg").partition("_")
         described = f"torchvision VGG-{depth}" + (" with batch norm" if bn else "")
-        yield BackbonePart(arch, partial(_build_vgg, arch), described, tags=("vgg",), pretrained=partial(_pretrained, arch))
+        yield BackbonePart(arch, partial(_build_vgg, arch), described, tags=("vgg",), pretrained=partial(pretrained, arch))

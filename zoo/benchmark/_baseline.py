@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from zoo.errors import ZooError
-from zoo._spec import parse
 
 if TYPE_CHECKING:
     from torch import nn
@@ -22,7 +21,7 @@ PROVIDERS = ("torchvision", "timm")
 
 
 def _check_comparable(model: ZooModel) -> tuple[str, str, int]:
-    spec = parse(model.spec)
+    spec = model.recipe.spec  # the canonical spec it was built from
     heads = spec.heads
     plain = len(heads) == 1 and heads[0].name == "cls" and heads[0].namespace == "zoo" and all(
         (key == "dropout" and not value) or (key == "weight") for key, value in heads[0].options)

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from zoo.benchmark._timing import device_clock
+
 CPUINFO = Path("/proc/cpuinfo")
 MEMINFO = Path("/proc/meminfo")
 # CPU flags that mean bf16 matrix work runs natively (x86 AVX512-BF16 or AMX, Arm's BF16 extension).
@@ -115,8 +117,6 @@ def machine_slug(description: dict[str, Any]) -> str:
 def _best_seconds(size: int, device: Any, dtype: Any, seconds: float) -> tuple[float, int]:
     """The least time of one ``size`` x ``size`` product, over at least three runs and ``seconds``."""
     import torch
-
-    from zoo.benchmark._timing import device_clock
 
     clock = device_clock(torch.device(device))
     a = torch.randn(size, size, device=device, dtype=dtype)

@@ -79,37 +79,3 @@ class BenchReport:
         return {"target": self.target, "spec": self.spec, "freeze": self.freeze, "img_size": self.img_size,
                 "settings": self.settings, "machine": self.machine, "matmul": self.matmul,
                 "runs": [run.as_dict() for run in self.runs], "ratios": self.ratios, "ratio_ranges": self.ratio_ranges}
-
-
-def format_report(report: BenchReport) -> str:
-    """The report as people read it: the settings, the machine, one row per run, the ratios."""
-    from zoo._summary import format_table
-
-    s, m = report.settings, report.machine
-    lines = [
-        f"{report.spec}  (freeze: {report.freeze}) at {report.img_size}px on {s['device']}, {s['threads']} threads",
-        f"machine: {m.get('gpu') or m['cpu']}, {m['usable_cpus']} cpus, torch {m['torch']}, "
-        f"load {' '.join(map(str, m['loadavg']))}",
-        f"matmul: {report.matmul['gflops']:g} GFLOP/s ({report.matmul['dtype']}, {report.matmul['size']}^2); "
-        f"{s['warmup']} warm-up + {s['repeats']} repeats x {s['iters']} steps",
-    ]
-    rows = []
-    for r in report.runs:
-        share = "" if r.fraction_of_matmul is None else f"{100 * r.fraction_of_matmul:.0f}%"
-        setup = f"{r.precision} {'channels-last' if r.channels_last else 'NCHW'} {'compiled' if r.compiled else 'eager'}"
-        rows.append([r.mode, r.model, setup, r.batch_size, f"{r.images_per_s:.2f}",
-                     f"{r.timing['images_per_s_min']:.2f}-{r.timing['images_per_s_max']:.2f}",
-                     f"{r.timing['ms_per_batch']:.1f}", f"{r.peak_memory_mb:,.0f}", f"{r.params:,}",
-                     f"{r.trainable_params:,}", f"{r.gflops_per_image:.2f}", f"{r.achieved_gflops:.1f}", share])
-    headers = ["mode", "model", "setup", "batch", "img/s", "min-max", "ms/batch", "peak MB", "params", "trainable",
-               "GFLOP/img", "GFLOP/s", "of matmul"]
-    lines.append(format_table(headers, rows, right=set(range(3, 13))))
-    for r in report.runs:
-        if r.too_big and r is next(x for x in report.runs if x.mode == r.mode):
-            lines.append(f"{r.mode}: batch {', '.join(map(str, r.too_big))} did not fit in memory; "
-                         f"{r.batch_size} is the largest of the halvings that fit")
-    for mode, ratio in report.ratios.items():
-        subject, baseline = report.pair(mode)
-        low, high = report.ratio_ranges[mode]
-        lines.append(f"{mode}: {subject} / {baseline} = {ratio:.3f}x (repeat by repeat {low:.3f}-{high:.3f})")
-    return "\n".join(lines)

@@ -13,20 +13,22 @@ import os
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo._artifact import load
+from zoo._builder import build, freeze as apply_freeze
+from zoo._modelfile import model_file
+from zoo.benchmark import _machine
+from zoo.benchmark._memory import PeakMemory
 from zoo.benchmark._report import BenchReport, Run
 from zoo.benchmark._settings import Settings, resolve_settings
+from zoo.benchmark._timing import Timing, device_clock, interleave, warm_up
 from zoo.errors import ZooError, ZooWarning
 
 if TYPE_CHECKING:
     from torch import nn
 
     from zoo._registry import Registry
-
-ARTIFACT_SUFFIXES = (".safetensors", ".pt", ".pth")
-
 
 @dataclass
 class Candidate:
@@ -65,14 +67,9 @@ def _free_memory(device) -> None:
 
 def _load(target: str, freeze: str | None, registry: Registry | None) -> nn.Module:
     """A model from a spec or preset, or from an artifact file through ``zoo.load``."""
-    from zoo._artifact import load
-    from zoo._builder import build, freeze as apply_freeze
-
-    path = Path(target)
-    if path.suffix in ARTIFACT_SUFFIXES and not path.is_file():
-        raise ZooError(f"{target}: no such file; give a saved model (zoo build SPEC -o FILE) or a SPEC")
-    if path.is_file():
-        model = load(target, registry=registry)
+    path = model_file(target, "bench")
+    if path is not None:
+        model = load(path, registry=registry)
         return model if freeze is None else apply_freeze(model, freeze, registry)
     return build(target, freeze=freeze, registry=registry)
 
@@ -82,7 +79,6 @@ def _measure(mode: str, candidates: list[Candidate], batch: int, img_size: int, 
     """Warm every candidate up, then time them interleaved; returns (Timing, peak bytes, flops) for each."""
     import torch
 
-    from zoo.benchmark._timing import Timing, interleave, warm_up
     from zoo.benchmark._workload import Workload
 
     torch._dynamo.reset()  # a fresh compile per mode: inference folds weights, training must not
@@ -134,10 +130,8 @@ def _prepare(settings: Settings):
 
     settings, device = resolve_settings(settings)
     if settings.threads is not None:
-        from zoo.benchmark._machine import usable_cpus
-
-        if settings.threads > usable_cpus():
-            warnings.warn(f"{settings.threads} threads on {usable_cpus()} usable CPUs: the threads will compete",
+        if settings.threads > _machine.usable_cpus():
+            warnings.warn(f"{settings.threads} threads on {_machine.usable_cpus()} usable CPUs: the threads will compete",
                           ZooWarning, stacklevel=3)
         torch.set_num_threads(settings.threads)
     if device.type == "cuda":
@@ -149,9 +143,6 @@ def _run(candidates: Sequence[Candidate], settings: Settings, device, target: st
     """Time every candidate in every mode of ``settings``, interleaved; the first is the subject."""
     import torch
 
-    from zoo.benchmark._machine import describe_machine, matmul_gflops
-    from zoo.benchmark._memory import PeakMemory
-    from zoo.benchmark._timing import device_clock
     from zoo.benchmark._workload import DTYPES, count_params
 
     if settings.warmup < 1 and any(c.options(settings)["compile"] for c in candidates):
@@ -161,8 +152,8 @@ def _run(candidates: Sequence[Candidate], settings: Settings, device, target: st
         candidate.module.to(device)
     backbone = getattr(subject, "backbone", None)
     size = settings.img_size or (backbone.input_size[-1] if backbone is not None else 224)
-    machine = describe_machine(device)
-    matmul = matmul_gflops(device, DTYPES[settings.precision])
+    machine = _machine.describe_machine(device)
+    matmul = _machine.matmul_gflops(device, DTYPES[settings.precision])
     clock, memory = device_clock(device), PeakMemory(device)
     report = BenchReport(target, getattr(subject, "spec", target), getattr(subject, "freeze_policy", "none"), size,
                          {**asdict(settings), "threads": torch.get_num_threads(), "img_size": size}, machine, matmul)
@@ -224,7 +215,7 @@ def bench(
     if vs_reference:
         from zoo.benchmark._baseline import reference_model
 
-        if not hasattr(model, "spec"):
+        if getattr(model, "recipe", None) is None:
             raise ZooError("--vs-reference compares a zoo model with its torchvision or timm original; "
                            f"a {type(model).__name__} has none")
         provider, reference, set_train = reference_model(model)

@@ -9,6 +9,7 @@ import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
+from zoo.benchmark import _machine
 from zoo.errors import ZooError, ZooWarning
 
 MODES = ("infer", "train", "both")
@@ -81,11 +82,9 @@ def _device(text: str):
 def _fastest_precision(device) -> str:
     import torch
 
-    from zoo.benchmark._machine import native_bf16_cpu
-
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if native_bf16_cpu() else "fp32"
+    return "bf16" if _machine.native_bf16_cpu() else "fp32"
 
 
 def resolve_settings(settings: Settings):
@@ -117,13 +116,11 @@ def resolve_settings(settings: Settings):
 def _check_precision(precision: str, device) -> None:
     import torch
 
-    from zoo.benchmark._machine import native_bf16_cpu
-
     if device.type == "cpu" and precision == "fp16":
         raise ZooError("--precision fp16 needs a GPU (--device cuda); on CPU use fp32, or bf16 where the CPU has it")
     if device.type == "cuda" and precision == "bf16" and not torch.cuda.is_bf16_supported():
         raise ZooError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no bf16; use fp16 or fp32")
-    if device.type == "cpu" and precision == "bf16" and not native_bf16_cpu():
+    if device.type == "cpu" and precision == "bf16" and not _machine.native_bf16_cpu():
         warnings.warn("this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 is emulated and slower than fp32",
                       ZooWarning, stacklevel=3)
 

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo.benchmark._flops import count_flops
+
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 LEARNING_RATE = 1e-4  # small, so that repeated steps leave the weights sane
 
@@ -141,8 +143,6 @@ class Workload:
 
         Counted with torch's flop counter (see `zoo.benchmark._flops`) on a batch of up to two from the reused input.
         """
-        from zoo.benchmark._flops import count_flops
-
         count = min(self.batch_size, 2)
         inputs = self.inputs[:count]
         targets = None if self.targets is None else self.targets[:count]

@@ -12,7 +12,16 @@ from typing import Any
 
 import click
 
+from zoo._artifact import check_output, load, read_labels, save
+from zoo._builder import build as build_model
+from zoo._describe import info as describe
+from zoo._modelfile import model_file
+from zoo._prediction import load_model, predict as run, read_labels as read_head_labels
+from zoo._registry import Registry
+from zoo._summary import model_summary
 from zoo._version import __version__
+from zoo.benchmark import bench as measure
+from zoo.cli._format import format_build, format_info, format_predictions, format_report, format_table
 from zoo.errors import ZooError
 from zoo.parts import LISTED_KINDS
 
@@ -46,9 +55,7 @@ class ZooGroup(click.Group):
         sys.exit(result if isinstance(result, int) else 0)
 
 
-def _registry(ctx: click.Context):
-    from zoo._registry import Registry
-
+def _registry(ctx: click.Context) -> Registry:
     if "registry" not in ctx.obj:  # one per invocation, so the environment is read afresh
         ctx.obj["registry"] = Registry.from_environment(ctx.obj["registry_file"])
     return ctx.obj["registry"]
@@ -83,8 +90,6 @@ def cli(ctx: click.Context, registry_file: str | None) -> None:
 @click.pass_context
 def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_json: bool) -> None:
     """List parts whose name matches PATTERN (wildcards as in timm: 'resnet*')."""
-    from zoo._summary import format_table
-
     rows = _registry(ctx).find(pattern, kind)
     if as_json:
         _emit(rows, True)
@@ -103,42 +108,8 @@ def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_j
 @click.pass_context
 def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> None:
     """Describe a backbone (its stages), a head, a freeze policy, a preset or a whole SPEC."""
-    from zoo._describe import info as describe
-
     data = describe(name, freeze=freeze, registry=_registry(ctx))
-    _emit(data, as_json, None if as_json else _format_info(data))
-
-
-def _format_info(data: dict[str, Any]) -> str:
-    from zoo._summary import format_summary, format_table
-
-    if data["kind"] == "model":
-        return format_summary(data)
-    if data["kind"] == "artifact":
-        from zoo._artifact import format_metadata
-
-        return format_metadata(data)
-    lines = [f"{data['name']}  ({data['kind']}, provided by {data['provider']}, plugin {data['plugin']})"]
-    if data["requested"] != data["name"]:
-        lines.append(f"{data['requested']!r} resolves to {data['name']}")
-    if data.get("description"):
-        lines.append(data["description"])
-    if data["kind"] == "backbone":
-        rows = [[s["name"], f"{s['params']:,}", s["channels"], "" if s["stride"] is None else f"/{s['stride']}"]
-                for s in data["stages"]]
-        lines += [
-            format_table(["stage", "params", "channels", "stride"], rows, right={1, 2, 3}),
-            f"parameters: {data['params']:,}",
-            f"pooled features: {data['pooled_features']}",
-            f"input size: {'x'.join(map(str, data['input_size']))}",
-            f"mean: {', '.join(f'{v:.4f}' for v in data['mean'])}",
-            f"std:  {', '.join(f'{v:.4f}' for v in data['std'])}",
-        ]
-    else:
-        lines.append(f"usage: {data['usage']}")
-        for option in data.get("options", []):
-            lines.append(f"  {option['name']}={option['type']} (default {option['default']}): {option['help']}")
-    return "\n".join(lines)
+    _emit(data, as_json, None if as_json else format_info(data))
 
 
 @cli.command()
@@ -156,45 +127,24 @@ def _format_info(data: dict[str, Any]) -> str:
 def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None, output: str | None,
           force: bool, labels_file: str | None, as_json: bool) -> None:
     """Build SPEC (a preset, or a saved FILE.safetensors), show what trains, and save it with -o."""
-    from zoo._builder import build as build_model
-    from zoo._summary import model_summary
-
     if labels_file and not output:
         raise click.UsageError("--labels is saved with the model: give -o FILE.safetensors too")
     if output:
-        from zoo._artifact import check_output, read_labels
-
         check_output(output, force)  # before the build, which may take a while
         labels = read_labels(labels_file) if labels_file else None
-    if spec.lower().endswith(".safetensors"):  # a saved model: rebuild it, to check it or save it anew
+    path = model_file(spec, "build")
+    if path is not None:  # a saved model: rebuild it, to check it or save it anew
         if freeze or weights:
             raise click.UsageError(f"{spec} brings its own freeze policy and weights; drop --freeze and --weights")
-        from zoo._artifact import load
-
-        model = load(spec, registry=_registry(ctx))
+        model = load(path, registry=_registry(ctx))
     else:
         model = build_model(spec, freeze=freeze, weights=weights, registry=_registry(ctx))
     summary = model_summary(model)
     if model.weights_report is not None:
         summary["weights"] = model.weights_report.as_dict()
     if output:
-        from zoo._artifact import save
-
         summary["saved"] = str(save(model, output, labels=labels, force=force, registry=_registry(ctx)))
-    _emit(summary, as_json, None if as_json else _format_build(summary))
-
-
-def _format_build(summary: dict[str, Any]) -> str:
-    from zoo._summary import format_summary
-
-    lines = [format_summary(summary)]
-    report = summary.get("weights")
-    if report:
-        fresh = f"; fresh: {', '.join(report['fresh_heads'])}" if report["fresh_heads"] else ""
-        lines.append(f"weights: {report['source']} ({report['loaded']} tensors loaded{fresh})")
-    if summary.get("saved"):
-        lines.append(f"saved: {summary['saved']}")
-    return "\n".join(lines)
+    _emit(summary, as_json, None if as_json else format_build(summary))
 
 
 @cli.command()
@@ -215,10 +165,8 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
 
     An image that cannot be read is skipped with a warning; the exit code is then 1.
     """
-    from zoo._prediction import format_predictions, load_model, predict as run, read_labels
-
     loaded = load_model(model, weights=weights, registry=_registry(ctx))
-    results = run(loaded, images, threshold=threshold, top_k=top_k, labels=read_labels(labels, loaded),
+    results = run(loaded, images, threshold=threshold, top_k=top_k, labels=read_head_labels(labels, loaded),
                   out=out, device=device)
     done = [r.as_dict() for r in results]
     _emit(done, as_json, None if as_json else format_predictions(results, loaded))
@@ -230,8 +178,6 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool) -> None:
     """Installed plugins, what each provides, and whether it loaded."""
-    from zoo._summary import format_table
-
     records = [r.as_dict() for r in _registry(ctx).plugins]
     if as_json:
         _emit(records, True)
@@ -265,9 +211,6 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def bench(ctx: click.Context, target: str, compile_: bool | None, as_json: bool, **options: Any) -> None:
     """Images per second, ms per batch, peak memory and GFLOPs of SPEC (or a saved model) on CPU or GPU."""
-    from zoo.benchmark._report import format_report
-    from zoo.benchmark._runner import bench as measure
-
     report = measure(target, compile=compile_, registry=_registry(ctx), **options)
     _emit(report.as_dict(), as_json, None if as_json else format_report(report))
 
