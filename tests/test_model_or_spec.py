@@ -5,27 +5,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 from safetensors.torch import save_file
 
+from test_cli_bench import fails as _fails
+
 from zoo._modelfile import model_file
-from zoo.cli import cli
 from zoo.errors import ZooError
 
-COMMANDS = {  # each command's arguments around MODEL, and the advice it gives for a file of plain weights
-    "build": ([], [], "zoo build SPEC --weights"),
-    "info": ([], [], "zoo build SPEC --weights"),
-    "predict": ([], ["image.png"], "zoo predict SPEC --weights"),
-    "bench": ([], ["--img-size", "32", "-b", "1"], "-o model.safetensors"),
+COMMANDS = {  # each command's arguments after MODEL, and the advice it gives for a file of plain weights
+    "build": ([], "zoo build SPEC --weights"),
+    "info": ([], "zoo build SPEC --weights"),
+    "predict": (["image.png"], "zoo predict SPEC --weights"),
+    "bench": (["--img-size", "32", "-b", "1"], "-o model.safetensors"),
 }
-
-
-def _fails(*args: str) -> str:
-    result = CliRunner().invoke(cli, list(args))
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("zoo: error: "), result.output
-    return lines[0]
 
 
 @pytest.fixture
@@ -40,8 +32,8 @@ def weights_files(tmp_path: Path) -> dict[str, Path]:
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 @pytest.mark.parametrize("kind", ["pth", "plain"])
 def test_a_weights_file_gets_advice_for_its_command(command, kind, weights_files):
-    before, after, advice = COMMANDS[command]
-    line = _fails(command, *before, str(weights_files[kind]), *after)
+    after, advice = COMMANDS[command]
+    line = _fails(command, str(weights_files[kind]), *after)
     assert "not a saved zoo model" in line or "without zoo metadata" in line
     assert advice in line
     if command == "bench":  # zoo bench has no --weights: it must not be told to pass one
@@ -50,9 +42,9 @@ def test_a_weights_file_gets_advice_for_its_command(command, kind, weights_files
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_a_missing_model_file_reads_the_same_for_every_command(command, tmp_path):
-    before, after, _ = COMMANDS[command]
+    after, _ = COMMANDS[command]
     missing = tmp_path / "gone.safetensors"
-    line = _fails(command, *before, str(missing), *after)
+    line = _fails(command, str(missing), *after)
     assert line == (f"zoo: error: model file {missing} does not exist; give a saved model "
                     "(zoo build SPEC -o FILE.safetensors) or a spec such as resnet50+cls10")
 
