@@ -136,7 +136,7 @@ def test_a_batch_that_does_not_fit_is_halved_until_one_does():
     for mode in ("infer", "train"):
         run = report.run(mode)
         assert (run.requested_batch_size, run.too_big, run.batch_size) == (16, [16, 8], 4)
-    from zoo.benchmark._report import format_report
+    from zoo.cli._format import format_report
 
     assert "batch 16, 8 did not fit in memory; 4 is the largest of the halvings that fit" in format_report(report)
 
@@ -211,7 +211,7 @@ def test_defaults_follow_the_device_and_the_backbone():
 
 
 def test_fast_on_a_cpu_without_native_bf16_keeps_fp32(monkeypatch):
-    from zoo import machine
+    from zoo.benchmark import _machine as machine
     from zoo.benchmark._settings import Settings, resolve_settings
 
     monkeypatch.setattr(machine, "native_bf16_cpu", lambda: False)
@@ -224,7 +224,7 @@ def test_fast_on_a_cpu_without_native_bf16_keeps_fp32(monkeypatch):
 
 
 def test_bf16_on_a_cpu_without_it_warms_it_is_emulated(monkeypatch):
-    from zoo import machine
+    from zoo.benchmark import _machine as machine
     from zoo.benchmark._settings import Settings, resolve_settings
 
     monkeypatch.setattr(machine, "native_bf16_cpu", lambda: False)
@@ -263,7 +263,7 @@ def test_a_plain_module_has_no_reference_and_takes_no_freeze_policy():
 
 
 def test_more_threads_than_cpus_is_warned(monkeypatch):
-    from zoo import machine
+    from zoo.benchmark import _machine as machine
 
     previous = torch.get_num_threads()
     monkeypatch.setattr(machine, "usable_cpus", lambda: 1)
