@@ -8,22 +8,19 @@ from __future__ import annotations
 import json
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from zoo._artifact import check_output, load, read_labels, save
-from zoo._builder import build as build_model
-from zoo._describe import info as describe
-from zoo._modelfile import model_file
-from zoo._prediction import load_model, predict as run, read_labels as read_head_labels
-from zoo._registry import Registry
-from zoo._summary import model_summary
 from zoo._version import __version__
-from zoo.benchmark import bench as measure
 from zoo.cli._format import format_build, format_info, format_predictions, format_report, format_table
 from zoo.errors import ZooError
 from zoo.parts import LISTED_KINDS
+
+if TYPE_CHECKING:
+    from zoo._registry import Registry
+
+# Each command imports the part of zoo it runs when it runs, so `zoo --help` and `zoo list` start fast.
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
@@ -56,6 +53,8 @@ class ZooGroup(click.Group):
 
 
 def _registry(ctx: click.Context) -> Registry:
+    from zoo._registry import Registry
+
     if "registry" not in ctx.obj:  # one per invocation, so the environment is read afresh
         ctx.obj["registry"] = Registry.from_environment(ctx.obj["registry_file"])
     return ctx.obj["registry"]
@@ -108,6 +107,8 @@ def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_j
 @click.pass_context
 def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> None:
     """Describe a backbone (its stages), a head, a freeze policy, a preset or a whole SPEC."""
+    from zoo._describe import info as describe
+
     data = describe(name, freeze=freeze, registry=_registry(ctx))
     _emit(data, as_json, None if as_json else format_info(data))
 
@@ -127,6 +128,11 @@ def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> No
 def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None, output: str | None,
           force: bool, labels_file: str | None, as_json: bool) -> None:
     """Build SPEC (a preset, or a saved FILE.safetensors), show what trains, and save it with -o."""
+    from zoo._artifact import check_output, load, read_labels, save
+    from zoo._builder import build as build_model
+    from zoo._modelfile import model_file
+    from zoo._summary import model_summary
+
     if labels_file and not output:
         raise click.UsageError("--labels is saved with the model: give -o FILE.safetensors too")
     if output:
@@ -165,6 +171,8 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
 
     An image that cannot be read is skipped with a warning; the exit code is then 1.
     """
+    from zoo._prediction import load_model, predict as run, read_labels as read_head_labels
+
     loaded = load_model(model, weights=weights, registry=_registry(ctx))
     results = run(loaded, images, threshold=threshold, top_k=top_k, labels=read_head_labels(labels, loaded),
                   out=out, device=device)
@@ -211,6 +219,8 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def bench(ctx: click.Context, target: str, compile_: bool | None, as_json: bool, **options: Any) -> None:
     """Images per second, ms per batch, peak memory and GFLOPs of SPEC (or a saved model) on CPU or GPU."""
+    from zoo.benchmark import bench as measure
+
     report = measure(target, compile=compile_, registry=_registry(ctx), **options)
     _emit(report.as_dict(), as_json, None if as_json else format_report(report))
 
