@@ -33,7 +33,8 @@ __all__ = [
 if TYPE_CHECKING:
     from zoo._artifact import load, save
     from zoo.benchmark import bench
-    from zoo._builder import build, freeze, resolve
+    from zoo._builder import build, freeze
+    from zoo._recipe import resolve
     from zoo._describe import info
     from zoo._prediction import predict
     from zoo._spec import parse
@@ -42,7 +43,7 @@ _LAZY = {
     "bench": ("zoo.benchmark", "bench"),
     "build": ("zoo._builder", "build"),
     "freeze": ("zoo._builder", "freeze"),
-    "resolve": ("zoo._builder", "resolve"),
+    "resolve": ("zoo._recipe", "resolve"),
     "info": ("zoo._describe", "info"),
     "parse": ("zoo._spec", "parse"),
     "predict": ("zoo._prediction", "predict"),
