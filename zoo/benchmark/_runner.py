@@ -167,12 +167,17 @@ def _run(candidates: Sequence[Candidate], settings: Settings, device, target: st
             report.runs.append(Run(
                 candidate.label, mode, batch, settings.batch_size, too_big, timing.summary(),
                 round(peak / 2**20, 1), memory.source, count_params(params),
-                count_params(p for p in params if p.requires_grad), round(gflops, 6), round(achieved, 2),
-                round(achieved / matmul["gflops"], 4) if matmul["gflops"] else None, own["channels_last"],
+                count_params(p for p in params if p.requires_grad), round(gflops, 6), _significant(achieved),
+                _significant(achieved / matmul["gflops"]) if matmul["gflops"] else None, own["channels_last"],
                 own["compile"], own["precision"],
             ))
     report.machine["loadavg_after"] = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
     return report
+
+
+def _significant(value: float, digits: int = 4) -> float:
+    """``value`` to ``digits`` significant figures: a slow machine's small figures keep their precision."""
+    return float(f"{value:.{digits}g}")
 
 
 def bench(
