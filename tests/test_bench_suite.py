@@ -67,3 +67,16 @@ def test_an_unknown_target_is_refused():
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "targets.py"), "--only", "speed"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "unknown target 'speed'" in result.stderr
+
+
+def test_results_of_cpus_sold_under_one_name_are_kept_apart():
+    from zoo.benchmark._machine import isa_tier, machine_slug
+
+    avx2 = {"cpu": "AMD EPYC", "usable_cpus": 2, "cpu_isa": isa_tier({"avx2", "fma"})}
+    zen4 = {"cpu": "AMD EPYC", "usable_cpus": 2, "cpu_isa": isa_tier({"avx2", "avx512f", "avx512_bf16"})}
+    spr = {"cpu": "Intel(R) Xeon(R) Platinum 8480+", "usable_cpus": 2,
+           "cpu_isa": isa_tier({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})}
+    assert machine_slug(avx2) == "amd-epyc-avx2-2cpu"
+    assert machine_slug(zen4) == "amd-epyc-avx512-bf16-2cpu"
+    assert machine_slug(spr) == "intel-xeon-platinum-8480-amx-2cpu"
+    assert machine_slug({"gpu": "NVIDIA H100 80GB HBM3", "cpu": "x", "usable_cpus": 2}) == "nvidia-h100-80gb-hbm3"
