@@ -72,5 +72,6 @@ def freeze(model: ZooModel, policy: str | None = None, registry: Registry | None
     unknown = [s for s in selected if s not in backbone.stage_names]
     if unknown:
         raise ZooError(f"freeze policy {part.qualified_name} chose unknown stages {unknown} for {name}")
-    model.set_frozen(selected, part.name if argument is None else f"{part.name}:{argument}")
+    qualified = part.qualified_name  # saved and printed qualified, so another plugin's policy of the same name cannot take it
+    model.set_frozen(selected, qualified if argument is None else f"{qualified}:{argument}")
     return model

@@ -5,7 +5,7 @@ from typing import Any
 
 from zoo._builder import build
 from zoo._modelfile import describe, model_file
-from zoo._registry import Registry, default_registry
+from zoo._registry import AmbiguousName, Registry, default_registry
 from zoo._spec import parse
 from zoo._summary import model_summary
 from zoo.errors import ZooError
@@ -55,7 +55,7 @@ def info(name: str, *, freeze: str | None = None, registry: Registry | None = No
     registry = registry or default_registry()
     if "+" in name or name.strip() in registry.presets:
         return {"kind": "model", **model_summary(build(name, freeze=freeze, registry=registry))}
-    errors = []
+    errors: list[ZooError] = []
     for kind in KINDS:
         try:
             if kind == "backbone":
@@ -65,5 +65,8 @@ def info(name: str, *, freeze: str | None = None, registry: Registry | None = No
                 return _part_info("head", f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name, registry)
             return _part_info("freeze", name, registry)
         except ZooError as exc:
-            errors.append(str(exc))
+            errors.append(exc)
+    ambiguous = [exc for exc in errors if isinstance(exc, AmbiguousName)]
+    if ambiguous:
+        raise ambiguous[0]
     raise ZooError(f"{errors[0]}; it is not a head or freeze policy either")

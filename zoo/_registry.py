@@ -2,7 +2,8 @@
 
 A qualified name is ``namespace/name`` (``torchvision/resnet50``) and always works. A bare name
 (``resnet50``) resolves to the single part of that name, or, when several namespaces offer it, to the
-first in registry.toml's ``prefer`` list. Two plugins providing the same qualified name is a warning
+first in registry.toml's ``prefer`` list, else to the built-in one: a third-party plugin cannot take a
+built-in's bare name away unless the user's ``prefer`` names its namespace. Two plugins providing the same qualified name is a warning
 naming both distributions; the first loaded (built-ins first) keeps the name.
 """
 from __future__ import annotations
@@ -16,11 +17,15 @@ from typing import Any
 
 from zoo._catalogue import Catalogue, Preset, load_catalogue
 from zoo.errors import ZooError, ZooWarning, suggest
-from zoo._plugin_host import PluginHost, PluginRecord
+from zoo._plugin_host import BUILTIN_DISTRIBUTION, PluginHost, PluginRecord
 from zoo.parts import KIND_LABELS, KINDS, LISTED_KINDS, BackbonePart, FreezePolicyPart, HeadPart, Part
 from zoo._spec import INTEGER, PartRef
 
 STAGE_SHORTHAND = "before"  # `--freeze=layer4` means `--freeze=before:layer4`
+
+
+class AmbiguousName(ZooError):
+    """A bare name that several plugins offer and nothing decides between."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,10 @@ class Registry:
             qualified = f"{namespace}/{name}"
             if qualified in candidates:
                 return self._entries[kind][qualified]
-        raise ZooError(
+        builtin = [q for q in candidates if self._entries[kind][q].plugin.distribution == BUILTIN_DISTRIBUTION]
+        if len(builtin) == 1:
+            return self._entries[kind][builtin[0]]
+        raise AmbiguousName(
             f"{label} {name!r} is ambiguous: {', '.join(candidates)}; "
             "use a qualified name or add a namespace to [resolve] prefer in registry.toml"
         )
@@ -128,8 +136,8 @@ class Registry:
             name, argument, colon = STAGE_SHORTHAND, text, ":"
         try:
             part: FreezePolicyPart = self.entry("freeze", name).part  # type: ignore[assignment]
-        except ZooError as exc:
-            raise ZooError(f"{exc}; policies: {', '.join(self._bare['freeze'])}, or a stage of {backbone}: {', '.join(stages)}") from None
+        except ZooError as exc:  # the same type, so an ambiguous name stays ambiguous
+            raise type(exc)(f"{exc}; policies: {', '.join(self._bare['freeze'])}, or a stage of {backbone}: {', '.join(stages)}") from None
         if part.argument == "none":
             if colon:
                 raise ZooError(f"freeze policy {part.name} takes no argument; write {part.usage}")
