@@ -42,12 +42,19 @@ class Registry:
         self._bare: dict[str, dict[str, list[str]]] = {kind: {} for kind in KINDS}
         for plugin, part in manager.collect():
             self._add(plugin, part)
+        manager.raise_failures()
 
     @classmethod
-    def from_environment(cls, registry_file: str | os.PathLike[str] | None = None) -> Registry:
-        """Entry-point plugins and the packaged catalogue overlaid with the user's file."""
+    def from_environment(
+        cls, registry_file: str | os.PathLike[str] | None = None, *, strict: bool | None = None
+    ) -> Registry:
+        """Entry-point plugins and the packaged catalogue overlaid with the user's file.
+
+        ``strict`` (default: ``ZOO_STRICT_PLUGINS``) makes a failed plugin an error; `zoo plugins` passes
+        False so that it can list every failure first.
+        """
         catalogue = load_catalogue(registry_file)
-        manager = PluginHost()
+        manager = PluginHost(strict=strict)
         manager.load_entry_points()
         return cls(catalogue, manager)
 
@@ -87,7 +94,7 @@ class Registry:
             qualified = f"{namespace}/{name}"
             if qualified in self._entries[kind]:
                 return self._entries[kind][qualified]
-            raise ZooError(f"unknown {label} {qualified!r}{suggest(qualified, self._entries[kind])}")
+            raise ZooError(f"unknown {label} {qualified!r}{suggest(qualified, self._entries[kind])}{self._not_loaded()}")
         if kind == "backbone" and name in self.catalogue.aliases:
             return self.entry(kind, self.catalogue.aliases[name])
         candidates = self._bare[kind].get(name, [])
@@ -97,7 +104,7 @@ class Registry:
             hint = suggest(name, self._bare[kind]) or (
                 f" (try `zoo list --kind {kind}`)" if kind != "freeze" else ""
             )
-            raise ZooError(f"unknown {label} {name!r}{hint}")
+            raise ZooError(f"unknown {label} {name!r}{hint}{self._not_loaded()}")
         for namespace in self.catalogue.prefer:
             qualified = f"{namespace}/{name}"
             if qualified in candidates:
@@ -109,6 +116,11 @@ class Registry:
             f"{label} {name!r} is ambiguous: {', '.join(candidates)}; "
             "use a qualified name or add a namespace to [resolve] prefer in registry.toml"
         )
+
+    def _not_loaded(self) -> str:
+        """For an unknown name: the plugins that failed or are disabled might have provided it."""
+        missing = self.manager.not_loaded()
+        return f"; not loaded: {missing} (see zoo plugins)" if missing else ""
 
     def backbone(self, ref: PartRef | str) -> BackbonePart:
         if isinstance(ref, str):
