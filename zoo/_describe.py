@@ -5,6 +5,7 @@ from typing import Any
 
 from zoo._builder import build
 from zoo._modelfile import describe, model_file
+from zoo._plugin_checks import build_backbone
 from zoo._registry import AmbiguousName, Registry, default_registry
 from zoo._spec import parse
 from zoo._summary import model_summary
@@ -15,7 +16,7 @@ from zoo.parts import KINDS
 def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
     entry = registry.entry("backbone", name)
     part = entry.part
-    backbone = part.build()
+    backbone = build_backbone(entry, {})
     stages = [
         {"name": s.name, "params": backbone.stage_size(s.name), "channels": s.channels, "stride": s.stride}
         for s in backbone.stages
