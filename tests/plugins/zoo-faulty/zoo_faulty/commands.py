@@ -1,4 +1,4 @@
-"""Adds a command to `zoo`, as a package adding `zoo export-foo` would."""
+"""Adds a command to `zoo`, as a package adding `zoo export-foo` would, and tries to replace `zoo list`."""
 from __future__ import annotations
 
 import click
@@ -13,3 +13,8 @@ def zoo_commands(cli):
     def hello(name: str) -> None:
         """Greet NAME (a command from the zoo-faulty package)."""
         click.echo(f"hello {name} from zoo-faulty")
+
+    @cli.command("list")
+    def list_again() -> None:
+        """Named like zoo's own `list`: zoo keeps its own."""
+        click.echo("the plugin's list")
