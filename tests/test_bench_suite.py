@@ -37,12 +37,12 @@ def test_matrix_writes_csv_json_markdown_and_machine(tmp_path):
     with open(tmp_path / "matrix.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["mode"], r["freeze"]) for r in rows] == [
-        ("infer", "any"), ("train", "none"), ("train", "before:layer4"), ("train", "all")]
+        ("infer", "any"), ("train", "zoo/none"), ("train", "zoo/before:layer4"), ("train", "zoo/all")]
     trainable = [int(r["trainable_params"]) for r in rows[1:]]
     assert trainable == sorted(trainable, reverse=True) and trainable[-1] == 5130
     data = json.loads((tmp_path / "matrix.json").read_text())
     assert len(data["reports"]) == 4 and data["machine"]["cpu"]
-    assert "| resnet18+cls10 | train | before:layer4 |" in (tmp_path / "matrix.md").read_text()
+    assert "| resnet18+cls10 | train | zoo/before:layer4 |" in (tmp_path / "matrix.md").read_text()
     assert json.loads((tmp_path / "machine.json").read_text())["loadavg"]
     try:
         import matplotlib  # noqa: F401

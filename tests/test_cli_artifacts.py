@@ -60,7 +60,7 @@ def test_build_with_weights_saves_one_file_and_says_so(files):
 def test_info_prints_the_metadata_without_building(files):
     result = zoo("info", str(files / "model.safetensors"))
     assert result.exit_code == 0, result.stderr
-    for expected in ("spec:         torchvision/resnet18+zoo/cls2", "freeze:       before:layer4", "labels cls2: ants, bees",
+    for expected in ("spec:         torchvision/resnet18+zoo/cls2", "freeze:       zoo/before:layer4", "labels cls2: ants, bees",
                      f"weights:      {files / 'r18.pth'} (sha256 ", "input size:   3x224x224", "torchvision/resnet18  torchvision  zoo"):
         assert expected in result.stdout
     data = json.loads(zoo("info", str(files / "model.safetensors"), "--json").stdout)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from zoo._plugin_checks import FeaturesCheck, build_backbone, build_head, origin, select_stages
 from zoo._recipe import LOSS_WEIGHT, Recipe, resolve
 from zoo._registry import Registry, default_registry
 from zoo._weights import Weights, load_weights
@@ -31,13 +32,11 @@ def build(
 
 
 def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None = None) -> ZooModel:
-    from zoo.backbone import Backbone
     from zoo._model import ZooModel
 
     name = recipe.backbone.qualified_name
-    backbone = recipe.backbone.build(**{k: v for k, v in recipe.backbone_options.items() if v is not None})
-    if not isinstance(backbone, Backbone):
-        raise ZooError(f"backbone {name} built a {type(backbone).__name__}, not a zoo.backbone.Backbone")
+    backbone_entry = registry.entry("backbone", name)
+    backbone = build_backbone(backbone_entry, {k: v for k, v in recipe.backbone_options.items() if v is not None})
     heads: dict[str, Any] = {}
     loss_weights: dict[str, float] = {}
     for head in recipe.heads:
@@ -51,8 +50,10 @@ def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None 
         options = {k: v for k, v in head.options.items() if v is not None}
         if not any(o.name == LOSS_WEIGHT.name for o in head.part.options):
             loss_weights[head.key] = options.pop(LOSS_WEIGHT.name, 1.0)
-        heads[head.key] = head.part.build(backbone.feature_info, head.ref.size, **options)
+        heads[head.key] = build_head(registry.entry("head", head.part.qualified_name), backbone.feature_info,
+                                     head.ref.size, options)
     model = ZooModel(backbone, heads, str(recipe.spec), loss_weights, recipe)
+    model.features_check = FeaturesCheck(origin(backbone_entry))
     freeze(model, recipe.freeze, registry)
     if weights is not None:
         load_weights(model, weights, recipe, registry)
@@ -68,9 +69,7 @@ def freeze(model: ZooModel, policy: str | None = None, registry: Registry | None
     backbone = model.backbone
     name = (model.recipe or resolve(model.spec, registry=registry)).spec.backbone.ref
     part, argument = registry.freeze_policy(policy or "none", backbone.stage_names, name)
-    selected = list(part.select(backbone.stage_names, argument))
-    unknown = [s for s in selected if s not in backbone.stage_names]
-    if unknown:
-        raise ZooError(f"freeze policy {part.qualified_name} chose unknown stages {unknown} for {name}")
-    model.set_frozen(selected, part.name if argument is None else f"{part.name}:{argument}")
+    selected = select_stages(registry.entry("freeze", part.qualified_name), backbone.stage_names, argument)
+    qualified = part.qualified_name  # saved and printed qualified, so another plugin's policy of the same name cannot take it
+    model.set_frozen(selected, qualified if argument is None else f"{qualified}:{argument}")
     return model

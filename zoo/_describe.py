@@ -5,7 +5,8 @@ from typing import Any
 
 from zoo._builder import build
 from zoo._modelfile import describe, model_file
-from zoo._registry import Registry, default_registry
+from zoo._plugin_checks import build_backbone
+from zoo._registry import AmbiguousName, Registry, default_registry
 from zoo._spec import parse
 from zoo._summary import model_summary
 from zoo.errors import ZooError
@@ -15,7 +16,7 @@ from zoo.parts import KINDS
 def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
     entry = registry.entry("backbone", name)
     part = entry.part
-    backbone = part.build()
+    backbone = build_backbone(entry, {})
     stages = [
         {"name": s.name, "params": backbone.stage_size(s.name), "channels": s.channels, "stride": s.stride}
         for s in backbone.stages
@@ -55,7 +56,7 @@ def info(name: str, *, freeze: str | None = None, registry: Registry | None = No
     registry = registry or default_registry()
     if "+" in name or name.strip() in registry.presets:
         return {"kind": "model", **model_summary(build(name, freeze=freeze, registry=registry))}
-    errors = []
+    errors: list[ZooError] = []
     for kind in KINDS:
         try:
             if kind == "backbone":
@@ -65,5 +66,8 @@ def info(name: str, *, freeze: str | None = None, registry: Registry | None = No
                 return _part_info("head", f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name, registry)
             return _part_info("freeze", name, registry)
         except ZooError as exc:
-            errors.append(str(exc))
+            errors.append(exc)
+    ambiguous = [exc for exc in errors if isinstance(exc, AmbiguousName)]
+    if ambiguous:
+        raise ambiguous[0]
     raise ZooError(f"{errors[0]}; it is not a head or freeze policy either")

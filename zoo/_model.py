@@ -1,7 +1,7 @@
 """The composed model: one backbone, one or more heads, and the stages a freeze policy froze."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -52,6 +52,8 @@ class ZooModel(nn.Module):
         self.frozen_stages: tuple[str, ...] = ()
         self.labels: dict[str, list[str]] = {}  # class names by head, saved in artifacts
         self.weights_report = None  # a zoo._weights.WeightsReport once weights were loaded
+        # checks the backbone's first Features against its declared stages (set by the builder), then None
+        self.features_check: Callable[[Backbone, Any, torch.Tensor], None] | None = None
 
     @property
     def takes_images(self) -> bool:
@@ -63,6 +65,9 @@ class ZooModel(nn.Module):
             head = next(iter(self.heads.values()))
             return head.forward_images(self.backbone, list(x), targets)
         features = self.backbone(x)
+        if self.features_check is not None and not torch.compiler.is_compiling():
+            self.features_check(self.backbone, features, x)
+            self.features_check = None
         outputs = {name: head(features) for name, head in self.heads.items()}
         if len(outputs) == 1:
             return next(iter(outputs.values()))

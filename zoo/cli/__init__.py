@@ -6,15 +6,18 @@ the same data the tables give people.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import traceback
 import warnings
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from zoo._version import __version__
-from zoo.cli._format import format_build, format_info, format_predictions, format_report, format_table
-from zoo.errors import ZooError
+from zoo.cli._format import (format_build, format_info, format_plugins, format_predictions, format_report,
+                             format_table)
+from zoo.errors import ZooError, ZooWarning
 from zoo.parts import LISTED_KINDS
 
 if TYPE_CHECKING:
@@ -27,16 +30,29 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"zoo: warning: {message}\n"
 
 
+def debug_from_env() -> bool:
+    return os.environ.get("ZOO_DEBUG", "").strip().lower() in ("1", "true", "yes")
+
+
 class ZooGroup(click.Group):
-    """Turns `ZooError` and click's usage errors into one line on stderr and exit code 2."""
+    """Turns `ZooError` and click's usage errors into one line on stderr and exit code 2.
+
+    With ``--debug`` or ``ZOO_DEBUG=1`` the traceback (a failing plugin's included) comes first.
+    """
+
+    debug = False
+    plugin_commands: dict[str, click.Command] | None = None
 
     def main(self, args=None, prog_name=None, **kwargs: Any):  # type: ignore[override]
         kwargs.pop("standalone_mode", None)
+        self.debug = debug_from_env()
         previous_format = warnings.formatwarning
         warnings.formatwarning = _one_line_warning
         try:
             result = super().main(args=args, prog_name=prog_name or "zoo", standalone_mode=False, **kwargs)
         except ZooError as exc:
+            if self.debug:
+                traceback.print_exception(exc)
             click.echo(f"zoo: error: {exc}", err=True)
             sys.exit(2)
         except click.exceptions.Exit as exc:
@@ -51,12 +67,19 @@ class ZooGroup(click.Group):
             warnings.formatwarning = previous_format  # callers in the same process keep their format
         sys.exit(result if isinstance(result, int) else 0)
 
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """A built-in command, else one a plugin adds (plugins are loaded only for a name zoo lacks)."""
+        return self.commands.get(name) or plugin_commands(self).get(name)
 
-def _registry(ctx: click.Context) -> Registry:
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *plugin_commands(self)})
+
+
+def _registry(ctx: click.Context, strict: bool | None = None) -> Registry:
     from zoo._registry import Registry
 
     if "registry" not in ctx.obj:  # one per invocation, so the environment is read afresh
-        ctx.obj["registry"] = Registry.from_environment(ctx.obj["registry_file"])
+        ctx.obj["registry"] = Registry.from_environment(ctx.obj["registry_file"], strict=strict)
     return ctx.obj["registry"]
 
 
@@ -67,9 +90,10 @@ def _emit(data: Any, as_json: bool, text: str | None = None) -> None:
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--registry", "registry_file", metavar="FILE", default=None,
               help="A registry.toml overlaying the packaged one (default: $ZOO_REGISTRY).")
+@click.option("--debug", is_flag=True, help="Show the traceback behind an error (also ZOO_DEBUG=1).")
 @click.version_option(__version__, prog_name="zoo")
 @click.pass_context
-def cli(ctx: click.Context, registry_file: str | None) -> None:
+def cli(ctx: click.Context, registry_file: str | None, debug: bool) -> None:
     """Compose pretrained backbones, task heads and freeze policies: SPEC is backbone+head[+head...].
 
     \b
@@ -80,6 +104,8 @@ def cli(ctx: click.Context, registry_file: str | None) -> None:
     zoo bench resnet50+cls10 --mode train    images per second, peak memory, GFLOPs
     """
     ctx.obj = {"registry_file": registry_file}
+    if debug:
+        ctx.command.debug = True  # type: ignore[attr-defined]
 
 
 @cli.command("list")
@@ -185,16 +211,26 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool) -> None:
-    """Installed plugins, what each provides, and whether it loaded."""
-    records = [r.as_dict() for r in _registry(ctx).plugins]
+    """Installed plugins, what each provides, how long it takes to load, and whether it loaded.
+
+    With ZOO_STRICT_PLUGINS=1 every plugin is listed first, then a failed one is an error.
+    """
+    from zoo._plugin_host import strict_from_env
+
+    registry = _registry(ctx, strict=False)
+    registry.manager.collect_commands(click.Group(), reserved=ctx.find_root().command.commands)
+    records = [r.as_dict() for r in registry.plugins]
+    for r in records:
+        if r["imports_torch"]:
+            warnings.warn(f"plugin {r['name']} ({r['distribution']}) imports torch when it loads ({r['load_ms']:.0f} ms), "
+                          "so every zoo command waits for torch; import it inside the builders", ZooWarning)
     if as_json:
         _emit(records, True)
-        return
-    rows = []
-    for r in records:
-        provides = ", ".join(f"{len(names)} {kind}" for kind, names in sorted(r["provides"].items()))
-        rows.append([r["name"], r["distribution"], r["version"], r["status"], provides or "-", r["error"]])
-    click.echo(format_table(["plugin", "distribution", "version", "status", "provides", "error"], rows))
+    else:
+        click.echo(format_plugins(records))
+    if strict_from_env():
+        registry.manager.strict = True
+        registry.manager.raise_failures()
 
 
 @cli.command()
@@ -223,6 +259,17 @@ def bench(ctx: click.Context, target: str, compile_: bool | None, as_json: bool,
 
     report = measure(target, compile=compile_, registry=_registry(ctx), **options)
     _emit(report.as_dict(), as_json, None if as_json else format_report(report))
+
+
+def plugin_commands(group: ZooGroup) -> dict[str, click.Command]:
+    """Commands the plugins' ``zoo_commands`` hooks add, loaded once per process; a failing hook adds none."""
+    if group.plugin_commands is None:
+        from zoo._plugin_host import PluginHost
+
+        host = PluginHost(strict=False)
+        host.load_entry_points()
+        group.plugin_commands = host.collect_commands(click.Group(), reserved=group.commands)
+    return group.plugin_commands
 
 
 def main() -> None:

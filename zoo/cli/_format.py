@@ -69,6 +69,16 @@ def format_info(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_plugins(records: list[dict[str, Any]]) -> str:
+    """What `zoo plugins` prints: one row per plugin, with what it provides and how long it took to load."""
+    rows = []
+    for r in records:
+        provides = ", ".join(f"{len(names)} {kind}" for kind, names in sorted(r["provides"].items()))
+        load = f"{r['load_ms']:.0f} ms" + (" (torch)" if r["imports_torch"] else "")
+        rows.append([r["name"], r["distribution"], r["version"], r["status"], load, provides or "-", r["error"]])
+    return format_table(["plugin", "distribution", "version", "status", "load", "provides", "error"], rows)
+
+
 def format_build(summary: dict[str, Any]) -> str:
     """What `zoo build` prints: what trains, where the weights came from, where the model was saved."""
     lines = [format_summary(summary)]
