@@ -87,11 +87,13 @@ def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_j
     from zoo.summary import format_table
 
     rows = _registry(ctx).find(pattern, kind)
+    if not rows:  # an empty list is an answer, as in ls and pip list: a note on stderr, exit 0
+        click.echo(f"zoo: nothing matches {pattern!r}" + (f" among {kind} parts" if kind else ""), err=True)
     if as_json:
         _emit(rows, True)
         return
     if not rows:
-        raise ZooError(f"nothing matches {pattern!r}" + (f" among {kind} parts" if kind else ""))
+        return
     table = [[r["kind"], r["name"], "" if r["kind"] == "backbone" else r["usage"],
               f"{r['plugin']} ({r['provider']})" if r["plugin"] else r["provider"], r["description"]] for r in rows]
     click.echo(format_table(["kind", "name", "usage", "provider", "description"], table))
