@@ -103,5 +103,7 @@ def zoo_heads():
             Option("score_thresh", float, 0.05, "detections scoring less are dropped", minimum=0.0, maximum=1.0),
             Option("nms", float, 0.5, "IoU above which non-maximum suppression drops a box", minimum=0.0, maximum=1.0),
             Option("detections", int, 100, "most detections kept per image", minimum=1),
+            Option("frozen_bn", bool, None, "freeze the backbone's BatchNorm (FrozenBatchNorm2d); by default only "
+                   "when pretrained weights are loaded into it, and the choice is saved"),
         ),
     )

@@ -1,7 +1,7 @@
 """From a spec string to a model: resolve names through the registry, build, attach heads, freeze."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooError
@@ -121,8 +121,22 @@ def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None 
     if weights is not None:
         from zoo.weights import load_weights
 
-        load_weights(model, weights, recipe, registry)
+        if load_weights(model, weights, recipe, registry).backbone_loaded:
+            _backbone_pretrained(model)
     return model
+
+
+def _backbone_pretrained(model: ZooModel) -> None:
+    """Tell each head that the backbone holds pretrained weights; record the options they settle in the spec."""
+    from zoo.head import Head
+
+    spec = parse(model.spec)
+    heads = []
+    for ref in spec.heads:
+        head = model.heads[f"{ref.name}{'' if ref.size is None else ref.size}"]
+        settled = head.backbone_pretrained(model.backbone) if isinstance(head, Head) else {}
+        heads.append(replace(ref, options=tuple({**dict(ref.options), **settled}.items())) if settled else ref)
+    model.spec = str(replace(spec, heads=tuple(heads)))
 
 
 def freeze(model: ZooModel, policy: str | None = None, registry: Registry | None = None) -> ZooModel:
