@@ -221,7 +221,7 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
     from zoo.prediction import format_predictions, load_model, predict as run, read_labels
 
     loaded = load_model(model, weights=weights, registry=_registry(ctx))
-    results = run(loaded, images, threshold=threshold, top_k=top_k, labels=read_labels(labels, loaded),
+    results = run(loaded, images, threshold=threshold, top_k=top_k, labels=read_labels(labels, loaded, _registry(ctx)),
                   out=out, device=device)
     done = [r.as_dict() for r in results]
     _emit(done, as_json, None if as_json else format_predictions(results, loaded))

@@ -138,6 +138,8 @@ class HeadPart:
     options: tuple[Option, ...] = ()
     inputs: Literal["features", "images"] = "features"
     classifier: str = ""  # module in the head that takes a whole torchvision/timm model's classifier ("fc")
+    # how many names its outputs take (see `zoo.labels`): "classes" (cls1 takes two), "size", a fixed count, None
+    labels: Literal["classes", "size"] | int | None = None
 
     kind = "head"
 
@@ -149,6 +151,8 @@ class HeadPart:
             raise ValueError(f"head {self.name!r}: size must be 'required' or 'none', needs 'pooled', 'stage' or 'stages'")
         if self.inputs not in ("features", "images"):
             raise ValueError(f"head {self.name!r}: inputs must be 'features' or 'images'")
+        if not (self.labels in (None, "classes", "size") or (type(self.labels) is int and self.labels > 0)):
+            raise ValueError(f"head {self.name!r}: labels must be 'classes', 'size', a positive int or None")
 
     @property
     def qualified_name(self) -> str:

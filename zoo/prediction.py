@@ -63,8 +63,13 @@ def load_model(
     return build(text, weights=weights, registry=registry)
 
 
-def read_labels(values: Sequence[str], model: ZooModel) -> dict[str, list[str]]:
-    """Class names from text files, one name per line: ``FILE`` for a model's only head, else ``HEAD=FILE``."""
+def read_labels(values: Sequence[str], model: ZooModel, registry: Registry | None = None) -> dict[str, list[str]]:
+    """Output names from text files, one name per line: ``FILE`` for a model's only head, else ``HEAD=FILE``;
+    each head takes as many as `zoo.labels` says, as ``zoo build --labels`` and ``zoo.save`` do."""
+    from zoo.builder import resolve
+    from zoo.labels import check_names
+
+    heads = resolve(model.spec, registry=registry).heads
     labels: dict[str, list[str]] = {}
     for value in values:
         head, sep, file = value.partition("=")
@@ -76,12 +81,10 @@ def read_labels(values: Sequence[str], model: ZooModel) -> dict[str, list[str]]:
             raise ZooError(f"--labels {value}: no head {head!r}; heads: {', '.join(model.heads)}")
         from zoo.artifact import read_labels as read_file
 
-        names = read_file(file)
-        size = getattr(model.heads[head], "num_classes", None)
-        if size is not None and len(names) not in (size, 2 if size == 1 else size):
-            raise ZooError(f"--labels {value}: {file} has {len(names)} names and head {head} has {size} classes; "
-                           "give one name per line, in class order")
-        labels[head] = names
+        try:
+            head, labels[head] = check_names(heads, head, read_file(file), model.spec)
+        except ZooError as exc:
+            raise ZooError(f"--labels {value}: {exc}") from None
     return labels
 
 
