@@ -12,8 +12,9 @@ from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 import zoo
+from zoo._modelfile import read_metadata
 from zoo.head import DecodeContext
-from zoo.reference import from_reference
+from zoo._reference import from_reference
 
 SMALL = "min_size=128,max_size=256"  # torchvision's transform resizes to 800 px by default: slow on a CPU
 # Random weights score little: keep every detection so that there are many to compare.
@@ -218,10 +219,12 @@ def test_batchnorm_is_frozen_when_asked_or_when_pretrained_weights_load_and_the_
     torch.save({k: v for k, v in torchvision.models.resnet18().state_dict().items() if not k.startswith("fc.")}, weights)
     pretrained = zoo.build(f"resnet18+det3:{SMALL}", weights=str(weights))
     assert set(_norms(pretrained)) == {FrozenBatchNorm2d}
-    assert "frozen_bn=true" in pretrained.spec
+    assert "frozen_bn=true" in pretrained.spec and str(pretrained.recipe.spec) == pretrained.spec
+    assert pretrained.recipe.heads[0].options["frozen_bn"] is True  # the recipe, which saving reads
     assert torch.equal(pretrained.backbone.bn1.running_var, torchvision.models.resnet18().bn1.running_var)
     saved = zoo.save(pretrained, tmp_path / "det.safetensors")
     reloaded = zoo.load(saved)
     assert set(_norms(reloaded)) == {FrozenBatchNorm2d} and reloaded.spec == pretrained.spec
+    assert read_metadata(saved)["heads"][0]["options"]["frozen_bn"] is True
     kept = zoo.build(f"resnet18+det3:{SMALL},frozen_bn=false", weights=str(weights))
     assert set(_norms(kept)) == {torch.nn.BatchNorm2d}
