@@ -82,8 +82,8 @@ class Head(nn.Module):
 
     def backbone_pretrained(self, backbone: Backbone) -> Mapping[str, Any]:
         """Called after pretrained weights were loaded into the backbone. Returns the head options this
-        settled (detection: ``{"frozen_bn": True}``); zoo writes them into the model's spec, so that a
-        saved model rebuilds the same modules."""
+        settled (detection: ``{"frozen_bn": True}``); zoo writes them into the model's recipe and spec,
+        so that a saved model rebuilds the same modules."""
         return {}
 
     def forward(self, features: Features) -> Any:  # pragma: no cover - abstract
