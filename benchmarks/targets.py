@@ -5,9 +5,9 @@
     freeze all vs none   resnet50+cls10 training step, --freeze=all over --freeze=none   at least 2.5x
     fast vs eager        resnet50+cls10 inference at batch 32, --fast over eager fp32    at least 2.5x
 
-Every figure comes with the fraction of a matmul measured in the same run that it reaches. Each target
-runs in a fresh process (see `isolation.py`). Writes targets.md and targets.json into
-benchmarks/results/<machine>/.
+Every figure comes with the fraction of a matmul it reaches, the matmul measured in the same run and in
+the precision that figure ran in (bf16 for --fast where native). Each target runs in a fresh process
+(see `isolation.py`). Writes targets.md and targets.json into benchmarks/results/<machine>/.
 
     python benchmarks/targets.py [--only reference,freeze,fast] [--spec resnet50+cls10] [--strict]
     python benchmarks/targets.py --quick --spec resnet18+cls10 --out /tmp/targets   # checks it runs
@@ -68,7 +68,9 @@ def rows(name: str, report: BenchReport) -> list[dict[str, Any]]:
             "baseline_range": [baseline.timing["images_per_s_min"], baseline.timing["images_per_s_max"]],
             "subject_of_matmul": subject.fraction_of_matmul, "baseline_of_matmul": baseline.fraction_of_matmul,
             "subject_gflops": subject.achieved_gflops, "baseline_gflops": baseline.achieved_gflops,
-            "matmul_gflops": report.matmul["gflops"], "repeats": report.settings["repeats"],
+            "subject_precision": subject.precision, "baseline_precision": baseline.precision,
+            "subject_matmul_gflops": subject.matmul_gflops, "baseline_matmul_gflops": baseline.matmul_gflops,
+            "repeats": report.settings["repeats"],
             "loadavg": report.machine["loadavg"], "loadavg_after": report.machine["loadavg_after"],
         })
     return result
@@ -86,7 +88,9 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], spec: str) 
               f"{r['subject']}: {_figure(r['subject_images_per_s'], r['subject_range'], r['subject_of_matmul'])}",
               f"{r['baseline']}: {_figure(r['baseline_images_per_s'], r['baseline_range'], r['baseline_of_matmul'])}",
               r["batch_size"], f"{r['loadavg'][0]} / {r['loadavg_after'][0]}"] for r in results]
-    matmuls = ", ".join(f"{name} {gflops:g}" for name, gflops in {r["target"]: r["matmul_gflops"] for r in results}.items())
+    yardsticks = {(r["target"], r[f"{side}_precision"]): r[f"{side}_matmul_gflops"]
+                  for r in results for side in ("subject", "baseline")}
+    matmuls = ", ".join(f"{name} {precision} {gflops:g}" for (name, precision), gflops in yardsticks.items())
     return "\n".join([
         f"# Throughput targets: {spec}", "",
         f"`{output.command_line()}`", "",
@@ -94,8 +98,8 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], spec: str) 
         "median over the repeats of the first model's images per second over the second's in the same "
         "repeat, and its least and greatest are beside it; min-max of images per second is over the "
         "repeats. Each target runs in a fresh process, as a user's own process would start. The share of matmul is "
-        "the achieved GFLOP/s (counted FLOPs per image x images per second) over a square fp32 matmul "
-        f"measured in the same run (GFLOP/s: {matmuls}).", "",
+        "the achieved GFLOP/s (counted FLOPs per image x images per second) over a square matmul in the "
+        f"precision that model ran in (bf16 for --fast where native), measured in the same run (GFLOP/s: {matmuls}).", "",
         output.machine_markdown(machine), "", output.markdown_table(headers, table), "",
     ])
 

@@ -159,7 +159,7 @@ def test_bad_output_paths_are_refused(saved, tmp_path, registry, name, message):
 
 
 def test_labels_must_match_the_class_count(saved, tmp_path, registry):
-    with pytest.raises(ZooError, match="2 labels given for head cls3, which has 3 classes"):
+    with pytest.raises(ZooError, match="2 names given for head cls3, which takes 3"):
         zoo.save(saved[1], tmp_path / "m.safetensors", labels=["ant", "bee"], registry=registry)
 
 

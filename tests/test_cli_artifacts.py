@@ -161,7 +161,7 @@ def test_label_mistakes_are_one_line(files, tmp_path):
     out = tmp_path / "m.safetensors"
     one_line_error(zoo("build", "resnet18+cls3", "--labels", str(files / "labels.txt")), "--labels .* -o")
     one_line_error(zoo("build", "resnet18+cls3", "-o", str(out), "--labels", str(files / "labels.txt")),
-                   "2 labels given for head cls3, which has 3 classes")
+                   "2 names given for head cls3, which takes 3")
     one_line_error(zoo("build", "resnet18+cls2", "-o", str(out), "--labels", str(tmp_path / "none.txt")),
                    "labels file .* does not exist")
     assert not out.exists()

@@ -67,7 +67,8 @@ def test_listing_never_imports_torch(tmp_path):
     assert out.stdout.strip().splitlines()[-1] == "heavy: []"
 
 
-def test_nothing_matching_is_an_error():
-    result = run("list", "no-such-model*")
-    assert result.exit_code == 2
-    assert result.output.strip() == "zoo: error: nothing matches 'no-such-model*'"
+def test_nothing_matching_is_an_empty_list_with_or_without_json():
+    table, as_json = run("list", "no-such-model*"), run("list", "no-such-model*", "--json")
+    assert (table.exit_code, as_json.exit_code) == (0, 0)
+    assert table.stdout == "" and json.loads(as_json.stdout) == []
+    assert table.stderr.strip() == as_json.stderr.strip() == "zoo: nothing matches 'no-such-model*'"

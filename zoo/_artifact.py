@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from zoo._builder import build_recipe
+from zoo._labels import check_names
 from zoo._modelfile import FORMAT, METADATA_KEY, SUFFIX, read_header, read_tensors, required_metadata
 from zoo._recipe import Recipe, resolve
 from zoo._registry import default_registry
@@ -49,26 +50,13 @@ def read_labels(path: str | os.PathLike[str]) -> list[str]:
 
 
 def resolve_labels(labels: Labels | None, model: ZooModel, recipe: Recipe) -> dict[str, list[str]]:
-    """Labels by head: a list labels the first classification head; a dict names heads; a path is a file."""
+    """Labels by head: a list names the first head that takes names; a dict names heads; a path is a file."""
     if labels is None:
         return {key: list(values) for key, values in model.labels.items()}
-    heads = {head.key: head.ref.size for head in recipe.classifier_heads}
     if isinstance(labels, (str, os.PathLike)):
         labels = read_labels(labels)
-    if not isinstance(labels, Mapping):
-        if not heads:
-            raise ZooError(f"{model.spec} has no classification head to label")
-        labels = {next(iter(heads)): labels}
-    resolved = {}
-    for key, values in labels.items():
-        values = [str(v) for v in values]
-        if key not in model.heads:
-            raise ZooError(f"labels for head {key!r}, which {model.spec} lacks; heads: {', '.join(model.heads)}")
-        size = heads.get(key)
-        if size is not None and len(values) != size:
-            raise ZooError(f"{len(values)} labels given for head {key}, which has {size} classes")
-        resolved[key] = values
-    return resolved
+    pairs = labels.items() if isinstance(labels, Mapping) else [(None, labels)]
+    return dict(check_names(recipe.heads, key, values, model.spec) for key, values in pairs)
 
 
 def check_output(path: str | os.PathLike[str], force: bool = False) -> Path:

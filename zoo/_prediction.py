@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any, Union
 from zoo._artifact import load, read_labels as read_labels_file
 from zoo._builder import build
 from zoo._images import check_size, open_image, prepare, to_rgb, to_tensor
+from zoo._labels import check_names
 from zoo._modelfile import model_file
+from zoo._recipe import resolve
 from zoo.drawing import Canvas
 from zoo.errors import ZooError, ZooWarning
 from zoo.files import atomic_write_bytes
@@ -63,8 +65,10 @@ def load_model(
     return build(text, weights=weights, registry=registry)
 
 
-def read_labels(values: Sequence[str], model: ZooModel) -> dict[str, list[str]]:
-    """Class names from text files, one name per line: ``FILE`` for a model's only head, else ``HEAD=FILE``."""
+def read_labels(values: Sequence[str], model: ZooModel, registry: Registry | None = None) -> dict[str, list[str]]:
+    """Output names from text files, one name per line: ``FILE`` for a model's only head, else ``HEAD=FILE``;
+    each head takes as many as `zoo._labels` says, as ``zoo build --labels`` and ``zoo.save`` do."""
+    heads = (model.recipe or resolve(model.spec, registry=registry)).heads
     labels: dict[str, list[str]] = {}
     for value in values:
         head, sep, file = value.partition("=")
@@ -74,12 +78,10 @@ def read_labels(values: Sequence[str], model: ZooModel) -> dict[str, list[str]]:
             head, file = next(iter(model.heads)), value
         if head not in model.heads:
             raise ZooError(f"--labels {value}: no head {head!r}; heads: {', '.join(model.heads)}")
-        names = read_labels_file(file)
-        size = getattr(model.heads[head], "num_classes", None)
-        if size is not None and len(names) not in (size, 2 if size == 1 else size):
-            raise ZooError(f"--labels {value}: {file} has {len(names)} names and head {head} has {size} classes; "
-                           "give one name per line, in class order")
-        labels[head] = names
+        try:
+            head, labels[head] = check_names(heads, head, read_labels_file(file), model.spec)
+        except ZooError as exc:
+            raise ZooError(f"--labels {value}: {exc}") from None
     return labels
 
 

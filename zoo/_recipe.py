@@ -40,7 +40,7 @@ class Recipe:
 
     @property
     def classifier_heads(self) -> tuple[ResolvedHead, ...]:
-        """Heads that declare a classifier layer: they take a reference model's classifier and labels."""
+        """Heads that declare a classifier layer: they take a reference model's classifier (names: `zoo._labels`)."""
         return tuple(head for head in self.heads if head.part.classifier)
 
 

@@ -46,6 +46,7 @@ class WeightsReport:
     sha256: str = ""
     layout: str = ""  # zoo (an artifact's own keys) | backbone (a bare backbone) | reference (a whole model)
     loaded: int = 0
+    backbone_loaded: int = 0  # of ``loaded``, the backbone's tensors
     missing: list[str] = field(default_factory=list)  # backbone tensors the file lacked
     unexpected: list[str] = field(default_factory=list)  # file tensors the model has no place for
     dropped: list[str] = field(default_factory=list)  # file tensors whose head differs in shape
@@ -324,6 +325,7 @@ def fit_state_dict(
         raise ZooError(f"weights {source} fit none of {model.spec}'s tensors: the file's keys start "
                        f"{_names(sorted(tensors)[:3])}; the model's {_names(sorted(own)[:3])}")
     report.loaded = len(fitted)
+    report.backbone_loaded = sum(k.startswith("backbone.") for k in fitted)
     report.missing = [k[len("backbone."):] for k in own if k.startswith("backbone.") and k not in fitted
                       and not k.endswith("num_batches_tracked")]
     report.fresh_heads = [name for name in model.heads if not any(k.startswith(f"heads.{name}.") for k in fitted)]

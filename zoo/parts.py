@@ -138,6 +138,9 @@ class HeadPart:
     options: tuple[Option, ...] = ()
     inputs: Literal["features", "images"] = "features"
     classifier: str = ""  # module in the head that takes a whole torchvision/timm model's classifier ("fc")
+    # how many names (labels) its outputs take: "classes" one per class (cls1, binary, takes two), "size" one per
+    # unit of its size, a fixed count, or None for none; save, build --labels and predict --labels check them
+    labels: Literal["classes", "size"] | int | None = None
 
     kind = "head"
 
@@ -149,6 +152,8 @@ class HeadPart:
             raise ValueError(f"head {self.name!r}: size must be 'required' or 'none', needs 'pooled', 'stage' or 'stages'")
         if self.inputs not in ("features", "images"):
             raise ValueError(f"head {self.name!r}: inputs must be 'features' or 'images'")
+        if not (self.labels in (None, "classes", "size") or (type(self.labels) is int and self.labels > 0)):
+            raise ValueError(f"head {self.name!r}: labels must be 'classes', 'size', a positive int or None")
 
     @property
     def qualified_name(self) -> str:

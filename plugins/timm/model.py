@@ -51,7 +51,9 @@ class TimmBackbone(Backbone):
         self.input_size = tuple(cfg.get("input_size", (3, 224, 224)))
         self.mean = tuple(cfg.get("mean", self.mean))
         self.std = tuple(cfg.get("std", self.std))
-        self.num_features = self.model.num_features
+        # the pooled vector is what forward_head(pre_logits=True) returns; models that pool after a head
+        # conv or MLP (MobileNetV3, GhostNet, timm's VGG) make it wider than the last stage: head_hidden_size
+        self.num_features = getattr(self.model, "head_hidden_size", None) or self.model.num_features
         info = list(getattr(self.model, "feature_info", None) or [])
         groups = _stage_modules(self.model, [f"model.{f['module']}" for f in info], "model.") if info else None
         self._intermediates = groups is not None and hasattr(self.model, "forward_intermediates")
@@ -64,7 +66,7 @@ class TimmBackbone(Backbone):
         else:
             everything = tuple(f"model.{name}" for name, _ in self.model.named_children())
             direct = tuple(f"model.{name}" for name, _ in self.model.named_parameters(recurse=False))
-            self.stages = (Stage("features", everything, self.num_features, None, direct),)
+            self.stages = (Stage("features", everything, self.model.num_features, None, direct),)
 
     def forward(self, x: torch.Tensor) -> Features:
         if self._intermediates:

@@ -25,6 +25,7 @@ class Run:
     channels_last: bool = False
     compiled: bool = False
     precision: str = "fp32"
+    matmul_gflops: float | None = None  # the yardstick of ``fraction_of_matmul``: a matmul in ``precision``
 
     @property
     def images_per_s(self) -> float:

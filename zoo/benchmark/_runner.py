@@ -161,6 +161,9 @@ def _run(candidates: Sequence[Candidate], settings: Settings, device, target: st
         results, batch, too_big = _measure_fitting(mode, candidates, size, settings, device, clock, memory)
         for candidate, (timing, peak, flops) in zip(candidates, results):
             own = candidate.options(settings)
+            # each run against a matmul in its own precision: a bf16 run over an fp32 matmul overstates it
+            yardstick = (matmul if own["precision"] == settings.precision
+                         else _machine.matmul_gflops(device, DTYPES[own["precision"]]))
             params = list(candidate.module.parameters())
             gflops = flops / 1e9
             achieved = gflops * timing.median
@@ -168,8 +171,8 @@ def _run(candidates: Sequence[Candidate], settings: Settings, device, target: st
                 candidate.label, mode, batch, settings.batch_size, too_big, timing.summary(),
                 round(peak / 2**20, 1), memory.source, count_params(params),
                 count_params(p for p in params if p.requires_grad), round(gflops, 6), _significant(achieved),
-                _significant(achieved / matmul["gflops"]) if matmul["gflops"] else None, own["channels_last"],
-                own["compile"], own["precision"],
+                _significant(achieved / yardstick["gflops"]) if yardstick["gflops"] else None, own["channels_last"],
+                own["compile"], own["precision"], yardstick["gflops"],
             ))
     report.machine["loadavg_after"] = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
     return report

@@ -116,11 +116,13 @@ def cli(ctx: click.Context, registry_file: str | None, debug: bool) -> None:
 def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_json: bool) -> None:
     """List parts whose name matches PATTERN (wildcards as in timm: 'resnet*')."""
     rows = _registry(ctx).find(pattern, kind)
+    if not rows:  # an empty list is an answer, as in ls and pip list: a note on stderr, exit 0
+        click.echo(f"zoo: nothing matches {pattern!r}" + (f" among {kind} parts" if kind else ""), err=True)
     if as_json:
         _emit(rows, True)
         return
     if not rows:
-        raise ZooError(f"nothing matches {pattern!r}" + (f" among {kind} parts" if kind else ""))
+        return
     table = [[r["kind"], r["name"], "" if r["kind"] == "backbone" else r["usage"],
               f"{r['plugin']} ({r['provider']})" if r["plugin"] else r["provider"], r["description"]] for r in rows]
     click.echo(format_table(["kind", "name", "usage", "provider", "description"], table))
@@ -200,7 +202,8 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
     from zoo._prediction import load_model, predict as run, read_labels as read_head_labels
 
     loaded = load_model(model, weights=weights, registry=_registry(ctx))
-    results = run(loaded, images, threshold=threshold, top_k=top_k, labels=read_head_labels(labels, loaded),
+    results = run(loaded, images, threshold=threshold, top_k=top_k,
+                  labels=read_head_labels(labels, loaded, _registry(ctx)),
                   out=out, device=device)
     done = [r.as_dict() for r in results]
     _emit(done, as_json, None if as_json else format_predictions(results, loaded))

@@ -134,6 +134,12 @@ def format_predictions(results: Sequence[ImagePrediction], model: ZooModel) -> s
     return "\n".join(lines)
 
 
+def _other_yardsticks(report: BenchReport) -> dict[str, float]:
+    """Matmul GFLOP/s of the precisions that runs used besides the settings' own."""
+    return {r.precision: r.matmul_gflops for r in report.runs
+            if r.precision != report.settings["precision"] and r.matmul_gflops is not None}
+
+
 def format_report(report: BenchReport) -> str:
     """The report as people read it: the settings, the machine, one row per run, the ratios."""
     s, m = report.settings, report.machine
@@ -141,7 +147,8 @@ def format_report(report: BenchReport) -> str:
         f"{report.spec}  (freeze: {report.freeze}) at {report.img_size}px on {s['device']}, {s['threads']} threads",
         f"machine: {m.get('gpu') or m['cpu']}, {m['usable_cpus']} cpus, torch {m['torch']}, "
         f"load {' '.join(map(str, m['loadavg']))}",
-        f"matmul: {report.matmul['gflops']:g} GFLOP/s ({report.matmul['dtype']}, {report.matmul['size']}^2); "
+        f"matmul: {report.matmul['gflops']:g} GFLOP/s ({report.matmul['dtype']}, {report.matmul['size']}^2)"
+        + "".join(f", {precision} {gflops:g}" for precision, gflops in _other_yardsticks(report).items()) + "; "
         f"{s['warmup']} warm-up + {s['repeats']} repeats x {s['iters']} steps",
     ]
     rows = []
