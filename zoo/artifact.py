@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+from zoo._untrusted import check_metadata, clean_labels, one_line
 from zoo.errors import ZooError, ZooWarning
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def read_header(path: str | os.PathLike[str]) -> Header:
         raise ZooError(f"{path} is not a safetensors file")
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ZooError(f"{path} is not a safetensors file or is damaged: its header is not JSON") from None
     if not isinstance(header, dict):
         raise ZooError(f"{path} is damaged: its header is not a JSON object")
@@ -80,7 +81,7 @@ def read_header(path: str | os.PathLike[str]) -> Header:
         offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
         if (not isinstance(offsets, list) or len(offsets) != 2 or not all(isinstance(o, int) for o in offsets)
                 or not 0 <= offsets[0] <= offsets[1] or not isinstance(entry.get("shape"), list)):
-            raise ZooError(f"{path} is damaged: tensor {name!r} has no valid shape and offsets")
+            raise ZooError(f"{path} is damaged: tensor {one_line(name, 80)!r} has no valid shape and offsets")
         end = max(end, offsets[1])
     data = size - 8 - length
     if end > data:
@@ -96,14 +97,15 @@ def _metadata(header: Header, path: Path) -> dict[str, Any] | None:
         return None
     try:
         meta = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ZooError(f"{path} is damaged: its zoo metadata is not JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
-        raise ZooError(f"{path}: unknown artifact format {found!r}; this zoo reads {FORMAT}")
+        raise ZooError(f"{path}: unknown artifact format {one_line(found, 60)!r}; this zoo reads {FORMAT}")
     absent = [key for key in _REQUIRED if key not in meta]
     if absent or not isinstance(meta["spec"], str) or not isinstance(meta["plugins"], list):
         raise ZooError(f"{path} is damaged: its zoo metadata lacks {', '.join(absent) or 'a valid spec'}")
+    check_metadata(meta, path)
     return meta
 
 
@@ -159,7 +161,7 @@ def read_labels(path: str | os.PathLike[str]) -> list[str]:
         raise ZooError(f"labels file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ZooError(f"cannot read labels file {path}: {exc}") from None
-    labels = [line.strip() for line in lines if line.strip()]
+    labels = [one_line(line.strip()) for line in lines if line.strip()]
     if not labels:
         raise ZooError(f"labels file {path} is empty; write one class label a line")
     return labels
@@ -205,7 +207,7 @@ def check_output(path: str | os.PathLike[str], force: bool = False) -> Path:
 def _distribution_version(name: str) -> str:
     try:
         return version(name)
-    except PackageNotFoundError:
+    except (PackageNotFoundError, ValueError):
         return ""
 
 
@@ -312,7 +314,9 @@ def _missing_plugin(path: Path, record: dict[str, str], registry: Registry, prob
     dist, made_with = record.get("distribution", "?"), record.get("version", "")
     installed = _distribution_version(dist)
     plugin = next((r for r in registry.plugins if r.name == record.get("plugin")), None)
-    if not installed and (plugin is None or plugin.distribution != dist):
+    if not dist:
+        why = "the file does not say which distribution provides it"
+    elif not installed and (plugin is None or plugin.distribution != dist):
         why = f"the distribution {dist} is not installed: pip install {dist}" + (f"=={made_with}" if made_with else "")
     elif plugin is not None and plugin.status == "disabled":
         why = f"its plugin {plugin.name} is disabled (ZOO_DISABLE_PLUGINS)"
@@ -344,7 +348,7 @@ def _check_fit(path: Path, model: ZooModel, tensors: Mapping[str, torch.Tensor])
     if missing:
         problems.append(f"{len(missing)} tensor(s) missing from the file: {', '.join(missing[:3])}")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected tensor(s): {', '.join(unexpected[:3])}")
+        problems.append(f"{len(unexpected)} unexpected tensor(s): {', '.join(one_line(k, 80) for k in unexpected[:3])}")
     if problems:
         raise ZooError(f"{path} does not fit {model.spec}: {'; '.join(problems[:3])}")
 
@@ -380,7 +384,7 @@ def load(
         warnings.warn(f"{path}: freeze policy {meta['freeze']} now freezes {list(model.frozen_stages)}; "
                       f"keeping the file's frozen stages {frozen}", ZooWarning, stacklevel=2)
         model.set_frozen(frozen, meta["freeze"])
-    model.labels = {str(k): [str(v) for v in values] for k, values in (meta.get("labels") or {}).items()}
+    model.labels = clean_labels(meta.get("labels") or {})
     model.weights_report = WeightsReport(str(path), str(path), file_sha, "zoo", len(tensors))
     return model if device is None else model.to(device)
 
@@ -395,7 +399,8 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
     if meta is None:
         raise ZooError(f"{path} is a safetensors file without zoo metadata ({len(header.tensors)} tensors); "
                        f"use it with zoo build SPEC --weights {path}")
-    return {"kind": "artifact", "file": str(path), "bytes": header.size, "tensors": len(header.tensors), **meta}
+    facts = {"kind": "artifact", "file": str(path), "bytes": header.size, "tensors": len(header.tensors)}
+    return {**facts, **{key: value for key, value in meta.items() if key not in facts}}
 
 
 def format_metadata(data: dict[str, Any]) -> str:
@@ -403,7 +408,7 @@ def format_metadata(data: dict[str, Any]) -> str:
 
     heads = []
     for head in data.get("heads", []):
-        options = ", ".join(f"{k}={v}" for k, v in sorted(head.get("options", {}).items()) if v is not None)
+        options = ", ".join(f"{k}={one_line(v, 60)}" for k, v in sorted(head.get("options", {}).items()) if v is not None)
         heads.append(f"{head['name']} ({head['part']}" + (f"; {options}" if options else "") + ")")
     frozen = ", ".join(data["frozen_stages"]) or "nothing"
     weights = data.get("weights")
@@ -416,11 +421,12 @@ def format_metadata(data: dict[str, Any]) -> str:
         f"input size:   {'x'.join(map(str, data.get('input_size', [])))}",
         f"mean:         {', '.join(f'{v:.4f}' for v in data.get('mean', []))}",
         f"std:          {', '.join(f'{v:.4f}' for v in data.get('std', []))}",
-        "weights:      " + (f"{weights['source']} (sha256 {weights['sha256'][:16]}...)" if weights and weights.get("sha256")
-                            else weights["source"] if weights else "fresh initialisation"),
+        "weights:      " + (f"{one_line(weights['source'], 200)} (sha256 {weights['sha256'][:16]}...)"
+                            if weights and weights.get("sha256")
+                            else one_line(weights["source"], 200) if weights else "fresh initialisation"),
     ]
     for head, labels in (data.get("labels") or {}).items():
-        shown = ", ".join(labels[:8]) + (f", ... ({len(labels)} in all)" if len(labels) > 8 else "")
+        shown = ", ".join(one_line(label, 60) for label in labels[:8]) + (f", ... ({len(labels)} in all)" if len(labels) > 8 else "")
         lines.append(f"labels {head}: {shown}")
     lines.append(f"made with:    zoo {data.get('zoo_version', '?')}, torch {data.get('torch_version', '?')}")
     rows = [[p["kind"], p["part"], p["plugin"], p["distribution"], p["version"]] for p in data["plugins"]]

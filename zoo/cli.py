@@ -16,10 +16,13 @@ from zoo import __version__
 from zoo.errors import ZooError
 
 KINDS = ("backbone", "head", "freeze", "preset")
+MESSAGE_LIMIT = 2000  # an error or warning is one line, whatever a file or a plugin put in it
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"zoo: warning: {message}\n"
+    from zoo._untrusted import one_line
+
+    return f"zoo: warning: {one_line(message, MESSAGE_LIMIT)}\n"
 
 
 class ZooGroup(click.Group):
@@ -32,7 +35,9 @@ class ZooGroup(click.Group):
         try:
             result = super().main(args=args, prog_name=prog_name or "zoo", standalone_mode=False, **kwargs)
         except ZooError as exc:
-            click.echo(f"zoo: error: {exc}", err=True)
+            from zoo._untrusted import one_line
+
+            click.echo(f"zoo: error: {one_line(exc, MESSAGE_LIMIT)}", err=True)
             sys.exit(2)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)

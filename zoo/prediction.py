@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
+from zoo._untrusted import one_line
 from zoo.errors import ZooError, ZooWarning
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 ImageSource = Union[str, "os.PathLike[str]", "Image.Image"]
 ARTIFACT_SUFFIX = ".safetensors"
+ANSWER_LIMIT = 20_000  # one head's answer as a line of text: labels in it are bounded already
 
 
 @dataclass
@@ -210,7 +212,7 @@ def format_predictions(results: Sequence[ImagePrediction], model: ZooModel) -> s
             continue
         lines.append(f"{result.image} ({result.width}x{result.height})")
         for key, head in model.heads.items():
-            lines.append(f"  {key}: {head.format(result.outputs[key])}")
+            lines.append(f"  {key}: {one_line(head.format(result.outputs[key]), ANSWER_LIMIT)}")
         if result.drawn:
             lines.append(f"  drawn: {result.drawn}")
     return "\n".join(lines)
