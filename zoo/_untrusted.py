@@ -54,8 +54,8 @@ def one_line(text: object, limit: int = LABEL_LIMIT) -> str:
     shown = "".join(_escaped(c) for c in text[: limit + 1])
     if len(shown) <= limit and len(text) <= limit:
         return shown
-    cut = shown[: max(limit - 24, 1)]
-    return f"{cut}... ({len(text):,} chars)"
+    said = f"... ({len(text):,} chars)"
+    return shown[: max(limit - len(said), 0)] + said
 
 
 def is_distribution(name: object) -> bool:
@@ -105,7 +105,7 @@ class _Checker:
         if value == "" and empty:
             return value
         if pattern is not None and not pattern.fullmatch(value):
-            raise self.fail(f"its {field} {one_line(value, 60)!r} is not a valid name")
+            raise self.fail(f"its {field} '{one_line(value, 60)}' is not a valid name")
         return value
 
     def items(self, value: Any, field: str, kind: type = list) -> Any:
@@ -129,7 +129,7 @@ class _Checker:
     def version(self, value: Any, field: str) -> None:
         if value != "" and not is_version(value):
             shown = one_line(value, 40) if isinstance(value, str) else type(value).__name__
-            raise self.fail(f"its {field} {shown!r} is not a valid version (PEP 440)")
+            raise self.fail(f"its {field} '{shown}' is not a valid version (PEP 440)")
 
     def plugin(self, record: Any) -> None:
         if not isinstance(record, dict):
@@ -140,10 +140,10 @@ class _Checker:
         for key in ("part", "plugin", "distribution", "version"):
             self.text(record.get(key), f"plugin {key}", limit=VERSION_LIMIT if key == "version" else NAME_LIMIT)
         if not is_part_name(kind, record["part"]):
-            raise self.fail(f"its plugin list names the {kind} {one_line(record['part'], 60)!r}, not a valid name")
+            raise self.fail(f"its plugin list names the {kind} '{one_line(record['part'], 60)}', not a valid name")
         self.text(record["plugin"], "plugin name", PLUGIN)
         if record["distribution"] and not is_distribution(record["distribution"]):
-            raise self.fail(f"its plugin list names the distribution {one_line(record['distribution'], 60)!r}, "
+            raise self.fail(f"its plugin list names the distribution '{one_line(record['distribution'], 60)}', "
                             "not a valid package name (PEP 508)")
         self.version(record["version"], "plugin version")
 
@@ -154,7 +154,7 @@ class _Checker:
         try:
             parse(value)
         except ZooError:
-            raise self.fail(f"its spec {one_line(value, 80)!r} is not a valid spec") from None
+            raise self.fail(f"its spec '{one_line(value, 80)}' is not a valid spec") from None
 
     def head(self, head: Any) -> None:
         if not isinstance(head, dict):

@@ -81,7 +81,7 @@ def read_header(path: str | os.PathLike[str]) -> Header:
         offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
         if (not isinstance(offsets, list) or len(offsets) != 2 or not all(isinstance(o, int) for o in offsets)
                 or not 0 <= offsets[0] <= offsets[1] or not isinstance(entry.get("shape"), list)):
-            raise ZooError(f"{path} is damaged: tensor {one_line(name, 80)!r} has no valid shape and offsets")
+            raise ZooError(f"{path} is damaged: tensor '{one_line(name, 80)}' has no valid shape and offsets")
         end = max(end, offsets[1])
     data = size - 8 - length
     if end > data:
@@ -101,7 +101,7 @@ def _metadata(header: Header, path: Path) -> dict[str, Any] | None:
         raise ZooError(f"{path} is damaged: its zoo metadata is not JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
-        raise ZooError(f"{path}: unknown artifact format {one_line(found, 60)!r}; this zoo reads {FORMAT}")
+        raise ZooError(f"{path}: unknown artifact format '{one_line(found, 60)}'; this zoo reads {FORMAT}")
     absent = [key for key in _REQUIRED if key not in meta]
     if absent or not isinstance(meta["spec"], str) or not isinstance(meta["plugins"], list):
         raise ZooError(f"{path} is damaged: its zoo metadata lacks {', '.join(absent) or 'a valid spec'}")
