@@ -72,7 +72,8 @@ def assert_answered(result, what: str) -> None:
     """A result, or one line on stderr and exit code 2: never a traceback, never several lines."""
     assert result.exception is None or isinstance(result.exception, SystemExit), (what, repr(result.exception))
     assert printable(result.stdout) and printable(result.stderr), (what, result.stdout, result.stderr)
-    assert all(len(line) <= 2100 for line in (result.stdout + result.stderr).splitlines()), what
+    text = result.stderr if what.endswith("json") else result.stdout + result.stderr  # JSON keeps the data whole
+    assert all(len(line) <= 2100 for line in text.splitlines()), what
     if result.exit_code == 0:
         assert all(line.startswith("zoo: warning: ") for line in result.stderr.splitlines()), (what, result.stderr)
     else:
@@ -273,7 +274,7 @@ def _metadata(draw, good: dict) -> dict:
     return meta
 
 
-@settings(max_examples=30, deadline=None, derandomize=True,
+@settings(max_examples=20, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_fuzzed_metadata_gets_an_answer_or_one_line(made, data):
@@ -287,4 +288,4 @@ def test_fuzzed_metadata_gets_an_answer_or_one_line(made, data):
     except ZooError as exc:
         assert "\n" not in str(exc), str(exc)
     else:
-        assert isinstance(model(torch.zeros(1, 3, 32, 32)), torch.Tensor)
+        assert isinstance(model.eval()(torch.zeros(1, 3, 32, 32)), torch.Tensor)
