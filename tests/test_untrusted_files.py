@@ -159,6 +159,13 @@ def test_control_characters_in_labels_are_escaped_everywhere(made, monkeypatch):
     assert model.labels["cls3"][0] == r"ant\x1b[2J\x1b]0;owned\x07"
 
 
+def test_labels_that_come_with_a_file_as_weights_are_escaped_too(made):
+    meta = read_metadata(made / "good.safetensors")
+    meta["labels"] = {"cls3": NASTY}
+    model = zoo.build(SPEC, weights=str(craft(made, "weights.safetensors", meta)))
+    assert model.labels["cls3"][1] == r"bee\nzoo: error: fake\r\n"
+
+
 def test_long_labels_are_cut_and_say_how_long_they_were(made):
     meta = read_metadata(made / "good.safetensors")
     meta["labels"] = {"cls3": ["a" * 3000, "b", "c"]}

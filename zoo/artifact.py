@@ -348,7 +348,8 @@ def _check_fit(path: Path, model: ZooModel, tensors: Mapping[str, torch.Tensor])
     if missing:
         problems.append(f"{len(missing)} tensor(s) missing from the file: {', '.join(missing[:3])}")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected tensor(s): {', '.join(one_line(k, 80) for k in unexpected[:3])}")
+        shown = ", ".join(one_line(name, 80) for name in unexpected[:3])
+        problems.append(f"{len(unexpected)} unexpected tensor(s): {shown}")
     if problems:
         raise ZooError(f"{path} does not fit {model.spec}: {'; '.join(problems[:3])}")
 
@@ -408,7 +409,8 @@ def format_metadata(data: dict[str, Any]) -> str:
 
     heads = []
     for head in data.get("heads", []):
-        options = ", ".join(f"{k}={one_line(v, 60)}" for k, v in sorted(head.get("options", {}).items()) if v is not None)
+        options = ", ".join(f"{k}={one_line(v, 60)}" for k, v in sorted(head.get("options", {}).items())
+                            if v is not None)
         heads.append(f"{head['name']} ({head['part']}" + (f"; {options}" if options else "") + ")")
     frozen = ", ".join(data["frozen_stages"]) or "nothing"
     weights = data.get("weights")
@@ -426,7 +428,8 @@ def format_metadata(data: dict[str, Any]) -> str:
                             else one_line(weights["source"], 200) if weights else "fresh initialisation"),
     ]
     for head, labels in (data.get("labels") or {}).items():
-        shown = ", ".join(one_line(label, 60) for label in labels[:8]) + (f", ... ({len(labels)} in all)" if len(labels) > 8 else "")
+        shown = ", ".join(one_line(label, 60) for label in labels[:8])
+        shown += f", ... ({len(labels)} in all)" if len(labels) > 8 else ""
         lines.append(f"labels {head}: {shown}")
     lines.append(f"made with:    zoo {data.get('zoo_version', '?')}, torch {data.get('torch_version', '?')}")
     rows = [[p["kind"], p["part"], p["plugin"], p["distribution"], p["version"]] for p in data["plugins"]]

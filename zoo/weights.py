@@ -354,12 +354,13 @@ def load_weights(model: ZooModel, weights: Weights, recipe: Recipe, registry: Re
     if labels and target and target[1] == len(labels) and any(k.startswith(target[0] + ".") for k in fitted):
         model.labels[target[0].split(".")[1]] = list(labels)
     if layout == "zoo":  # an artifact's labels go with the heads that took its weights whole
+        from zoo._untrusted import clean_labels
         from zoo.artifact import read_metadata
 
-        for head, names in (read_metadata(path).get("labels") or {}).items():
+        for head, names in clean_labels(read_metadata(path).get("labels") or {}).items():
             taken = any(k.startswith(f"heads.{head}.") for k in fitted)
             if head in model.heads and taken and not any(k.startswith(f"heads.{head}.") for k in report.dropped):
-                model.labels[head] = list(names)
+                model.labels[head] = names
     model.weights_report = report
     return report
 
