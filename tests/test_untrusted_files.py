@@ -275,7 +275,10 @@ def _metadata(draw, good: dict) -> dict:
     """The good file's metadata with some fields replaced: by junk, or by strings of the right type."""
     meta = json.loads(json.dumps(good))
     for field in draw(st.lists(st.sampled_from(_fields(good)), max_size=3)):
-        meta = _with(meta, field, draw(_json | _text))
+        try:
+            meta = _with(meta, field, draw(_json | _text))
+        except (TypeError, KeyError, IndexError):  # an earlier draw replaced what holds this field
+            pass
     if draw(st.booleans()):
         meta["labels"] = {"cls3": draw(st.lists(_text, min_size=3, max_size=3))}
     return meta
@@ -285,7 +288,7 @@ def _metadata(draw, good: dict) -> dict:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_fuzzed_metadata_gets_an_answer_or_one_line(made, data):
-    good = read_metadata(made / "good.safetensors")
+    good = {**read_metadata(made / "good.safetensors"), "weights": {"source": "r18.pth", "sha256": "0" * 64}}
     meta = data.draw(_metadata(good))
     path = craft(made, "fuzzed.safetensors", meta)
     for what, args in commands(path, made).items():
