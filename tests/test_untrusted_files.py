@@ -284,24 +284,26 @@ def _metadata(draw, good: dict) -> dict:
     return meta
 
 
-FUZZ = dict(deadline=None, derandomize=True,
-            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = dict(deadline=None, derandomize=True, suppress_health_check=[
+    HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 READING = ("info", "info-json", "build")  # read the file and build the model: no forward pass
 FORWARDING = ("predict", "bench")  # a forward pass at the backbone's input size each: fewer examples
 
 
-def _fuzzed(made: Path, data) -> Path:
+def _fuzzed_through(made: Path, data, names: tuple[str, ...]) -> Path:
+    """A file with fuzzed metadata, given to the commands ``names``; each must answer or refuse in one line."""
     good = {**read_metadata(made / "good.safetensors"), "weights": {"source": "r18.pth", "sha256": "0" * 64}}
-    return craft(made, "fuzzed.safetensors", data.draw(_metadata(good)))
+    path = craft(made, "fuzzed.safetensors", data.draw(_metadata(good)))
+    for what, args in commands(path, made).items():
+        if what in names:
+            assert_answered(zoo_cli(*args), what)
+    return path
 
 
 @settings(max_examples=20, **FUZZ)
 @given(data=st.data())
 def test_fuzzed_metadata_gets_an_answer_or_one_line(made, data):
-    path = _fuzzed(made, data)
-    for what, args in commands(path, made).items():
-        if what in READING:
-            assert_answered(zoo_cli(*args), what)
+    path = _fuzzed_through(made, data, READING)
     try:
         model = zoo.load(path)
     except ZooError as exc:
@@ -313,7 +315,4 @@ def test_fuzzed_metadata_gets_an_answer_or_one_line(made, data):
 @settings(max_examples=6, **FUZZ)
 @given(data=st.data())
 def test_fuzzed_metadata_predicted_and_benched_gets_an_answer_or_one_line(made, data):
-    path = _fuzzed(made, data)
-    for what, args in commands(path, made).items():
-        if what in FORWARDING:
-            assert_answered(zoo_cli(*args), what)
+    _fuzzed_through(made, data, FORWARDING)
