@@ -21,12 +21,12 @@ HEAVY = ("torch", "torchvision", "timm", "matplotlib")
 
 # Lowest first: a module may import modules of its own layer or of lower layers, never of higher ones.
 LAYERS = (
-    ("base", ("zoo._version", "zoo.errors")),
+    ("base", ("zoo._version", "zoo.errors", "zoo._untrusted")),
     ("contract", ("zoo.hookspecs", "zoo.parts", "zoo.backbone", "zoo.head", "zoo.metrics", "zoo.drawing",
                   "zoo.batchnorm", "zoo.files")),
     ("core", ("zoo._spec", "zoo._catalogue", "zoo._plugin_host", "zoo._registry", "zoo._plugin_checks",
-              "zoo._recipe", "zoo._modelfile", "zoo._model", "zoo._reference", "zoo._weights", "zoo._builder",
-              "zoo._labels", "zoo._artifact", "zoo._summary", "zoo._images")),
+              "zoo._recipe", "zoo._metadata_check", "zoo._modelfile", "zoo._model", "zoo._reference",
+              "zoo._weights", "zoo._builder", "zoo._labels", "zoo._artifact", "zoo._summary", "zoo._images")),
     ("services", ("zoo._describe", "zoo._prediction", "zoo.testing", "zoo.benchmark", "zoo.benchmark.*",
                   "zoo.training", "zoo.training.*")),
     ("cli", ("zoo.cli", "zoo.cli.*")),

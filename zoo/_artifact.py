@@ -19,6 +19,7 @@ from zoo._labels import check_names
 from zoo._modelfile import FORMAT, METADATA_KEY, SUFFIX, read_header, read_tensors, required_metadata
 from zoo._recipe import Recipe, resolve
 from zoo._registry import default_registry
+from zoo._untrusted import clean_labels, one_line
 from zoo._version import __version__
 from zoo._weights import WeightsReport
 from zoo.errors import ZooError, ZooWarning
@@ -43,7 +44,7 @@ def read_labels(path: str | os.PathLike[str]) -> list[str]:
         raise ZooError(f"labels file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ZooError(f"cannot read labels file {path}: {exc}") from None
-    labels = [line.strip() for line in lines if line.strip()]
+    labels = [one_line(line.strip()) for line in lines if line.strip()]
     if not labels:
         raise ZooError(f"labels file {path} is empty; write one class label a line")
     return labels
@@ -76,7 +77,7 @@ def check_output(path: str | os.PathLike[str], force: bool = False) -> Path:
 def _distribution_version(name: str) -> str:
     try:
         return version(name)
-    except PackageNotFoundError:
+    except (PackageNotFoundError, ValueError):
         return ""
 
 
@@ -175,7 +176,9 @@ def _missing_plugin(path: Path, record: dict[str, str], registry: Registry, prob
     dist, made_with = record.get("distribution", "?"), record.get("version", "")
     installed = _distribution_version(dist)
     plugin = next((r for r in registry.plugins if r.name == record.get("plugin")), None)
-    if not installed and (plugin is None or plugin.distribution != dist):
+    if not dist:
+        why = "the file does not say which distribution provides it"
+    elif not installed and (plugin is None or plugin.distribution != dist):
         why = f"the distribution {dist} is not installed: pip install {dist}" + (f"=={made_with}" if made_with else "")
     elif plugin is not None and plugin.status == "disabled":
         why = f"its plugin {plugin.name} is disabled (ZOO_DISABLE_PLUGINS)"
@@ -207,7 +210,8 @@ def _check_fit(path: Path, model: ZooModel, tensors: Mapping[str, torch.Tensor])
     if missing:
         problems.append(f"{len(missing)} tensor(s) missing from the file: {', '.join(missing[:3])}")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected tensor(s): {', '.join(unexpected[:3])}")
+        shown = ", ".join(one_line(name, 80) for name in unexpected[:3])
+        problems.append(f"{len(unexpected)} unexpected tensor(s): {shown}")
     if problems:
         raise ZooError(f"{path} does not fit {model.spec}: {'; '.join(problems[:3])}")
 
@@ -240,6 +244,6 @@ def load(
         warnings.warn(f"{path}: freeze policy {meta['freeze']} now freezes {list(model.frozen_stages)}; "
                       f"keeping the file's frozen stages {frozen}", ZooWarning, stacklevel=2)
         model.set_frozen(frozen, meta["freeze"])
-    model.labels = {str(k): [str(v) for v in values] for k, values in (meta.get("labels") or {}).items()}
+    model.labels = clean_labels(meta.get("labels") or {})
     model.weights_report = WeightsReport(str(path), str(path), file_sha, "zoo", len(tensors))
     return model if device is None else model.to(device)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import urlparse
 
 from zoo._modelfile import WEIGHTS_SUFFIXES, Header, digests, read_header, read_tensors, zoo_metadata
+from zoo._untrusted import clean_labels
 from zoo.errors import ZooError, ZooWarning
 from zoo.files import cache_dir
 from zoo.parts import WeightsFile
@@ -366,10 +367,10 @@ def load_weights(model: ZooModel, weights: Weights, recipe: Recipe, registry: Re
     if labels and target and target[1] == len(labels) and any(k.startswith(target[0] + ".") for k in fitted):
         model.labels[target[0].split(".")[1]] = list(labels)
     if meta is not None:  # an artifact's labels go with the heads that took its weights whole
-        for head, names in (meta.get("labels") or {}).items():
+        for head, names in clean_labels(meta.get("labels") or {}).items():
             taken = any(k.startswith(f"heads.{head}.") for k in fitted)
             if head in model.heads and taken and not any(k.startswith(f"heads.{head}.") for k in report.dropped):
-                model.labels[head] = list(names)
+                model.labels[head] = names
     model.weights_report = report
     return report
 

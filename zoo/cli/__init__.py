@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from zoo._untrusted import one_line
 from zoo._version import __version__
 from zoo.cli._format import (format_build, format_info, format_plugins, format_predictions, format_report,
                              format_table)
 from zoo.errors import ZooError, ZooWarning
 from zoo.parts import LISTED_KINDS
+
+MESSAGE_LIMIT = 2000  # an error or warning is one line, whatever a file or a plugin put in it
 
 if TYPE_CHECKING:
     from zoo._registry import Registry
@@ -27,7 +30,7 @@ if TYPE_CHECKING:
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"zoo: warning: {message}\n"
+    return f"zoo: warning: {one_line(message, MESSAGE_LIMIT)}\n"
 
 
 def debug_from_env() -> bool:
@@ -53,7 +56,7 @@ class ZooGroup(click.Group):
         except ZooError as exc:
             if self.debug:
                 traceback.print_exception(exc)
-            click.echo(f"zoo: error: {exc}", err=True)
+            click.echo(f"zoo: error: {one_line(exc, MESSAGE_LIMIT)}", err=True)
             sys.exit(2)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)

@@ -8,10 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from zoo._untrusted import one_line
+
 if TYPE_CHECKING:
     from zoo._model import ZooModel
     from zoo._prediction import ImagePrediction
     from zoo.benchmark._report import BenchReport
+
+ANSWER_LIMIT = 20_000  # one head's answer as a line of text: labels in it are bounded already
 
 
 def format_table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
@@ -95,7 +99,8 @@ def format_metadata(data: dict[str, Any]) -> str:
     """What `zoo info FILE.safetensors` prints: the saved model's metadata, read without building it."""
     heads = []
     for head in data.get("heads", []):
-        options = ", ".join(f"{k}={v}" for k, v in sorted(head.get("options", {}).items()) if v is not None)
+        options = ", ".join(f"{k}={one_line(v, 60)}" for k, v in sorted(head.get("options", {}).items())
+                            if v is not None)
         heads.append(f"{head['name']} ({head['part']}" + (f"; {options}" if options else "") + ")")
     frozen = ", ".join(data["frozen_stages"]) or "nothing"
     weights = data.get("weights")
@@ -108,11 +113,13 @@ def format_metadata(data: dict[str, Any]) -> str:
         f"input size:   {'x'.join(map(str, data.get('input_size', [])))}",
         f"mean:         {', '.join(f'{v:.4f}' for v in data.get('mean', []))}",
         f"std:          {', '.join(f'{v:.4f}' for v in data.get('std', []))}",
-        "weights:      " + (f"{weights['source']} (sha256 {weights['sha256'][:16]}...)" if weights and weights.get("sha256")
-                            else weights["source"] if weights else "fresh initialisation"),
+        "weights:      " + (f"{one_line(weights['source'], 200)} (sha256 {weights['sha256'][:16]}...)"
+                            if weights and weights.get("sha256")
+                            else one_line(weights["source"], 200) if weights else "fresh initialisation"),
     ]
     for head, labels in (data.get("labels") or {}).items():
-        shown = ", ".join(labels[:8]) + (f", ... ({len(labels)} in all)" if len(labels) > 8 else "")
+        shown = ", ".join(one_line(label, 60) for label in labels[:8])
+        shown += f", ... ({len(labels)} in all)" if len(labels) > 8 else ""
         lines.append(f"labels {head}: {shown}")
     lines.append(f"made with:    zoo {data.get('zoo_version', '?')}, torch {data.get('torch_version', '?')}")
     rows = [[p["kind"], p["part"], p["plugin"], p["distribution"], p["version"]] for p in data["plugins"]]
@@ -128,7 +135,7 @@ def format_predictions(results: Sequence[ImagePrediction], model: ZooModel) -> s
             continue
         lines.append(f"{result.image} ({result.width}x{result.height})")
         for key, head in model.heads.items():
-            lines.append(f"  {key}: {head.format(result.outputs[key])}")
+            lines.append(f"  {key}: {one_line(head.format(result.outputs[key]), ANSWER_LIMIT)}")
         if result.drawn:
             lines.append(f"  drawn: {result.drawn}")
     return "\n".join(lines)
