@@ -13,9 +13,20 @@ from typing import Any
 import click
 
 from zoo import __version__
+from zoo.completion import complete_freeze, complete_spec
 from zoo.errors import ZooError
 
 KINDS = ("backbone", "head", "freeze", "preset")
+ENVIRONMENT = """\b
+Environment:
+  ZOO_OFFLINE=1            download nothing; a missing weights file is an error naming where it goes
+  ZOO_REGISTRY=FILE        a registry.toml overlaying the packaged one (as --registry)
+  ZOO_CACHE_DIR=DIR        where timm's model list is cached (default ~/.cache/zoo)
+  ZOO_DISABLE_PLUGINS=a,b  skip these plugins (plugin or distribution names) before importing them
+  ZOO_STRICT_PLUGINS=1     a plugin that fails to load is an error instead of a status
+  TORCH_HOME, HF_HOME      where torchvision and timm weights are looked for
+  _ZOO_COMPLETE=bash_source  shell completion: eval "$(_ZOO_COMPLETE=bash_source zoo)"
+"""
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
@@ -59,7 +70,7 @@ def _emit(data: Any, as_json: bool, text: str | None = None) -> None:
     click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
 
 
-@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=ENVIRONMENT)
 @click.option("--registry", "registry_file", metavar="FILE", default=None,
               help="A registry.toml overlaying the packaged one (default: $ZOO_REGISTRY).")
 @click.version_option(__version__, prog_name="zoo")
@@ -98,8 +109,8 @@ def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_j
 
 
 @cli.command()
-@click.argument("name")
-@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy, for a spec.")
+@click.argument("name", shell_complete=complete_spec)
+@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy, for a spec.", shell_complete=complete_freeze)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> None:
@@ -143,8 +154,8 @@ def _format_info(data: dict[str, Any]) -> str:
 
 
 @cli.command()
-@click.argument("spec")
-@click.option("--freeze", default=None, metavar="POLICY",
+@click.argument("spec", shell_complete=complete_spec)
+@click.option("--freeze", default=None, metavar="POLICY", shell_complete=complete_freeze,
               help="none, all, a stage name (freeze everything before it), last:N, ...")
 @click.option("--weights", default=None, metavar="SOURCE",
               help="imagenet, a tag of the backbone's plugin, a name in registry.toml [weights], or a "
@@ -199,8 +210,8 @@ def _format_build(summary: dict[str, Any]) -> str:
 
 
 @cli.command()
-@click.argument("model")
-@click.argument("images", nargs=-1, required=True)
+@click.argument("model", shell_complete=complete_spec)
+@click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--weights", default=None, metavar="SOURCE", help="Weights for a SPEC (as zoo build --weights).")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
               help="Detection: keep boxes scoring at least this.")
@@ -245,13 +256,14 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("target", metavar="SPEC|ARTIFACT")
+@click.argument("target", metavar="SPEC|ARTIFACT", shell_complete=complete_spec)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--mode", type=click.Choice(["infer", "train", "both"]), default="both", show_default=True,
               help="Time inference, a training step (forward, backward, optimizer step), or both.")
 @click.option("-b", "--batch-size", type=int, default=None, help="Images per batch (default: 32 on CPU, 256 on CUDA).")
 @click.option("--img-size", type=int, default=None, help="Square input size (default: the backbone's).")
-@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy: frozen stages cost no backward pass.")
+@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy: frozen stages cost no backward pass.",
+              shell_complete=complete_freeze)
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None,
               help="fp32 (default), or bf16/fp16 autocast.")
 @click.option("--channels-last/--no-channels-last", default=None, help="Memory layout of weights and input.")
@@ -275,3 +287,6 @@ def bench(ctx: click.Context, target: str, compile_: bool | None, as_json: bool,
 
 def main() -> None:
     cli.main(prog_name="zoo")
+
+
+from zoo import cli_deploy  # noqa: E402,F401 - defines `zoo export` and `zoo env` on the group above
