@@ -95,7 +95,7 @@ def test_onnx_from_a_model_file_has_dynamic_batch_named_output_and_metadata(save
 def test_several_heads_give_one_named_output_each(tmp_path):
     pytest.importorskip("onnxruntime")
     model = small("resnet18+cls3+kp2+agegender")
-    report = export(model, tmp_path / "multi.onnx", check=True)
+    report = zoo.export(model, tmp_path / "multi.onnx", check=True)
     assert report.outputs == ["cls3", "kp2", "agegender.age", "agegender.gender"]
     assert set(report.check["by_output"]) == set(report.outputs)
     assert report.check["max_difference"] <= 1e-4

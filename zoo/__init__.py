@@ -20,6 +20,7 @@ __all__ = [
     "__version__",
     "bench",
     "build",
+    "export",
     "freeze",
     "hookimpl",
     "info",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from zoo._export import export
     from zoo.artifact import load, save
     from zoo.benchmark import bench
     from zoo.builder import build, freeze, resolve
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "bench": ("zoo.benchmark", "bench"),
     "build": ("zoo.builder", "build"),
+    "export": ("zoo._export", "export"),
     "freeze": ("zoo.builder", "freeze"),
     "resolve": ("zoo.builder", "resolve"),
     "info": ("zoo.describe", "info"),
