@@ -4,18 +4,16 @@ checked against the model; int8 through PT2E where the CPU has VNNI or AMX; ever
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
 import zoo
 from zoo._export import export, read_export_metadata
 from zoo._quantize import int8_capability
-from zoo.cli import cli
+from cli_helpers import one_line_error, zoo as zoo_cli
 
 SIZE = 64  # the tests export at 64 px, the backbone's real architecture at a tiny input
 
@@ -27,16 +25,6 @@ def small(spec: str, **options):
     return model.eval()
 
 
-def zoo_cli(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
-
-def one_line_error(result, pattern: str) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("zoo: error: "), result.stderr
-    assert re.search(pattern, lines[0]), lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

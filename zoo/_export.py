@@ -63,13 +63,9 @@ def check_export_path(path: str | os.PathLike[str], force: bool = False) -> tupl
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise ZooError(f"output {path} must end in .onnx (ONNX) or .pt2 (torch.export)")
-    if path.is_dir():
-        raise ZooError(f"output {path} is a folder; name a file such as {path / ('model' + path.suffix)}")
-    if not path.parent.is_dir():
-        raise ZooError(f"cannot write {path}: the folder {path.parent} does not exist")
-    if path.exists() and not force:
-        raise ZooError(f"{path} exists; use --force (force=True) to replace it")
-    return path, kind
+    from zoo.files import check_new_file
+
+    return check_new_file(path, force, path.suffix), kind
 
 
 def _require(module: str, what: str) -> None:

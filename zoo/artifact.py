@@ -193,13 +193,9 @@ def check_output(path: str | os.PathLike[str], force: bool = False) -> Path:
     path = Path(path)
     if path.suffix.lower() != SUFFIX:
         raise ZooError(f"output {path} must end in {SUFFIX}")
-    if path.is_dir():
-        raise ZooError(f"output {path} is a folder; name a file such as {path / ('model' + SUFFIX)}")
-    if not path.parent.is_dir():
-        raise ZooError(f"cannot write {path}: the folder {path.parent} does not exist")
-    if path.exists() and not force:
-        raise ZooError(f"{path} exists; use --force (force=True) to replace it")
-    return path
+    from zoo.files import check_new_file
+
+    return check_new_file(path, force, SUFFIX)
 
 
 def _distribution_version(name: str) -> str:
