@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from zoo.errors import ZooError, ZooWarning
 
@@ -101,10 +101,3 @@ def quantize(graph: nn.Module, batches: list[torch.Tensor]) -> nn.Module:
     move_exported_model_to_eval(converted)
     return converted
 
-
-def compile_for_inference(module: nn.Module) -> Any:
-    """An exported (int8 or fp32) module compiled with inductor, its weights frozen into the graph."""
-    import torch
-
-    torch._inductor.config.freezing = True  # the int8 lowering needs the weights as constants
-    return torch.compile(module)
