@@ -224,11 +224,11 @@ def _onnx_bytes(module: nn.Module, example: torch.Tensor, names: list[str], meta
         program = torch.onnx.export(module, (example,), input_names=[INPUT_NAME], output_names=names,
                                     dynamic_shapes=_dynamic_batch(), dynamo=True, verbose=False)
     proto = program.model_proto
-    del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(meta, sort_keys=True)
-    blob = proto.SerializeToString()
-    return blob
+    if proto.ByteSize() >= 2**31:
+        raise ZooError("the ONNX graph would be over 2 GB, protobuf's limit for one file; export to .pt2 instead")
+    return proto.SerializeToString()
 
 
 def _pt2_program(module: nn.Module, example: torch.Tensor, strict: bool = False):
@@ -350,9 +350,13 @@ def export(
         if check:
             _require("onnxruntime", "--check of an ONNX export")
     registry = registry or default_registry()
-    model = _model(model, weights, registry).eval()
+    model = _model(model, weights, registry)
     _refuse_detection(model)
-    return _export_model(model, path, kind, check=check, int8=int8, calibrate=calibrate, registry=registry)
+    training = model.training
+    try:
+        return _export_model(model.eval(), path, kind, check=check, int8=int8, calibrate=calibrate, registry=registry)
+    finally:
+        model.train(training)  # the caller's model is left in the mode it was in
 
 
 def _export_model(model: ZooModel, path: Path, kind: str, *, check: bool, int8: bool,
