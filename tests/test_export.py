@@ -142,11 +142,13 @@ def test_a_missing_model_file_is_one_line(tmp_path):
                    r"model file .*nope\.safetensors does not exist")
 
 
-def test_force_replaces_an_existing_export(tmp_path):
+def test_force_replaces_an_existing_export_and_the_model_keeps_its_mode(tmp_path):
     target = tmp_path / "model.pt2"
     target.write_bytes(b"old")
-    export(small("resnet18+cls2"), target, force=True)
+    model = small("resnet18+cls2", freeze="layer4").train()
+    export(model, target, force=True)
     assert target.read_bytes() != b"old" and read_export_metadata(target)["outputs"] == ["cls2"]
+    assert model.training and not model.backbone.layer1.training  # frozen stages stay in eval
 
 
 def test_int8_is_refused_on_a_cpu_without_vnni_or_amx(saved, tmp_path, monkeypatch, images):
