@@ -4,13 +4,13 @@
                                              and   fp32 channels-last compiled
     top-1 of the int8 file against the fp32 model, on images the calibration never saw       at least 99%
 
-No weights can be downloaded here, so the model has random weights whose BatchNorm statistics are
-estimated from the synthetic calibration images (forward passes in training mode, no gradient): its
+``--spec`` is a saved model file (its trained weights) or a spec. A spec has random weights (none can
+be downloaded here), so its BatchNorm statistics are estimated from the synthetic calibration images (forward passes in training mode, no gradient): its
 activations then have the ranges of a trained network's, which is what int8 calibration is about.
 Images are drawn with PIL (shapes on colours, two seeds: calibration and check sets are disjoint).
 Writes int8.md and int8.json into benchmarks/results/<machine>-<int8 flags>/.
 
-    python benchmarks/int8.py [--spec resnet50+cls1000] [--batch-size 32] [--check-images 256] [--repeats 5]
+    python benchmarks/int8.py [--spec resnet50+cls1000 | --spec model.safetensors] [--batch-size 32] [--check-images 256] [--repeats 5]
     python benchmarks/int8.py --quick --out /tmp/int8        # checks it runs (resnet18, 64 px)
 """
 from __future__ import annotations
@@ -25,11 +25,11 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
-import zoo
 from zoo._export import export
 from zoo._quantize import calibration_batches, int8_capability
 from zoo.bench_settings import Settings, resolve_settings
 from zoo.benchmark import Candidate, compare
+from zoo.prediction import load_model
 
 import output
 
@@ -62,7 +62,7 @@ def draw_images(folder: Path, count: int, seed: int, size: int) -> Path:
     return folder
 
 
-def estimate_batchnorm(model: zoo.ZooModel, batches: list[torch.Tensor]) -> None:
+def estimate_batchnorm(model: torch.nn.Module, batches: list[torch.Tensor]) -> None:
     """Running mean and variance of every BatchNorm from ``batches`` (cumulative average), weights untouched."""
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for norm in norms:
@@ -92,7 +92,7 @@ class Frozen(torch.nn.Module):
         return self.inner(x)[0]
 
 
-def agreement(model: zoo.ZooModel, int8: torch.nn.Module, batches: list[torch.Tensor]) -> dict[str, Any]:
+def agreement(model: torch.nn.Module, int8: torch.nn.Module, batches: list[torch.Tensor]) -> dict[str, Any]:
     agree = total = 0
     with torch.no_grad():
         for batch in batches:
@@ -129,7 +129,7 @@ def main() -> int:
         folder = args.out
     folder.mkdir(parents=True, exist_ok=True)
 
-    model = zoo.build(args.spec).eval()
+    model = load_model(args.spec).eval()  # a saved model file (trained weights) or a spec (random weights)
     if args.quick:
         model.backbone.input_size = (3, 64, 64)
     side = model.backbone.input_size[-1]
@@ -137,7 +137,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         calibrate = draw_images(Path(tmp) / "calibrate", args.calibration_images, seed=0, size=side + 32)
         check = draw_images(Path(tmp) / "check", args.check_images, seed=1, size=side + 32)
-        estimate_batchnorm(model, calibration_batches(calibrate, model.backbone))
+        if model.weights_report is None:  # random weights: give BatchNorm the statistics of real inputs
+            estimate_batchnorm(model, calibration_batches(calibrate, model.backbone))
         report = export(model, Path(tmp) / "int8.pt2", int8=True, calibrate=calibrate, check=True)
         int8 = torch.export.load(str(Path(tmp) / "int8.pt2")).module()
         check_batches = calibration_batches(check, model.backbone)
@@ -148,9 +149,9 @@ def main() -> int:
     fast, _ = resolve_settings(Settings(fast=True))
     candidates = [
         Candidate("int8 .pt2", Frozen(int8), channels_last=False, compile=True, precision="fp32"),
-        Candidate(f"--fast ({fast.precision})", zoo.build(args.spec).eval(), channels_last=fast.channels_last,
+        Candidate(f"--fast ({fast.precision})", load_model(args.spec).eval(), channels_last=fast.channels_last,
                   compile=True, precision=fast.precision),
-        Candidate("fp32 compiled", zoo.build(args.spec).eval(), channels_last=True, compile=True, precision="fp32"),
+        Candidate("fp32 compiled", load_model(args.spec).eval(), channels_last=True, compile=True, precision="fp32"),
     ]
     bench = compare(candidates, mode="infer", batch_size=args.batch_size, img_size=side, warmup=1, iters=2,
                     repeats=args.repeats)
