@@ -27,9 +27,9 @@ from PIL import Image, ImageDraw
 
 from zoo._export import export
 from zoo._quantize import calibration_batches, int8_capability
-from zoo.bench_settings import Settings, resolve_settings
+from zoo.benchmark._settings import Settings, resolve_settings
 from zoo.benchmark import Candidate, compare
-from zoo.prediction import load_model
+from zoo._prediction import load_model
 
 import output
 

@@ -152,9 +152,9 @@ def test_force_replaces_an_existing_export_and_the_model_keeps_its_mode(tmp_path
 
 
 def test_int8_is_refused_on_a_cpu_without_vnni_or_amx(saved, tmp_path, monkeypatch, images):
-    import zoo.machine
+    from zoo.benchmark import _machine
 
-    monkeypatch.setattr(zoo.machine, "cpu_flags", lambda: {"sse4_2", "avx2", "avx512f"})
+    monkeypatch.setattr(_machine, "cpu_flags", lambda: {"sse4_2", "avx2", "avx512f"})
     result = zoo_cli("export", str(saved), "-o", str(tmp_path / "q.pt2"), "--int8", "--calibrate", str(images))
     one_line_error(result, r"--int8 needs a CPU with VNNI or AMX .* has neither")
 

@@ -7,6 +7,10 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from zoo._quantize import INT8_FLAGS
+from zoo._version import __version__
+from zoo.benchmark import _machine
+
 PACKAGES = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "onnxscript", "torchao", "safetensors",
             "pluggy", "click", "numpy", "pillow")
 VARIABLES = ("ZOO_OFFLINE", "ZOO_REGISTRY", "ZOO_CACHE_DIR", "ZOO_DISABLE_PLUGINS", "ZOO_STRICT_PLUGINS")
@@ -21,15 +25,12 @@ def _version(name: str) -> str | None:
 
 def cpu_capability(flags: set[str]) -> dict[str, bool]:
     """The vector and matrix extensions zoo's fast paths depend on, from the CPU's flags."""
-    from zoo._quantize import INT8_FLAGS
-    from zoo.machine import BF16_FLAGS
-
     return {
         "avx2": "avx2" in flags,
         "avx512": "avx512f" in flags,
         "vnni": bool(flags & {"avx512_vnni", "avx_vnni"}),
         "amx": any(flag.startswith("amx") for flag in flags),
-        "native_bf16": bool(flags & BF16_FLAGS),
+        "native_bf16": bool(flags & _machine.BF16_FLAGS),
         "int8_export": bool(flags & set(INT8_FLAGS)),
     }
 
@@ -48,38 +49,17 @@ def _cuda() -> dict[str, Any]:
 
 def environment() -> dict[str, Any]:
     """zoo's, Python's and the libraries' versions, the CPU and what it can do, CUDA and its GPUs."""
-    from zoo import __version__
-    from zoo.machine import cpu_flags, cpu_model, usable_cpus
-
     import torch
 
-    flags = cpu_flags()
+    flags = _machine.cpu_flags()
     return {
         "zoo": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "executable": sys.executable,
         "packages": {name: _version(name) for name in PACKAGES},
-        "cpu": {"model": cpu_model(), "cores": os.cpu_count(), "usable": usable_cpus(),
+        "cpu": {"model": _machine.cpu_model(), "cores": os.cpu_count(), "usable": _machine.usable_cpus(),
                 "torch_capability": torch.backends.cpu.get_cpu_capability(), **cpu_capability(flags)},
         "cuda": _cuda(),
         "variables": {name: os.environ.get(name) for name in VARIABLES},
     }
-
-
-def format_environment(data: dict[str, Any]) -> str:
-    cpu, cuda = data["cpu"], data["cuda"]
-    yes = {True: "yes", False: "no"}
-    lines = [f"zoo          {data['zoo']}", f"python       {data['python']} ({data['executable']})",
-             f"platform     {data['platform']}"]
-    lines += [f"{name:<12} {found or '-'}" for name, found in data["packages"].items()]
-    lines += [
-        f"cpu          {cpu['model']}, {cpu['usable']} of {cpu['cores']} cores usable, torch uses {cpu['torch_capability']}",
-        "capability   " + ", ".join(f"{name} {yes[cpu[key]]}" for name, key in (
-            ("AVX2", "avx2"), ("AVX-512", "avx512"), ("VNNI", "vnni"), ("AMX", "amx"), ("bf16", "native_bf16"))),
-        f"cuda         {cuda['cuda_build'] or 'not in this torch build'}; "
-        + (f"{len(cuda['gpus'])} GPU(s)" if cuda["available"] else "no GPU visible"),
-    ]
-    lines += [f"gpu {g['index']}        {g['name']}, {g['memory_gb']} GB, compute {g['capability']}" for g in cuda["gpus"]]
-    lines += [f"{name:<20} {value}" for name, value in data["variables"].items() if value is not None]
-    return "\n".join(lines)

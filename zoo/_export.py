@@ -17,14 +17,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo import _quantize
+from zoo._artifact import metadata_for
+from zoo._prediction import load_model
+from zoo._registry import default_registry
+from zoo._version import __version__
 from zoo.errors import ZooError
+from zoo.files import atomic_write_bytes, check_new_file
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from zoo.model import ZooModel
-    from zoo.registry import Registry
+    from zoo._model import ZooModel
+    from zoo._registry import Registry
 
 FORMATS = {".onnx": "onnx", ".pt2": "pt2"}
 FORMAT = "zoo.export/1"
@@ -63,8 +69,6 @@ def check_export_path(path: str | os.PathLike[str], force: bool = False) -> tupl
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise ZooError(f"output {path} must end in .onnx (ONNX) or .pt2 (torch.export)")
-    from zoo.files import check_new_file
-
     return check_new_file(path, force, path.suffix), kind
 
 
@@ -203,9 +207,6 @@ def _unexportable(model: ZooModel, example: torch.Tensor, exc: BaseException, ki
 
 def export_metadata(model: ZooModel, names: list[str], registry: Registry, int8: bool) -> dict[str, Any]:
     """What a runtime needs beside the graph: preprocessing, labels, output names, and what the model was."""
-    from zoo import __version__
-    from zoo.artifact import metadata_for
-
     meta = metadata_for(model, registry)
     keep = ("spec", "freeze", "heads", "labels", "input_size", "mean", "std", "weights")
     return {"format": FORMAT, **{key: meta[key] for key in keep}, "input": INPUT_NAME, "outputs": names,
@@ -306,15 +307,13 @@ def check_exported(kind: str, blob: bytes, reference: nn.Module, model: ZooModel
 # --- the public function ----------------------------------------------------------------------------------
 
 def _model(source: Any, weights: Any, registry: Registry) -> ZooModel:
-    from zoo.model import ZooModel
+    from zoo._model import ZooModel  # deferred: it imports torch
 
     if isinstance(source, ZooModel):
         if weights is not None:
             raise ZooError("weights apply to a spec; this model already has its weights")
         return source
-    from zoo.prediction import load_model
-
-    return load_model(source, weights=weights, registry=registry)
+    return load_model(source, weights=weights, registry=registry, command="export")
 
 
 def export(
@@ -335,13 +334,9 @@ def export(
 
     >>> zoo.export("ants-bees.safetensors", "ants-bees.onnx", check=True)  # doctest: +SKIP
     """
-    from zoo.registry import default_registry
-
     path, kind = check_export_path(path, force)
     if int8:
-        from zoo._quantize import check_int8_request
-
-        check_int8_request(kind, calibrate)
+        _quantize.check_int8_request(kind, calibrate)
     elif calibrate is not None:
         raise ZooError("calibration images are for --int8; add --int8 or drop --calibrate")
     if kind == "onnx":
@@ -363,8 +358,6 @@ def _export_model(model: ZooModel, path: Path, kind: str, *, check: bool, int8: 
                   calibrate: str | os.PathLike[str] | None, registry: Registry) -> ExportReport:
     import torch
 
-    from zoo.files import atomic_write_bytes
-
     example = example_batch(model, TRACE_BATCH)
     with torch.no_grad():
         names = output_names(model, model(example))
@@ -372,11 +365,9 @@ def _export_model(model: ZooModel, path: Path, kind: str, *, check: bool, int8: 
     module, reference, images = _flat_module(model), None, 0
     try:
         if int8:
-            from zoo._quantize import calibration_batches, quantize
-
-            batches = calibration_batches(calibrate, model.backbone)
+            batches = _quantize.calibration_batches(calibrate, model.backbone)
             images = sum(len(b) for b in batches)
-            module = quantize(_pt2_program(module, example, strict=True).module(), batches)
+            module = _quantize.quantize(_pt2_program(module, example, strict=True).module(), batches)
             reference = module
         if kind == "onnx":
             blob = _onnx_bytes(module, example, names, meta)

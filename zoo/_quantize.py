@@ -8,11 +8,14 @@ PT2E lives in torchao since torch 2.9 (``torchao.quantization.pt2e``), no longer
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from zoo._images import check_size, open_image, prepare
+from zoo.benchmark import _machine
 from zoo.errors import ZooError, ZooWarning
 
 if TYPE_CHECKING:
@@ -30,18 +33,12 @@ MAX_CALIBRATION_IMAGES = 512
 
 def int8_capability(flags: set[str] | None = None) -> list[str]:
     """The CPU's int8 dot-product extensions (empty where it has none)."""
-    from zoo.machine import cpu_flags
-
-    flags = cpu_flags() if flags is None else flags
+    flags = _machine.cpu_flags() if flags is None else flags
     return [name for flag, name in INT8_FLAGS.items() if flag in flags]
 
 
 def check_int8_request(kind: str, calibrate: str | os.PathLike[str] | None) -> None:
     """Refuse, before any work, an int8 export that cannot be made or would not be fast here."""
-    import importlib.util
-
-    from zoo.machine import cpu_model
-
     if kind != "pt2":
         raise ZooError("--int8 writes a .pt2 file (torch.export, run with torch.compile); name the output FILE.pt2")
     if calibrate is None:
@@ -52,7 +49,7 @@ def check_int8_request(kind: str, calibrate: str | os.PathLike[str] | None) -> N
         raise ZooError(f"--calibrate {folder}: " + ("not a folder" if folder.exists() else "no such folder"))
     if not int8_capability():
         raise ZooError(f"--int8 needs a CPU with VNNI or AMX for int8 to be faster than fp32; this CPU "
-                       f"({cpu_model()}) has neither: use the fp32 export")
+                       f"({_machine.cpu_model()}) has neither: use the fp32 export")
     if importlib.util.find_spec("torchao") is None:
         raise ZooError("--int8 needs torchao (PT2E quantization): pip install 'zoo[export]'")
 
@@ -66,8 +63,6 @@ def calibration_files(folder: str | os.PathLike[str]) -> list[Path]:
 def calibration_batches(folder: str | os.PathLike[str], backbone: Backbone) -> list[torch.Tensor]:
     """The images of ``folder`` prepared as the backbone expects, in batches; unreadable ones are skipped."""
     import torch
-
-    from zoo.images import check_size, open_image, prepare
 
     images = []
     for file in calibration_files(folder):
