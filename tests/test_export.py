@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageDraw
 
 import zoo
-from zoo._export import export, read_export_metadata
+from zoo._export import export, flat_outputs, read_export_metadata
 from zoo._quantize import int8_capability
 from cli_helpers import one_line_error, zoo as zoo_cli
 
@@ -29,13 +29,24 @@ def small(spec: str, **options):
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory) -> Path:
-    """resnet18+cls2 saved with labels by the CLI."""
+    """resnet18 with a classifier, key points and age-gender, saved with labels by the CLI."""
     folder = tmp_path_factory.mktemp("export")
     (folder / "labels.txt").write_text("ants\nbees\n")
-    result = zoo_cli("build", "resnet18+cls2", "--freeze=layer4", "-o", str(folder / "model.safetensors"),
+    result = zoo_cli("build", "resnet18+cls2+kp2+agegender", "--freeze=layer4", "-o", str(folder / "model.safetensors"),
                      "--labels", str(folder / "labels.txt"))
     assert result.exit_code == 0, result.stderr
     return folder / "model.safetensors"
+
+
+@pytest.fixture(scope="module")
+def onnx_file(saved) -> tuple[Path, dict]:
+    """The saved model exported once to ONNX by the CLI, checked with onnxruntime: (file, the --json report).
+    The tests below only read it."""
+    pytest.importorskip("onnxruntime")
+    out = saved.parent / "model.onnx"
+    result = zoo_cli("export", str(saved), "-o", str(out), "--check", "--json")
+    assert result.exit_code == 0, result.stderr
+    return out, json.loads(result.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -54,52 +65,61 @@ def images(tmp_path_factory) -> Path:
     return folder
 
 
-def test_onnx_from_a_model_file_has_dynamic_batch_named_output_and_metadata(saved, tmp_path):
-    onnxruntime = pytest.importorskip("onnxruntime")
-    out = tmp_path / "model.onnx"
-    result = zoo_cli("export", str(saved), "-o", str(out), "--check", "--json")
-    assert result.exit_code == 0, result.stderr
-    report = json.loads(result.stdout)
-    assert report["outputs"] == ["cls2"] and report["check"]["max_difference"] <= 1e-4
-    assert report["check"]["runtime"] == "onnxruntime"
+def test_onnx_from_a_model_file_has_dynamic_batch_and_metadata(saved, onnx_file):
+    import onnxruntime
 
+    out, report = onnx_file
+    assert report["check"]["runtime"] == "onnxruntime" and report["check"]["max_difference"] <= 1e-4
     meta = read_export_metadata(out)
     assert meta["labels"] == {"cls2": ["ants", "bees"]}
-    assert meta["input_size"] == [3, 224, 224] and meta["outputs"] == ["cls2"] and meta["dynamic_batch"]
+    assert meta["input_size"] == [3, 224, 224] and meta["outputs"] == report["outputs"] and meta["dynamic_batch"]
     assert meta["mean"] == pytest.approx([0.485, 0.456, 0.406]) and meta["std"] == pytest.approx([0.229, 0.224, 0.225])
-    assert meta["spec"] == "torchvision/resnet18+zoo/cls2" and meta["freeze"] == "before:layer4"
+    assert meta["spec"] == "torchvision/resnet18+zoo/cls2+zoo/kp2+zoo/agegender" and meta["freeze"] == "before:layer4"
 
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["image"]
-    assert [o.name for o in session.get_outputs()] == ["cls2"]
     batch = torch.randn(5, 3, 224, 224)  # neither the traced batch nor a checked one
-    (logits,) = session.run(None, {"image": batch.numpy()})
+    got = session.run(None, {"image": batch.numpy()})
+    model = zoo.load(saved).eval()
     with torch.no_grad():
-        expected = zoo.load(saved).eval()(batch)
-    assert logits.shape == (5, 2)
-    assert torch.allclose(torch.from_numpy(logits), expected, atol=1e-4)
+        expected = flat_outputs(model, model(batch))
+    assert len(got) == len(expected) == 4
+    assert got[0].shape == (5, 2)
+    for a, b in zip(got, expected):
+        assert a.shape == tuple(b.shape) and torch.allclose(torch.from_numpy(a), b, atol=1e-4)
 
 
-def test_several_heads_give_one_named_output_each(tmp_path):
-    pytest.importorskip("onnxruntime")
-    model = small("resnet18+cls3+kp2+agegender")
-    report = zoo.export(model, tmp_path / "multi.onnx", check=True)
-    assert report.outputs == ["cls3", "kp2", "agegender.age", "agegender.gender"]
-    assert set(report.check["by_output"]) == set(report.outputs)
-    assert report.check["max_difference"] <= 1e-4
-    assert read_export_metadata(tmp_path / "multi.onnx")["outputs"] == report.outputs
+def test_several_heads_give_one_named_output_each(onnx_file):
+    import onnxruntime
+
+    out, report = onnx_file
+    assert report["outputs"] == ["cls2", "kp2", "agegender.age", "agegender.gender"]
+    assert set(report["check"]["by_output"]) == set(report["outputs"])
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == report["outputs"]
 
 
-def test_pt2_reloads_and_computes_what_the_model_computes(tmp_path):
-    model = small("resnet18+cls4")
-    report = export(model, tmp_path / "model.pt2", check=True)
+@pytest.fixture(scope="module")
+def pt2(tmp_path_factory):
+    """resnet18+cls4 (frozen before layer4, in training mode) exported with check over an existing file, with
+    force; the model's modes are recorded right after the export, then it is put in eval mode for comparing."""
+    target = tmp_path_factory.mktemp("pt2") / "model.pt2"
+    target.write_bytes(b"old")
+    model = small("resnet18+cls4", freeze="layer4").train()
+    report = export(model, target, check=True, force=True)
+    modes = {"model": model.training, "layer1": model.backbone.layer1.training}
+    return target, model.eval(), report, modes
+
+
+def test_pt2_reloads_and_computes_what_the_model_computes(pt2):
+    path, model, report, _ = pt2
     assert report.format == "pt2" and report.check["max_difference"] <= 1e-4
-    program = torch.export.load(str(tmp_path / "model.pt2"))
+    program = torch.export.load(str(path))
     batch = torch.randn(7, 3, SIZE, SIZE)
     with torch.no_grad():
         (got,) = program.module()(batch)
         assert torch.allclose(got, model(batch), atol=1e-5)
-    meta = read_export_metadata(tmp_path / "model.pt2")
+    meta = read_export_metadata(path)
     assert meta["input_size"] == [3, SIZE, SIZE] and meta["outputs"] == ["cls4"] and meta["int8"] is False
 
 
@@ -142,13 +162,10 @@ def test_a_missing_model_file_is_one_line(tmp_path):
                    r"model file .*nope\.safetensors does not exist")
 
 
-def test_force_replaces_an_existing_export_and_the_model_keeps_its_mode(tmp_path):
-    target = tmp_path / "model.pt2"
-    target.write_bytes(b"old")
-    model = small("resnet18+cls2", freeze="layer4").train()
-    export(model, target, force=True)
-    assert target.read_bytes() != b"old" and read_export_metadata(target)["outputs"] == ["cls2"]
-    assert model.training and not model.backbone.layer1.training  # frozen stages stay in eval
+def test_force_replaces_an_existing_export_and_the_model_keeps_its_mode(pt2):
+    path, _, _, modes = pt2
+    assert path.read_bytes()[:3] != b"old" and read_export_metadata(path)["outputs"] == ["cls4"]
+    assert modes == {"model": True, "layer1": False}  # still training; frozen stages stay in eval
 
 
 def test_int8_is_refused_on_a_cpu_without_vnni_or_amx(saved, tmp_path, monkeypatch, images):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -266,17 +267,22 @@ def read_export_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return json.loads(extra[f"{METADATA_KEY}.json"])
 
 
-def _run_exported(kind: str, blob: bytes, batch: torch.Tensor) -> list[torch.Tensor]:
+def _load_exported(kind: str, blob: bytes) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+    """The exported bytes loaded once by their runtime, as a function from a batch to the outputs."""
     import torch
 
     if kind == "onnx":
         import onnxruntime
 
         session = onnxruntime.InferenceSession(blob, providers=["CPUExecutionProvider"])
-        return [torch.from_numpy(a) for a in session.run(None, {INPUT_NAME: batch.numpy()})]
-    program = torch.export.load(io.BytesIO(blob))
-    with torch.no_grad():
-        return list(program.module()(batch))
+        return lambda batch: [torch.from_numpy(a) for a in session.run(None, {INPUT_NAME: batch.numpy()})]
+    module = torch.export.load(io.BytesIO(blob)).module()
+
+    def run(batch: torch.Tensor) -> list[torch.Tensor]:
+        with torch.no_grad():
+            return list(module(batch))
+
+    return run
 
 
 def check_exported(kind: str, blob: bytes, reference: nn.Module, model: ZooModel, names: list[str],
@@ -285,9 +291,10 @@ def check_exported(kind: str, blob: bytes, reference: nn.Module, model: ZooModel
     import torch
 
     worst = {name: 0.0 for name in names}
+    run = _load_exported(kind, blob)
     for seed, batch_size in enumerate(CHECK_BATCHES, start=1):
         batch = example_batch(model, batch_size, seed)
-        got = _run_exported(kind, blob, batch)
+        got = run(batch)
         with torch.no_grad():
             expected = reference(batch)
         for name, a, b in zip(names, got, expected):
