@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 import pytest
 import torch
 import torchvision
-from click.testing import CliRunner
 
-from zoo.cli import cli
+from cli_helpers import one_line_error, zoo
 
 
 @pytest.fixture(autouse=True)
@@ -35,18 +33,6 @@ def files(tmp_path_factory) -> Path:
                  "-o", str(folder / "model.safetensors"), "--labels", str(folder / "labels.txt"))
     assert result.exit_code == 0, result.stderr
     return folder
-
-
-def zoo(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
-
-def one_line_error(result, pattern: str) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("zoo: error: "), result.stderr
-    assert re.search(pattern, lines[0]), lines[0]
-    return lines[0]
 
 
 def test_build_with_weights_saves_one_file_and_says_so(files):

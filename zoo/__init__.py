@@ -19,6 +19,7 @@ __all__ = [
     "__version__",
     "bench",
     "build",
+    "export",
     "freeze",
     "hookimpl",
     "info",
@@ -32,6 +33,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from zoo._artifact import load, save
+    from zoo._export import export
     from zoo.benchmark import bench
     from zoo._builder import build, freeze
     from zoo._recipe import resolve
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "bench": ("zoo.benchmark", "bench"),
     "build": ("zoo._builder", "build"),
+    "export": ("zoo._export", "export"),
     "freeze": ("zoo._builder", "freeze"),
     "resolve": ("zoo._recipe", "resolve"),
     "info": ("zoo._describe", "info"),

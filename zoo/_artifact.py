@@ -23,7 +23,7 @@ from zoo._untrusted import clean_labels, one_line
 from zoo._version import __version__
 from zoo._weights import WeightsReport
 from zoo.errors import ZooError, ZooWarning
-from zoo.files import atomic_write_bytes
+from zoo.files import atomic_write_bytes, check_new_file
 from zoo.parts import KIND_LABELS
 
 if TYPE_CHECKING:
@@ -65,13 +65,7 @@ def check_output(path: str | os.PathLike[str], force: bool = False) -> Path:
     path = Path(path)
     if path.suffix.lower() != SUFFIX:
         raise ZooError(f"output {path} must end in {SUFFIX}")
-    if path.is_dir():
-        raise ZooError(f"output {path} is a folder; name a file such as {path / ('model' + SUFFIX)}")
-    if not path.parent.is_dir():
-        raise ZooError(f"cannot write {path}: the folder {path.parent} does not exist")
-    if path.exists() and not force:
-        raise ZooError(f"{path} exists; use --force (force=True) to replace it")
-    return path
+    return check_new_file(path, force, SUFFIX)
 
 
 def _distribution_version(name: str) -> str:

@@ -178,6 +178,7 @@ _AS_WEIGHTS = {  # per command: how to use a file of weights that is not a saved
     "info": "zoo info reads saved zoo models; use it as weights: zoo build SPEC --weights {path}",
     "bench": "zoo bench measures a saved zoo model or a SPEC: save one first with "
              "zoo build SPEC --weights {path} -o model.safetensors",
+    "export": "use it as weights: zoo export SPEC --weights {path} -o FILE.onnx",
 }
 
 
@@ -188,7 +189,7 @@ def model_file(target: str | os.PathLike[str], command: str) -> Path | None:
     zoo model file, else the error says how this command can use it instead.
 
     Every command that takes a model asks this one function, so each gives the same answer; ``command``
-    (build, predict, info, bench) picks the advice for a file that exists but holds only weights.
+    (build, predict, info, bench, export) picks the advice for a file that exists but holds only weights.
     """
     text = os.fspath(target)
     path = Path(text).expanduser()

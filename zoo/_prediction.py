@@ -50,11 +50,12 @@ class ImagePrediction:
 
 
 def load_model(
-    model: str | os.PathLike[str], *, weights: Weights | None = None, registry: Registry | None = None
+    model: str | os.PathLike[str], *, weights: Weights | None = None, registry: Registry | None = None,
+    command: str = "predict",
 ) -> ZooModel:
-    """An artifact file (its own weights) or a spec built with ``weights``."""
+    """An artifact file (its own weights) or a spec built with ``weights``; ``command`` picks the advice."""
     text = os.fspath(model)
-    path = model_file(text, "predict")
+    path = model_file(text, command)
     if path is not None:
         if weights is not None:
             raise ZooError(f"{text} is a model file and carries its own weights; drop --weights")

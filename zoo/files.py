@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
+from zoo.errors import ZooError
 from zoo.parts import WeightsFile
 
 
@@ -16,6 +17,17 @@ def cache_dir() -> Path:
         return Path(os.environ["ZOO_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "zoo"
+
+
+def check_new_file(path: Path, force: bool, suffix: str) -> Path:
+    """``path`` may be written: a file name (not a folder) in an existing folder, not a file we would lose."""
+    if path.is_dir():
+        raise ZooError(f"output {path} is a folder; name a file such as {path / ('model' + suffix)}")
+    if not path.parent.is_dir():
+        raise ZooError(f"cannot write {path}: the folder {path.parent} does not exist")
+    if path.exists() and not force:
+        raise ZooError(f"{path} exists; use --force (force=True) to replace it")
+    return path
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -5,17 +5,19 @@ the same data the tables give people.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import traceback
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from zoo._untrusted import one_line
 from zoo._version import __version__
+from zoo.cli import _deploy
+from zoo.cli._completion import complete_freeze, complete_spec
+from zoo.cli._context import emit as _emit, registry as _registry
 from zoo.cli._format import (format_build, format_info, format_plugins, format_predictions, format_report,
                              format_table)
 from zoo.errors import ZooError, ZooWarning
@@ -23,10 +25,18 @@ from zoo.parts import LISTED_KINDS
 
 MESSAGE_LIMIT = 2000  # an error or warning is one line, whatever a file or a plugin put in it
 
-if TYPE_CHECKING:
-    from zoo._registry import Registry
-
 # Each command imports the part of zoo it runs when it runs, so `zoo --help` and `zoo list` start fast.
+ENVIRONMENT = """\b
+Environment:
+  ZOO_OFFLINE=1            download nothing; a missing weights file is an error naming where it goes
+  ZOO_REGISTRY=FILE        a registry.toml overlaying the packaged one (as --registry)
+  ZOO_CACHE_DIR=DIR        where timm's model list is cached (default ~/.cache/zoo)
+  ZOO_DISABLE_PLUGINS=a,b  skip these plugins (plugin or distribution names) before importing them
+  ZOO_STRICT_PLUGINS=1     a plugin that fails to load is an error instead of a status
+  ZOO_DEBUG=1              show the traceback behind an error (as --debug)
+  TORCH_HOME, HF_HOME      where torchvision and timm weights are looked for
+  _ZOO_COMPLETE=bash_source  shell completion: eval "$(_ZOO_COMPLETE=bash_source zoo)"
+"""
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
@@ -78,19 +88,7 @@ class ZooGroup(click.Group):
         return sorted({*self.commands, *plugin_commands(self)})
 
 
-def _registry(ctx: click.Context, strict: bool | None = None) -> Registry:
-    from zoo._registry import Registry
-
-    if "registry" not in ctx.obj:  # one per invocation, so the environment is read afresh
-        ctx.obj["registry"] = Registry.from_environment(ctx.obj["registry_file"], strict=strict)
-    return ctx.obj["registry"]
-
-
-def _emit(data: Any, as_json: bool, text: str | None = None) -> None:
-    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
-
-
-@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=ENVIRONMENT)
 @click.option("--registry", "registry_file", metavar="FILE", default=None,
               help="A registry.toml overlaying the packaged one (default: $ZOO_REGISTRY).")
 @click.option("--debug", is_flag=True, help="Show the traceback behind an error (also ZOO_DEBUG=1).")
@@ -132,8 +130,8 @@ def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_j
 
 
 @cli.command()
-@click.argument("name")
-@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy, for a spec.")
+@click.argument("name", shell_complete=complete_spec)
+@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy, for a spec.", shell_complete=complete_freeze)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> None:
@@ -145,8 +143,8 @@ def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> No
 
 
 @cli.command()
-@click.argument("spec")
-@click.option("--freeze", default=None, metavar="POLICY",
+@click.argument("spec", shell_complete=complete_spec)
+@click.option("--freeze", default=None, metavar="POLICY", shell_complete=complete_freeze,
               help="none, all, a stage name (freeze everything before it), last:N, ...")
 @click.option("--weights", default=None, metavar="SOURCE",
               help="imagenet, a tag of the backbone's plugin, a name in registry.toml [weights], or a "
@@ -185,8 +183,8 @@ def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None
 
 
 @cli.command()
-@click.argument("model")
-@click.argument("images", nargs=-1, required=True)
+@click.argument("model", shell_complete=complete_spec)
+@click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--weights", default=None, metavar="SOURCE", help="Weights for a SPEC (as zoo build --weights).")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
               help="Detection: keep boxes scoring at least this.")
@@ -240,13 +238,14 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("target", metavar="SPEC|ARTIFACT")
+@click.argument("target", metavar="SPEC|ARTIFACT", shell_complete=complete_spec)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--mode", type=click.Choice(["infer", "train", "both"]), default="both", show_default=True,
               help="Time inference, a training step (forward, backward, optimizer step), or both.")
 @click.option("-b", "--batch-size", type=int, default=None, help="Images per batch (default: 32 on CPU, 256 on CUDA).")
 @click.option("--img-size", type=int, default=None, help="Square input size (default: the backbone's).")
-@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy: frozen stages cost no backward pass.")
+@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy: frozen stages cost no backward pass.",
+              shell_complete=complete_freeze)
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None,
               help="fp32 (default), or bf16/fp16 autocast.")
 @click.option("--channels-last/--no-channels-last", default=None, help="Memory layout of weights and input.")
@@ -280,3 +279,7 @@ def plugin_commands(group: ZooGroup) -> dict[str, click.Command]:
 
 def main() -> None:
     cli.main(prog_name="zoo")
+
+
+for _command in (_deploy.export, _deploy.env):
+    cli.add_command(_command)

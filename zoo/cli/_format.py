@@ -178,3 +178,40 @@ def format_report(report: BenchReport) -> str:
         low, high = report.ratio_ranges[mode]
         lines.append(f"{mode}: {subject} / {baseline} = {ratio:.3f}x (repeat by repeat {low:.3f}-{high:.3f})")
     return "\n".join(lines)
+
+
+def format_export(data: dict[str, Any]) -> str:
+    """What `zoo export` wrote (`zoo._export.ExportReport.as_dict`), and how its check went."""
+    kind = "int8 " if data["int8"] else ""
+    lines = [f"{data['path']}  ({kind}{data['format']}, {data['bytes'] / 1e6:.1f} MB)",
+             f"spec:     {data['spec']}",
+             f"input:    image, N x {' x '.join(map(str, data['input_size']))} (any batch size)",
+             f"outputs:  {', '.join(data['outputs'])}"]
+    if data["calibration_images"]:
+        lines.append(f"calibrated on {data['calibration_images']} images")
+    check = data.get("check")
+    if check:
+        lines.append(f"check:    {check['runtime']}, batches {', '.join(map(str, check['batches']))}: "
+                     f"max difference {check['max_difference']:.3g} (at most {check['tolerance']:g})")
+        if "max_difference_vs_fp32" in check:
+            lines.append(f"          vs the fp32 model: max difference {check['max_difference_vs_fp32']:.3g}")
+    return "\n".join(lines)
+
+
+def format_environment(data: dict[str, Any]) -> str:
+    """What `zoo env` prints (`zoo._environment.environment`): one line per fact, for a bug report."""
+    cpu, cuda = data["cpu"], data["cuda"]
+    yes = {True: "yes", False: "no"}
+    lines = [f"zoo          {data['zoo']}", f"python       {data['python']} ({data['executable']})",
+             f"platform     {data['platform']}"]
+    lines += [f"{name:<12} {found or '-'}" for name, found in data["packages"].items()]
+    lines += [
+        f"cpu          {cpu['model']}, {cpu['usable']} of {cpu['cores']} cores usable, torch uses {cpu['torch_capability']}",
+        "capability   " + ", ".join(f"{name} {yes[cpu[key]]}" for name, key in (
+            ("AVX2", "avx2"), ("AVX-512", "avx512"), ("VNNI", "vnni"), ("AMX", "amx"), ("bf16", "native_bf16"))),
+        f"cuda         {cuda['cuda_build'] or 'not in this torch build'}; "
+        + (f"{len(cuda['gpus'])} GPU(s)" if cuda["available"] else "no GPU visible"),
+    ]
+    lines += [f"gpu {g['index']}        {g['name']}, {g['memory_gb']} GB, compute {g['capability']}" for g in cuda["gpus"]]
+    lines += [f"{name:<20} {value}" for name, value in data["variables"].items() if value is not None]
+    return "\n".join(lines)
