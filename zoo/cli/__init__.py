@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from zoo._version import __version__
-from zoo.cli._format import format_build, format_info, format_predictions, format_report, format_table
+from zoo.cli._format import format_build, format_info, format_list, format_predictions, format_report, format_table
 from zoo.errors import ZooError
 from zoo.parts import LISTED_KINDS
 
@@ -85,19 +85,19 @@ def cli(ctx: click.Context, registry_file: str | None) -> None:
 @cli.command("list")
 @click.argument("pattern", required=False)
 @click.option("--kind", type=click.Choice(LISTED_KINDS), help="Only this kind of part.")
+@click.option("--pretrained", is_flag=True, help="Only backbones with pretrained weights, and their tags.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_json: bool) -> None:
+def list_command(ctx: click.Context, pattern: str | None, kind: str | None, pretrained: bool, as_json: bool) -> None:
     """List parts whose name matches PATTERN (wildcards as in timm: 'resnet*')."""
-    rows = _registry(ctx).find(pattern, kind)
+    rows = _registry(ctx).find(pattern, kind, pretrained)
     if as_json:
         _emit(rows, True)
         return
     if not rows:
-        raise ZooError(f"nothing matches {pattern!r}" + (f" among {kind} parts" if kind else ""))
-    table = [[r["kind"], r["name"], "" if r["kind"] == "backbone" else r["usage"],
-              f"{r['plugin']} ({r['provider']})" if r["plugin"] else r["provider"], r["description"]] for r in rows]
-    click.echo(format_table(["kind", "name", "usage", "provider", "description"], table))
+        raise ZooError(f"nothing matches {pattern!r}" + (f" among {kind} parts" if kind else "")
+                       + (" with pretrained weights" if pretrained else ""))
+    click.echo(format_list(rows, pretrained))
 
 
 @cli.command()
