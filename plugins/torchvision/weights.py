@@ -11,6 +11,7 @@ from dataclasses import replace
 from importlib.metadata import version
 from typing import Any
 
+from zoo import __version__
 from zoo.errors import ZooError, suggest
 from zoo.files import cached_json, torch_hub_file
 from zoo.parts import WeightsFile
@@ -32,7 +33,8 @@ def weights_tags(archs: tuple[str, ...]) -> dict[str, list[str]]:
             tags[arch] += list(TASK_WEIGHTS.get(arch, {}))
         return tags
 
-    cached = cached_json(f"torchvision-{version('torchvision')}-weights.json", compute)
+    # keyed by zoo's version too: TASK_WEIGHTS is zoo's own
+    cached = cached_json(f"torchvision-{version('torchvision')}-zoo-{__version__}-weights.json", compute)
     return cached if all(arch in cached for arch in archs) else compute()
 
 
