@@ -174,3 +174,15 @@ def test_a_backbone_written_with_its_tag_says_the_tag_goes_in_weights(registry):
     with pytest.raises(ZooError, match=r"^unknown backbone 'timm/resnet50.a1_in1k': the tag of pretrained weights goes "
                                        r"in --weights: timm/resnet50\+cls10 --weights a1_in1k$"):
         zoo.build("timm/resnet50.a1_in1k+cls10", registry=registry)
+
+
+def test_cli_a_timm_tag_that_does_not_exist_is_one_line_offering_close_ones():
+    from click.testing import CliRunner
+
+    from zoo.cli import cli
+
+    result = CliRunner().invoke(cli, ["build", "timm/resnet18+cls2", "--weights", "hf-hub:timm/resnet18.a1_in1kk"])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("zoo: error: timm/resnet18 has no pretrained tag 'a1_in1kk' "
+                                                   "(did you mean a1_in1k")

@@ -118,8 +118,9 @@ def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> No
 @click.option("--freeze", default=None, metavar="POLICY",
               help="none, all, a stage name (freeze everything before it), last:N, ...")
 @click.option("--weights", default=None, metavar="SOURCE",
-              help="imagenet, a tag of the backbone's plugin, a name in registry.toml [weights], or a "
-                   ".safetensors/.pth/.pt file. Offline with ZOO_OFFLINE=1.")
+              help="imagenet, a tag of the backbone's plugin (IMAGENET1K_V2, ResNet50_Weights.IMAGENET1K_V2, "
+                   "timm/resnet50.a1_in1k, hf-hub:timm/resnet50.a1_in1k, coco for det91), a name in registry.toml "
+                   "[weights], or a .safetensors/.pth/.pt file. Offline with ZOO_OFFLINE=1.")
 @click.option("-o", "--output", default=None, metavar="FILE", help="Save the model to FILE.safetensors.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("--labels", "labels_file", default=None, metavar="FILE", help="Class labels, one a line, saved with -o.")
