@@ -55,11 +55,13 @@ _LAZY = {
 }
 
 
-def list_parts(pattern: str | None = None, kind: str | None = None, registry: Any = None) -> list[dict[str, Any]]:
-    """Every backbone, head, freeze policy and preset matching a wildcard, as `zoo list --json` shows."""
+def list_parts(pattern: str | None = None, kind: str | None = None, registry: Any = None,
+               pretrained: bool = False) -> list[dict[str, Any]]:
+    """Every backbone, head, freeze policy and preset matching a wildcard, as `zoo list --json` shows;
+    ``pretrained``: only backbones with pretrained weights."""
     from zoo._registry import default_registry
 
-    return (registry or default_registry()).find(pattern, kind)
+    return (registry or default_registry()).find(pattern, kind, pretrained)
 
 
 def __getattr__(name: str) -> Any:

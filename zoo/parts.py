@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from zoo.errors import ZooError, suggest
@@ -85,6 +85,8 @@ class WeightsFile:
     fetch: Callable[[], str] | None = None  # downloads into the plugin's own cache and returns the path
     expected: str = ""  # for people: which file to put where, shown when it is missing offline
     labels: tuple[str, ...] = ()  # class names of the weights' classifier, when known
+    # what is known of them, for `zoo info`: top1, size_mb, license, classes, params (None or absent: unknown)
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.sha256 and not re.fullmatch(r"[0-9a-f]{8,64}", self.sha256):
@@ -103,6 +105,8 @@ class BackbonePart:
     tags: tuple[str, ...] = ()
     # ``pretrained(tag)`` -> `WeightsFile` for ``default`` or a tag of the plugin's own (``a1_in1k``); no network.
     pretrained: Callable[[str], WeightsFile] | None = None
+    # the tags ``pretrained`` knows, the default first: `zoo list --pretrained` reads them without importing torch
+    weights_tags: tuple[str, ...] = ()
 
     kind = "backbone"
 

@@ -45,6 +45,7 @@ class TimmBackbone(Backbone):
 
     def __init__(self, name: str) -> None:
         super().__init__()
+        self.arch = name
         self.model = timm.create_model(name, pretrained=False, num_classes=0)
         cfg = self.model.pretrained_cfg or {}
         self.reference_classifier = cfg.get("classifier") or ""
@@ -67,6 +68,21 @@ class TimmBackbone(Backbone):
             everything = tuple(f"model.{name}" for name, _ in self.model.named_children())
             direct = tuple(f"model.{name}" for name, _ in self.model.named_parameters(recurse=False))
             self.stages = (Stage("features", everything, self.model.num_features, None, direct),)
+
+    def reference_state_dict(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The checkpoint through timm's own pretrained loading, so the model's ``filter_fn`` converts it
+        (original-format checkpoints, position embeddings of another size); strict, or as it is when timm
+        cannot load it whole (zoo then names what is missing)."""
+        classifier = self.reference_classifier
+        weight = tensors.get(f"{classifier}.weight") if classifier else None
+        classes = int(weight.shape[0]) if weight is not None and weight.ndim >= 1 else 0
+        overlay = {"state_dict": dict(tensors), "num_classes": classes}
+        try:
+            with torch.device("cpu"):
+                model = timm.create_model(self.arch, pretrained=True, num_classes=classes, pretrained_cfg_overlay=overlay)
+        except Exception:  # noqa: BLE001 - any failure: zoo fits the tensors itself and names what does not fit
+            return tensors
+        return model.state_dict()
 
     def forward(self, x: torch.Tensor) -> Features:
         if self._intermediates:

@@ -18,8 +18,7 @@ from zoo._version import __version__
 from zoo.cli import _deploy
 from zoo.cli._completion import complete_freeze, complete_spec
 from zoo.cli._context import emit as _emit, registry as _registry
-from zoo.cli._format import (format_build, format_info, format_plugins, format_predictions, format_report,
-                             format_table)
+from zoo.cli._format import format_build, format_info, format_list, format_plugins, format_predictions, format_report
 from zoo.errors import ZooError, ZooWarning
 from zoo.parts import LISTED_KINDS
 
@@ -112,21 +111,21 @@ def cli(ctx: click.Context, registry_file: str | None, debug: bool) -> None:
 @cli.command("list")
 @click.argument("pattern", required=False)
 @click.option("--kind", type=click.Choice(LISTED_KINDS), help="Only this kind of part.")
+@click.option("--pretrained", is_flag=True, help="Only backbones with pretrained weights, and their tags.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_json: bool) -> None:
+def list_command(ctx: click.Context, pattern: str | None, kind: str | None, pretrained: bool, as_json: bool) -> None:
     """List parts whose name matches PATTERN (wildcards as in timm: 'resnet*')."""
-    rows = _registry(ctx).find(pattern, kind)
+    rows = _registry(ctx).find(pattern, kind, pretrained)
     if not rows:  # an empty list is an answer, as in ls and pip list: a note on stderr, exit 0
-        click.echo(f"zoo: nothing matches {pattern!r}" + (f" among {kind} parts" if kind else ""), err=True)
+        click.echo(f"zoo: nothing matches {pattern!r}" + (f" among {kind} parts" if kind else "")
+                   + (" with pretrained weights" if pretrained else ""), err=True)
     if as_json:
         _emit(rows, True)
         return
     if not rows:
         return
-    table = [[r["kind"], r["name"], "" if r["kind"] == "backbone" else r["usage"],
-              f"{r['plugin']} ({r['provider']})" if r["plugin"] else r["provider"], r["description"]] for r in rows]
-    click.echo(format_table(["kind", "name", "usage", "provider", "description"], table))
+    click.echo(format_list(rows, pretrained))
 
 
 @cli.command()
@@ -147,8 +146,9 @@ def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> No
 @click.option("--freeze", default=None, metavar="POLICY", shell_complete=complete_freeze,
               help="none, all, a stage name (freeze everything before it), last:N, ...")
 @click.option("--weights", default=None, metavar="SOURCE",
-              help="imagenet, a tag of the backbone's plugin, a name in registry.toml [weights], or a "
-                   ".safetensors/.pth/.pt file. Offline with ZOO_OFFLINE=1.")
+              help="imagenet, a tag of the backbone's plugin (IMAGENET1K_V2, ResNet50_Weights.IMAGENET1K_V2, "
+                   "timm/resnet50.a1_in1k, hf-hub:timm/resnet50.a1_in1k, coco for det91), a name in registry.toml "
+                   "[weights], or a .safetensors/.pth/.pt file. Offline with ZOO_OFFLINE=1.")
 @click.option("-o", "--output", default=None, metavar="FILE", help="Save the model to FILE.safetensors.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("--labels", "labels_file", default=None, metavar="FILE", help="Class labels, one a line, saved with -o.")

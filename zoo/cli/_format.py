@@ -28,6 +28,30 @@ def format_table(headers: list[str], rows: list[list[str]], right: set[int] = fr
     return "\n".join(lines)
 
 
+def format_list(rows: list[dict[str, Any]], weights: bool = False) -> str:
+    """What `zoo list` prints; ``weights``: a column of each backbone's pretrained tags, the default first."""
+    def tags(row: dict[str, Any]) -> str:
+        found = row.get("weights") or []
+        return f"{found[0]}" + (f" (+{len(found) - 1})" if len(found) > 1 else "") if found else ""
+
+    headers = ["kind", "name", *(["weights"] if weights else ["usage"]), "provider", "description"]
+    table = [[r["kind"], r["name"], tags(r) if weights else "" if r["kind"] == "backbone" else r["usage"],
+              f"{r['plugin']} ({r['provider']})" if r["plugin"] else r["provider"], r["description"]] for r in rows]
+    return format_table(headers, table)
+
+
+def format_weights(rows: list[dict[str, Any]]) -> str:
+    """A backbone's pretrained weights: tag, top-1, file size, license, classes, and whether the file is here."""
+    def number(value: Any, style: str) -> str:
+        return "-" if value is None else format(value, style)
+
+    table = [[row["tag"] + (" *" if row["default"] else ""), number(row.get("top1"), ".2f"),
+              number(row.get("size_mb"), ".1f"), row.get("license") or "-", number(row.get("classes"), "d"),
+              "error: " + row["error"] if "error" in row else "yes" if row["on_this_machine"] else "no"]
+             for row in rows]
+    return format_table(["weights", "top-1", "MB", "license", "classes", "on this machine"], table, right={1, 2, 4})
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """A model summary (`zoo._summary.model_summary`) as a table of parts and what trains."""
     rows = []
@@ -66,6 +90,8 @@ def format_info(data: dict[str, Any]) -> str:
             f"mean: {', '.join(f'{v:.4f}' for v in data['mean'])}",
             f"std:  {', '.join(f'{v:.4f}' for v in data['std'])}",
         ]
+        if data.get("weights"):
+            lines += [format_weights(data["weights"]), "(* the default: --weights imagenet)"]
     else:
         lines.append(f"usage: {data['usage']}")
         for option in data.get("options", []):
