@@ -172,9 +172,11 @@ def test_truncated_file_is_refused(saved, tmp_path, registry):
         zoo.load(tmp_path / "cut.safetensors", registry=registry)
 
 
-def test_corrupted_tensor_bytes_are_refused(saved, tmp_path, registry):
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_corrupted_tensor_bytes_are_refused(saved, tmp_path, registry, where):
     data = bytearray(saved[0].read_bytes())
-    data[-100] ^= 0xFF
+    first = 8 + int.from_bytes(data[:8], "little")  # the tensor bytes start after the header
+    data[{"first": first, "middle": (first + len(data)) // 2, "last": len(data) - 1}[where]] ^= 0xFF
     (tmp_path / "bad.safetensors").write_bytes(bytes(data))
     with pytest.raises(ZooError, match="damaged: its tensor bytes do not match"):
         zoo.load(tmp_path / "bad.safetensors", registry=registry)
