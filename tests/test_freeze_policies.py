@@ -1,6 +1,8 @@
 """Freeze policies: what trains, what does not, and frozen BatchNorm that never drifts."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -56,9 +58,17 @@ def test_unknown_policy_names_policies_and_stages():
         zoo.build("resnet18+cls2", freeze="layer9")
 
 
-@pytest.mark.parametrize("text", ["last", "last:", "last:-1", "last:x", "all:3", "none:1", "before"])
-def test_policy_arguments_are_checked(text):
-    with pytest.raises(ZooError):
+@pytest.mark.parametrize("text, message", [
+    ("last", "freeze policy last needs an argument: last:N"),
+    ("last:", "freeze policy last needs an argument: last:N"),
+    ("last:-1", "freeze policy last:N: N must be a whole number >= 0, not '-1'"),
+    ("last:x", "freeze policy last:N: N must be a whole number >= 0, not 'x'"),
+    ("all:3", "freeze policy all takes no argument; write all"),
+    ("none:1", "freeze policy none takes no argument; write none"),
+    ("before", "freeze policy before needs an argument: before:STAGE"),
+])
+def test_policy_arguments_are_checked(text, message):
+    with pytest.raises(ZooError, match=re.escape(message)):
         zoo.build("resnet18+cls2", freeze=text)
 
 

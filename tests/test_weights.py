@@ -266,6 +266,51 @@ def test_imagenet_through_a_plugin_loads_the_checked_file_and_its_labels(offline
     assert model.labels == {"cls1000": list(labels)}
 
 
+def _serve(monkeypatch, path: Path) -> list[str]:
+    """urllib answering with ``path``'s bytes, recording the URLs asked for."""
+    asked: list[str] = []
+
+    def urlopen(url, timeout):
+        asked.append(url)
+        return io.BytesIO(path.read_bytes())
+
+    monkeypatch.delenv("ZOO_OFFLINE")
+    monkeypatch.setattr("urllib.request.urlopen", urlopen)
+    return asked
+
+
+def test_a_download_that_passes_its_hash_is_kept_where_torch_hub_looks(offline, monkeypatch, tmp_path):
+    reference = torchvision.models.resnet18(weights=None)
+    torch.save(reference.state_dict(), tmp_path / "served.pth")
+    name = f"hubnet-{sha256(tmp_path / 'served.pth')[:8]}.pth"
+    asked = _serve(monkeypatch, tmp_path / "served.pth")
+    registry = isolated_registry(_HubPlugin(f"https://example.invalid/{name}"))
+    model = zoo.build("acme/hubnet+cls1000", weights="imagenet", registry=registry)
+    kept = offline / "torch" / "hub" / "checkpoints" / name
+    assert asked == [f"https://example.invalid/{name}"]
+    assert kept.read_bytes() == (tmp_path / "served.pth").read_bytes()
+    assert [p.name for p in kept.parent.iterdir()] == [name]  # no partial file left beside it
+    assert model.weights_report.path == str(kept)
+    torch.testing.assert_close(logits(model), logits(reference), atol=1e-5, rtol=0)
+    zoo.build("acme/hubnet+cls1000", weights="imagenet", registry=registry)
+    assert len(asked) == 1  # the kept file serves the next build
+
+
+def test_url_pinned_weights_are_downloaded_checked_and_kept_in_the_cache(offline, monkeypatch, tmp_path):
+    reference = torchvision.models.resnet18(weights=None)
+    torch.save(reference.state_dict(), tmp_path / "served.pth")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    asked = _serve(monkeypatch, tmp_path / "served.pth")
+    toml = tmp_path / "registry.toml"
+    toml.write_text(f'[weights.remote]\nurl = "https://example.invalid/files/r18.pth"\n'
+                    f'sha256 = "{sha256(tmp_path / "served.pth")}"\n')
+    registry = isolated_registry(catalogue=load_catalogue(toml))
+    model = zoo.build("resnet18+cls1000", weights="remote", registry=registry)
+    assert asked == ["https://example.invalid/files/r18.pth"]
+    assert (tmp_path / "cache" / "weights" / "r18.pth").read_bytes() == (tmp_path / "served.pth").read_bytes()
+    torch.testing.assert_close(logits(model), logits(reference), atol=1e-5, rtol=0)
+
+
 def test_backbone_without_pretrained_weights_says_so():
     registry = isolated_registry(_HubPlugin())
     with pytest.raises(ZooError, match="has no pretrained weights in its plugin"):
