@@ -105,7 +105,7 @@ def copy_project(target: Path) -> None:
 
 
 def apply(root: Path, edit: Edit) -> None:
-    for path in (root / edit.path, *((root / "zoo" / edit.path.removeprefix("plugins/"),)
+    for path in (root / edit.path, *((root / "zoo" / edit.path,)
                                      if edit.path.startswith("plugins/") else ())):
         text = path.read_text()
         count = text.count(edit.snippet)
