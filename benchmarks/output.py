@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.files import atomic_write_bytes
-from zoo.machine import describe_machine, machine_slug
+from zoo.benchmark._machine import describe_machine, machine_slug
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

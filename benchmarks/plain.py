@@ -1,5 +1,5 @@
 """The yardstick for ``--fast``: the torchvision or timm original of a zoo model, compiled the way a
-plain script would, written out here without zoo's helper (`zoo.fast`), so that a defect there shows.
+plain script would, written out here without zoo's helper (`zoo._fast`), so that a defect there shows.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class PlainCompiled(nn.Module):
 
 def compiled_reference(model: nn.Module) -> PlainCompiled:
     """The original network of ``model`` (same weights), to be compiled on its first call."""
-    from zoo.baseline import reference_model
+    from zoo.benchmark._baseline import reference_model
 
     _, reference, _ = reference_model(model)
     return PlainCompiled(reference)

@@ -42,53 +42,53 @@ class Mutant:
 
 MUTANTS = (
     Mutant("freeze-no-mode-refresh", "applying a policy leaves frozen stages in training mode (issue 14.1)",
-           (Edit("zoo/model.py", "                p.requires_grad_(False)\n        self.train(self.training)\n",
+           (Edit("zoo/_model.py", "                p.requires_grad_(False)\n        self.train(self.training)\n",
                  "                p.requires_grad_(False)\n"),),
            ("tests/test_freeze_policies.py::test_the_readme_flow_keeps_frozen_batchnorm_without_calling_train",
             "tests/test_freeze_policies.py::test_freezing_a_model_already_training_puts_its_frozen_stages_in_eval")),
     Mutant("freeze-dropout-stays-on", "dropout inside frozen stages stays in training mode (issue 14.2)",
-           (Edit("zoo/model.py", "        for module in self._frozen_modules():\n            module.eval()\n",
+           (Edit("zoo/_model.py", "        for module in self._frozen_modules():\n            module.eval()\n",
                  "        for module in self._frozen_modules():\n            module.eval()\n"
                  "            for inner in module.modules():\n"
                  "                if type(inner).__name__ == 'Dropout':\n"
                  "                    inner.train(mode)\n"),),
            ("tests/test_freeze_policies.py::test_dropout_inside_a_frozen_vgg_is_off_in_training_mode",)),
     Mutant("weights-every-classifier-to-the-head", "a distillation head overwrites the classifier (issue 14.3)",
-           (Edit("zoo/weights.py", "                if index or target is None:", "                if target is None:"),),
+           (Edit("zoo/_weights.py", "                if index or target is None:", "                if target is None:"),),
            ("tests/test_weights.py::test_a_distilled_checkpoints_second_classifier_does_not_overwrite_the_first",)),
     Mutant("offline-ignored", "ZOO_OFFLINE is not honoured (issue 14.4)",
-           (Edit("zoo/weights.py", "        if offline():\n            raise ZooError(f\"weights {found.source} are not",
+           (Edit("zoo/_weights.py", "        if offline():\n            raise ZooError(f\"weights {found.source} are not",
                  "        if False:\n            raise ZooError(f\"weights {found.source} are not"),),
            ("tests/test_weights.py::test_torchvision_imagenet_offline_names_the_file_and_where_it_goes",
             "tests/test_weights.py::test_timm_offline_names_the_hub_file_and_cache")),
     Mutant("spec-drops-backbone-options", "the canonical form loses the backbone's options (issue 14.5)",
-           (Edit("zoo/spec.py", 'return "+".join(str(part) for part in (self.backbone, *self.heads))',
+           (Edit("zoo/_spec.py", 'return "+".join(str(part) for part in (self.backbone, *self.heads))',
                  'return "+".join([self.backbone.ref, *(str(part) for part in self.heads)])'),),
            ("tests/test_spec_grammar.py",)),
     Mutant("artifact-checksum-skips-first-byte", "the content checksum misses the first tensor byte (issue 14.6)",
-           (Edit("zoo/artifact.py", "        head = handle.read(data_start)\n        whole.update(head)\n",
+           (Edit("zoo/_modelfile.py", "        head = handle.read(data_start)\n        whole.update(head)\n",
                  "        head = handle.read(data_start + 1)\n        whole.update(head)\n"),
-            Edit("zoo/artifact.py", "memoryview(blob)[8 + int.from_bytes(blob[:8], \"little\"):]",
+            Edit("zoo/_artifact.py", "memoryview(blob)[8 + int.from_bytes(blob[:8], \"little\"):]",
                  "memoryview(blob)[9 + int.from_bytes(blob[:8], \"little\"):]")),
            ("tests/test_artifacts.py::test_corrupted_tensor_bytes_are_refused",)),
     Mutant("summary-labels-swapped", "the freeze table says trains for frozen and frozen for trains (issue 14.7)",
-           (Edit("zoo/summary.py", '"trains" if part["trains"] else "frozen"', '"frozen" if part["trains"] else "trains"'),),
+           (Edit("zoo/cli/_format.py", '"trains" if part["trains"] else "frozen"', '"frozen" if part["trains"] else "trains"'),),
            ("tests/test_readme_table.py",)),
     Mutant("compile-not-applied", "--compile runs the eager model (issue 14.8)",
-           (Edit("zoo/fast.py", "        self.compiled = torch.compile(self.model)\n", "        self.compiled = self.model\n"),
-            Edit("zoo/fast.py", "    return torch.compile(model)\n", "    return model\n")),
+           (Edit("zoo/_fast.py", "        self.compiled = torch.compile(self.model)\n", "        self.compiled = self.model\n"),
+            Edit("zoo/_fast.py", "    return torch.compile(model)\n", "    return model\n")),
            ("tests/test_bench.py::test_compiled_inference_and_training_are_compiled_and_say_so",)),
     Mutant("freezing-as-compile-option", "freezing passed as torch.compile's option, as before issue 16",
-           (Edit("zoo/fast.py", "        self.compiled = torch.compile(self.model)\n",
+           (Edit("zoo/_fast.py", "        self.compiled = torch.compile(self.model)\n",
                  "        self.compiled = torch.compile(self.model, options=INDUCTOR_SETTINGS)\n"),
-            Edit("zoo/fast.py", "        stack.enter_context(torch._inductor.config.patch(INDUCTOR_SETTINGS))\n", "")),
+            Edit("zoo/_fast.py", "        stack.enter_context(torch._inductor.config.patch(INDUCTOR_SETTINGS))\n", "")),
            ("tests/test_fast.py::test_compiled_inference_folds_batchnorm_into_the_convolution",)),
     Mutant("download-kept-elsewhere", "a checked download is not kept where it is looked for (issue 14.9)",
-           (Edit("zoo/weights.py", "        os.replace(tmp, path)\n", "        os.replace(tmp, path.with_suffix('.download'))\n"),),
+           (Edit("zoo/_weights.py", "        os.replace(tmp, path)\n", "        os.replace(tmp, path.with_suffix('.download'))\n"),),
            ("tests/test_weights.py::test_a_download_that_passes_its_hash_is_kept_where_torch_hub_looks",
             "tests/test_weights.py::test_url_pinned_weights_are_downloaded_checked_and_kept_in_the_cache")),
     Mutant("timm-cache-not-versioned", "timm's model list survives an upgrade of timm (issue 14.9)",
-           (Edit("plugins/timm_backbones.py", "cache_dir() / f\"timm-{version('timm')}-models.json\"",
+           (Edit("plugins/timm/plugin.py", "cache_dir() / f\"timm-{version('timm')}-models.json\"",
                  "cache_dir() / \"timm-models.json\""),),
            ("tests/test_list.py::test_timms_model_list_is_cached_per_timm_version",)),
 )
@@ -121,7 +121,7 @@ def _environment(root: Path) -> dict[str, str]:
 
 def imports_the_copy(root: Path) -> bool:
     """The copy's zoo and zoo.plugins are the ones imported, not the installed project's."""
-    probe = "import zoo, zoo.plugins.timm_backbones as t; print(zoo.__file__); print(t.__file__)"
+    probe = "import zoo, zoo.plugins.timm.plugin as t; print(zoo.__file__); print(t.__file__)"
     out = subprocess.run([sys.executable, "-c", probe], cwd=root, env=_environment(root), capture_output=True,
                          text=True).stdout.split()
     return len(out) == 2 and all(Path(p).resolve().is_relative_to(root.resolve()) for p in out)

@@ -97,4 +97,4 @@ def test_a_saved_model_is_benchmarked_as_saved_or_refrozen(tmp_path):
 
 def test_a_missing_model_file_is_named():
     line = fails("bench", "no-such-model.safetensors", *TINY)
-    assert "no-such-model.safetensors: no such file" in line
+    assert "model file no-such-model.safetensors does not exist" in line

@@ -1,4 +1,4 @@
-"""The fast inference path (`zoo.fast`): inductor's freezing really applied, bf16 chosen by measuring,
+"""The fast inference path (`zoo._fast`): inductor's freezing really applied, bf16 chosen by measuring,
 and `zoo predict --fast` giving the answers of the eager fp32 model."""
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from torch import nn
 from torch._dynamo.utils import counters
 
 import zoo
-from zoo import fast
+from zoo import _fast as fast
 from zoo.cli import cli
-from zoo.workload import Workload
+from zoo.benchmark._workload import Workload
 
 
 def conv_bn() -> nn.Module:
@@ -40,7 +40,7 @@ def test_compiled_inference_folds_batchnorm_into_the_convolution(fresh_counters)
     with torch.no_grad():
         expected = model(x)
     assert not torch._inductor.config.freezing
-    output = fast.compile_for_inference(model)(x)
+    output = zoo.compile_for_inference(model)(x)  # the public name of the path
     assert fresh_counters["inductor"]["binary_folding_conv"] >= 1  # only freezing's passes fold BatchNorm into weights
     assert not torch._inductor.config.freezing  # torch's global config is as it was
     torch.testing.assert_close(output, expected, rtol=1e-4, atol=1e-5)
@@ -63,7 +63,7 @@ def test_training_is_compiled_without_freezing(fresh_counters):
 
 
 def test_without_native_bf16_fp32_is_kept_without_measuring(monkeypatch):
-    monkeypatch.setattr("zoo.machine.native_bf16_cpu", lambda: False)
+    monkeypatch.setattr("zoo.benchmark._machine.native_bf16_cpu", lambda: False)
 
     def never(*args):
         raise AssertionError("nothing to measure with one candidate")
@@ -73,7 +73,7 @@ def test_without_native_bf16_fp32_is_kept_without_measuring(monkeypatch):
 
 
 def test_with_native_bf16_the_faster_form_is_kept(monkeypatch):
-    monkeypatch.setattr("zoo.machine.native_bf16_cpu", lambda: True)
+    monkeypatch.setattr("zoo.benchmark._machine.native_bf16_cpu", lambda: True)
     rates = {"fp32": 30.0, "bf16-autocast": 170.0, "bf16-weights": 172.0}
     model = conv_bn()
     assert fast.candidate_forms(model, torch.device("cpu")) == fast.FORMS
@@ -94,7 +94,7 @@ def test_a_bf16_copy_of_the_weights_answers_in_float32_and_leaves_the_model(fres
 
 
 def test_predict_fast_agrees_with_eager_fp32(tmp_path, fresh_counters, monkeypatch):
-    monkeypatch.setattr("zoo.machine.native_bf16_cpu", lambda: False)  # the fp32 form on every CPU: exact answers
+    monkeypatch.setattr("zoo.benchmark._machine.native_bf16_cpu", lambda: False)  # the fp32 form on every CPU: exact answers
     torch.manual_seed(0)
     path = zoo.save(zoo.build("resnet18+cls3"), tmp_path / "cls.safetensors", labels=["ant", "bee", "cat"])
     images = []

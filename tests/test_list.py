@@ -77,13 +77,13 @@ def test_timms_model_list_is_cached_per_timm_version(tmp_path, monkeypatch):
     """A list cached for another timm version is never read: an upgrade brings its own models."""
     from importlib.metadata import version
 
-    from zoo.plugins import timm_backbones
+    from zoo.plugins.timm import plugin as timm_plugin
 
     monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path))
     (tmp_path / "timm-0.0.1-models.json").write_text(json.dumps({"models": ["stale_net"]}))
-    names = timm_backbones.model_names()
+    names = timm_plugin.model_names()
     assert "stale_net" not in names and "resnet50" in names
     current = tmp_path / f"timm-{version('timm')}-models.json"
     assert json.loads(current.read_text())["models"] == names
     current.write_text(json.dumps({"models": ["cached_net"]}))  # the current version's list is what is read
-    assert timm_backbones.model_names() == ["cached_net"]
+    assert timm_plugin.model_names() == ["cached_net"]

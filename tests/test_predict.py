@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 import zoo
 from zoo.cli import cli
 from zoo.drawing import PALETTE
-from zoo.images import open_image, prepare, to_rgb
+from zoo._images import open_image, prepare, to_rgb
 
 
 @pytest.fixture(scope="module")
