@@ -4,12 +4,14 @@
                          inference and training step                                   at least 0.98x
     freeze all vs none   resnet50+cls10 training step, --freeze=all over --freeze=none   at least 2.5x
     fast vs eager        resnet50+cls10 inference at batch 32, --fast over eager fp32    at least 2.5x
+    fast vs plain        --fast over torchvision's model compiled by a plain script, inductor's
+                         freezing applied, channels-last: the best this stack does     at least 0.9x
 
 Every figure comes with the fraction of a matmul it reaches, the matmul measured in the same run and in
 the precision that figure ran in (bf16 for --fast where native). Each target runs in a fresh process
 (see `isolation.py`). Writes targets.md and targets.json into benchmarks/results/<machine>/.
 
-    python benchmarks/targets.py [--only reference,freeze,fast] [--spec resnet50+cls10] [--strict]
+    python benchmarks/targets.py [--only reference,freeze,fast,plain] [--spec resnet50+cls10] [--strict]
     python benchmarks/targets.py --quick --spec resnet18+cls10 --out /tmp/targets   # checks it runs
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ from zoo.benchmark import Candidate, compare
 
 import isolation
 import output
+import plain
 
 # name -> (what is compared, the least ratio, settings of the measurement)
 TARGETS = {
@@ -36,6 +39,8 @@ TARGETS = {
                {"mode": "train", "batch_size": 32, "warmup": 1, "iters": 1, "repeats": 5}),
     "fast": ("inference, --fast over eager fp32", 2.5,
              {"mode": "infer", "batch_size": 32, "warmup": 1, "iters": 2, "repeats": 5}),
+    "plain": ("inference, --fast over a plain compiled script", 0.9,
+              {"mode": "infer", "batch_size": 32, "warmup": 1, "iters": 2, "repeats": 5}),
 }
 QUICK = {"batch_size": 2, "img_size": 64, "warmup": 1, "iters": 1, "repeats": 1}
 
@@ -47,10 +52,13 @@ def measure(name: str, spec: str, settings: dict[str, Any]) -> BenchReport:
         return compare([Candidate("freeze=all", zoo.build(spec, freeze="all")),
                         Candidate("freeze=none", zoo.build(spec, freeze="none"))], **settings)
     fast, _ = resolve_settings(Settings(device=settings.get("device", "cpu"), fast=True))
-    return compare([Candidate("--fast", zoo.build(spec), channels_last=fast.channels_last, compile=fast.compile,
-                              precision=fast.precision),
-                    Candidate("eager fp32", zoo.build(spec), channels_last=False, compile=False, precision="fp32")],
-                   **settings)
+    subject = Candidate("--fast", zoo.build(spec), channels_last=fast.channels_last, compile=fast.compile,
+                        precision=fast.precision)
+    if name == "plain":
+        return compare([subject, Candidate("plain compiled", plain.compiled_reference(zoo.build(spec)),
+                                           channels_last=True, compile=False, precision=fast.precision)], **settings)
+    return compare([subject, Candidate("eager fp32", zoo.build(spec), channels_last=False, compile=False,
+                                       precision="fp32")], **settings)
 
 
 def rows(name: str, report: BenchReport) -> list[dict[str, Any]]:

@@ -280,12 +280,17 @@ def test_cuda_without_cuda_is_a_clear_error():
         zoo.bench("resnet18+cls10", device="cuda")
 
 
-def test_compiled_inference_runs_and_says_so():
+def test_compiled_inference_and_training_are_compiled_and_say_so():
+    from torch._dynamo.utils import counters
+
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
-    report = zoo.bench(model, mode="infer", compile=True, channels_last=True, img_size=16, batch_size=2, warmup=1,
+    counters.clear()
+    report = zoo.bench(model, mode="both", compile=True, channels_last=True, img_size=16, batch_size=2, warmup=1,
                        iters=1, repeats=1)
     assert report.settings["compile"] and report.settings["channels_last"]
-    assert report.run("infer").images_per_s > 0
+    assert report.run("infer").images_per_s > 0 and report.run("infer").form == "fp32"
+    assert counters["stats"]["unique_graphs"] >= 2  # dynamo captured a graph for each mode: it really compiled
+    assert counters["inductor"]["mkldnn_linear_weight_pack_matcher_count"] >= 1  # inference froze the weights
 
 
 def test_compare_times_candidates_side_by_side_with_their_own_setup():

@@ -35,12 +35,17 @@ def files(tmp_path_factory) -> Path:
     return folder
 
 
-def test_build_with_weights_saves_one_file_and_says_so(files):
-    result = zoo("build", "resnet18+cls2", "--weights", str(files / "r18.pth"), "--json")
+def test_build_with_weights_saves_one_file_and_says_so(files, tmp_path):
+    target = tmp_path / "saved.safetensors"
+    result = zoo("build", "resnet18+cls2", "--weights", str(files / "r18.pth"), "-o", str(target), "--json")
     assert result.exit_code == 0, result.stderr
-    report = json.loads(result.stdout)["weights"]
+    summary = json.loads(result.stdout)
+    report = summary["weights"]
     assert report["loaded"] == 120 and report["dropped"] == ["fc.weight", "fc.bias"] and report["fresh_heads"] == ["cls2"]
-    assert (files / "model.safetensors").is_file()
+    assert summary["saved"] == str(target) and target.is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["saved.safetensors"]
+    text = zoo("build", "resnet18+cls2", "-o", str(tmp_path / "again.safetensors"))
+    assert text.exit_code == 0 and text.stdout.splitlines()[-1] == f"saved: {tmp_path / 'again.safetensors'}"
 
 
 def test_info_prints_the_metadata_without_building(files):

@@ -19,6 +19,7 @@ __all__ = [
     "__version__",
     "bench",
     "build",
+    "compile_for_inference",
     "export",
     "freeze",
     "hookimpl",
@@ -38,12 +39,14 @@ if TYPE_CHECKING:
     from zoo._builder import build, freeze
     from zoo._recipe import resolve
     from zoo._describe import info
+    from zoo._fast import compile_for_inference
     from zoo._prediction import predict
     from zoo._spec import parse
 
 _LAZY = {
     "bench": ("zoo.benchmark", "bench"),
     "build": ("zoo._builder", "build"),
+    "compile_for_inference": ("zoo._fast", "compile_for_inference"),
     "export": ("zoo._export", "export"),
     "freeze": ("zoo._builder", "freeze"),
     "resolve": ("zoo._recipe", "resolve"),

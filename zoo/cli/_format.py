@@ -187,7 +187,7 @@ def format_report(report: BenchReport) -> str:
     rows = []
     for r in report.runs:
         share = "" if r.fraction_of_matmul is None else f"{100 * r.fraction_of_matmul:.0f}%"
-        setup = f"{r.precision} {'channels-last' if r.channels_last else 'NCHW'} {'compiled' if r.compiled else 'eager'}"
+        setup = f"{r.form or r.precision} {'channels-last' if r.channels_last else 'NCHW'} {'compiled' if r.compiled else 'eager'}"
         rows.append([r.mode, r.model, setup, r.batch_size, f"{r.images_per_s:.2f}",
                      f"{r.timing['images_per_s_min']:.2f}-{r.timing['images_per_s_max']:.2f}",
                      f"{r.timing['ms_per_batch']:.1f}", f"{r.peak_memory_mb:,.0f}", f"{r.params:,}",
