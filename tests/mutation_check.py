@@ -84,12 +84,14 @@ MUTANTS = (
             Edit("zoo/_fast.py", "        stack.enter_context(torch._inductor.config.patch(INDUCTOR_SETTINGS))\n", "")),
            ("tests/test_fast.py::test_compiled_inference_folds_batchnorm_into_the_convolution",)),
     Mutant("download-kept-elsewhere", "a checked download is not kept where it is looked for (issue 14.9)",
-           (Edit("zoo/_weights.py", "        os.replace(tmp, path)\n", "        os.replace(tmp, path.with_suffix('.download'))\n"),),
+           (Edit("zoo/files.py", "        shown.done(found)\n        os.chmod(tmp, _mode_for(path))\n        os.replace(tmp, path)\n",
+                 "        shown.done(found)\n        os.chmod(tmp, _mode_for(path))\n"
+                 "        os.replace(tmp, path.with_suffix('.download'))\n"),),
            ("tests/test_weights.py::test_a_download_that_passes_its_hash_is_kept_where_torch_hub_looks",
             "tests/test_weights.py::test_url_pinned_weights_are_downloaded_checked_and_kept_in_the_cache")),
     Mutant("timm-cache-not-versioned", "timm's model list survives an upgrade of timm (issue 14.9)",
-           (Edit("plugins/timm/plugin.py", "cache_dir() / f\"timm-{version('timm')}-models.json\"",
-                 "cache_dir() / \"timm-models.json\""),),
+           (Edit("plugins/timm/plugin.py", "cached_json(f\"timm-{version('timm')}-models.json\"",
+                 "cached_json(\"timm-models.json\""),),
            ("tests/test_list.py::test_timms_model_list_is_cached_per_timm_version",)),
 )
 
