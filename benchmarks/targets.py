@@ -3,7 +3,8 @@
     zoo vs torchvision   resnet50+cls10 built by zoo over torchvision.models.resnet50(num_classes=10),
                          inference and training step                                   at least 0.98x
     freeze all vs none   resnet50+cls10 training step, --freeze=all over --freeze=none   at least 2.5x
-    fast vs eager        resnet50+cls10 inference at batch 32, --fast over eager fp32    at least 2.5x
+    fast vs eager        resnet50+cls10 inference at batch 32, --fast over eager fp32    at least 9x where
+                         bf16 is native (AVX512-BF16, AMX), 2x elsewhere
     fast vs plain        --fast over torchvision's model compiled by a plain script, inductor's
                          freezing applied, channels-last: the best this stack does     at least 0.9x
 
@@ -25,7 +26,7 @@ from typing import Any
 import zoo
 from zoo.benchmark._report import BenchReport
 from zoo.benchmark._settings import Settings, resolve_settings
-from zoo.benchmark import Candidate, compare
+from zoo.benchmark import Candidate, _machine, compare
 
 import isolation
 import output
@@ -37,7 +38,7 @@ TARGETS = {
                   {"mode": "both", "batch_size": 8, "warmup": 2, "iters": 1, "repeats": 15}),
     "freeze": ("training step, --freeze=all over --freeze=none", 2.5,
                {"mode": "train", "batch_size": 32, "warmup": 1, "iters": 1, "repeats": 5}),
-    "fast": ("inference, --fast over eager fp32", 2.5,
+    "fast": ("inference, --fast over eager fp32", 2.0,  # 9x where bf16 is native: see least_ratio
              {"mode": "infer", "batch_size": 32, "warmup": 1, "iters": 2, "repeats": 5}),
     "plain": ("inference, --fast over a plain compiled script", 0.9,
               {"mode": "infer", "batch_size": 32, "warmup": 1, "iters": 2, "repeats": 5}),
@@ -61,8 +62,15 @@ def measure(name: str, spec: str, settings: dict[str, Any]) -> BenchReport:
                                        precision="fp32")], **settings)
 
 
+def least_ratio(name: str) -> float:
+    """The least ratio a target must reach here: --fast has far more to gain where bf16 is native."""
+    if name == "fast" and _machine.native_bf16_cpu():
+        return 9.0
+    return TARGETS[name][1]
+
+
 def rows(name: str, report: BenchReport) -> list[dict[str, Any]]:
-    what, least, _ = TARGETS[name]
+    what, least = TARGETS[name][0], least_ratio(name)
     result = []
     for mode, ratio in report.ratios.items():
         subject, baseline = (report.run(mode, label) for label in report.pair(mode))
