@@ -4,6 +4,7 @@ from __future__ import annotations
 from zoo import hookimpl
 from zoo.errors import ZooError, suggest
 from zoo.parts import HeadPart, Option
+from zoo.targets import TargetReader
 
 KEYPOINT_LOSSES = ("l1", "mse", "smooth_l1")
 
@@ -39,6 +40,50 @@ def _build_detection(features, size, **options):
     return DetectionHead(features, size, **options)
 
 
+def _read_class(row, size, image_size):
+    text = str(row["label"]).strip()
+    if not text.lstrip("-").isdigit() or not 0 <= int(text) < max(size, 2):
+        raise ValueError(f"label {text!r} must be a class index from 0 to {max(size, 2) - 1}")
+    return int(text)
+
+
+def _point_columns(size):
+    return [f"{axis}{i}" for i in range(size) for axis in ("x", "y")]
+
+
+def _read_points(row, size, image_size):
+    """Points in the image's pixels become fractions of its width and height, as the head predicts them."""
+    import torch
+
+    width, height = image_size
+    points = []
+    for i in range(size):
+        try:
+            x, y = float(row[f"x{i}"]), float(row[f"y{i}"])
+        except (TypeError, ValueError):
+            raise ValueError(f"point {i} ({row[f'x{i}']}, {row[f'y{i}']}) is not a pair of numbers") from None
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise ValueError(f"point {i} ({x:g}, {y:g}) lies outside the {width}x{height} image")
+        points.append((x / width, y / height))
+    return torch.tensor(points, dtype=torch.float32)
+
+
+GENDER_NAMES = {"0": 0, "1": 1, "male": 0, "m": 0, "female": 1, "f": 1}
+
+
+def _read_age_gender(row, size, image_size):
+    try:
+        age = float(row["age"])
+    except (TypeError, ValueError):
+        raise ValueError(f"age {row['age']!r} is not a number") from None
+    if not age >= 0:
+        raise ValueError(f"age {age:g} is negative")
+    gender = GENDER_NAMES.get(str(row["gender"]).strip().lower())
+    if gender is None:
+        raise ValueError(f"gender {row['gender']!r} must be 0/1 or male/female")
+    return {"age": age, "gender": float(gender)}
+
+
 @hookimpl
 def zoo_heads():
     yield HeadPart(
@@ -48,6 +93,7 @@ def zoo_heads():
         namespace="zoo",
         size_label="classes",
         classifier="fc",
+        targets=TargetReader(("folders", "table"), lambda size: ("label",), _read_class),
         options=(
             Option("hidden", int, None, "width of a hidden layer with ReLU before the logits", minimum=1),
             Option("dropout", float, 0.0, "dropout probability before the logits", minimum=0.0, maximum=0.999),
@@ -61,6 +107,7 @@ def zoo_heads():
         namespace="zoo",
         size_label="points",
         needs="stage",
+        targets=TargetReader(("table",), _point_columns, _read_points, spatial=True),
         options=(
             Option("stage", str, None, "the spatial stage to read (default: the last)"),
             Option("channels", int, 256, "channels of the 3x3 convolution", minimum=1),
@@ -77,6 +124,7 @@ def zoo_heads():
         "metrics: age MAE, gender accuracy",
         namespace="zoo",
         size="none",
+        targets=TargetReader(("table",), lambda size: ("age", "gender"), _read_age_gender),
         options=(
             Option("hidden", int, 256, "width of the shared hidden layer", minimum=1),
             Option("dropout", float, 0.4, "dropout after the hidden layer", minimum=0.0, maximum=0.999),
@@ -96,6 +144,7 @@ def zoo_heads():
         min_size=2,
         needs="stages",
         inputs="images",
+        targets=TargetReader(("coco",), spatial=True),
         options=(
             Option("channels", int, 256, "channels of the feature pyramid", minimum=1),
             Option("min_size", int, 800, "images are resized so that their shorter side is this", minimum=32),

@@ -20,6 +20,8 @@ __all__ = [
     "__version__",
     "bench",
     "build",
+    "evaluate",
+    "fit",
     "freeze",
     "hookimpl",
     "info",
@@ -29,6 +31,7 @@ __all__ = [
     "predict",
     "resolve",
     "save",
+    "transforms",
 ]
 
 if TYPE_CHECKING:
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
     from zoo.describe import info
     from zoo.prediction import predict
     from zoo.spec import parse
+    from zoo.training.evaluation import evaluate
+    from zoo.training.loop import fit
+    from zoo.training.transforms import transforms
 
 _LAZY = {
     "bench": ("zoo.benchmark", "bench"),
@@ -49,6 +55,9 @@ _LAZY = {
     "predict": ("zoo.prediction", "predict"),
     "load": ("zoo.artifact", "load"),
     "save": ("zoo.artifact", "save"),
+    "fit": ("zoo.training.loop", "fit"),
+    "evaluate": ("zoo.training.evaluation", "evaluate"),
+    "transforms": ("zoo.training.transforms", "transforms"),
 }
 
 

@@ -31,6 +31,7 @@ METADATA_KEY = "zoo"
 SUFFIX = ".safetensors"
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit
 _REQUIRED = ("spec", "freeze", "frozen_stages", "plugins", "content_sha256")
+RECORDED = ("preprocessing", "training", "metrics")  # optional: what training and zoo.transforms add
 
 Labels = Union[Sequence[str], Mapping[str, Sequence[str]], str, "os.PathLike[str]"]
 
@@ -250,6 +251,7 @@ def metadata_for(model: ZooModel, registry: Registry, labels: Labels | None = No
         "torch_version": torch.__version__.split("+")[0],
         "plugins": _plugins(model, recipe, registry),
         "weights": {"source": report.source, "sha256": report.sha256} if report is not None else None,
+        **{key: value for key, value in getattr(model, "record", {}).items() if key in RECORDED},
         "content_sha256": "",
     }
 
@@ -381,6 +383,10 @@ def load(
                       f"keeping the file's frozen stages {frozen}", ZooWarning, stacklevel=2)
         model.set_frozen(frozen, meta["freeze"])
     model.labels = {str(k): [str(v) for v in values] for k, values in (meta.get("labels") or {}).items()}
+    size = meta.get("input_size")
+    if isinstance(size, list) and len(size) == 3 and tuple(size[1:]) != model.image_size:
+        model.set_image_size(tuple(int(v) for v in size[1:]))
+    model.record = {key: meta[key] for key in RECORDED if isinstance(meta.get(key), dict)}
     model.weights_report = WeightsReport(str(path), str(path), file_sha, "zoo", len(tensors))
     return model if device is None else model.to(device)
 

@@ -81,8 +81,11 @@ def build(
     freeze: str | None = None,
     weights: Weights | None = None,
     registry: Registry | None = None,
+    img_size: int | None = None,
 ) -> ZooModel:
     """Build ``backbone+head[+head...]`` with a freeze policy (``none`` when not given).
+
+    ``img_size``: the square image size the model is for (default: the backbone's); saved with it.
 
     ``weights``: ``imagenet``, a tag of the backbone's plugin, a name pinned in registry.toml, or a
     .safetensors/.pth/.pt file (see `zoo.weights`); None keeps the fresh initialisation.
@@ -91,7 +94,10 @@ def build(
     """
     registry = registry or default_registry()
     recipe = resolve(spec, freeze, registry)
-    return build_recipe(recipe, registry, weights=weights)
+    model = build_recipe(recipe, registry, weights=weights)
+    if img_size is not None:
+        model.set_image_size(img_size)
+    return model
 
 
 def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None = None) -> ZooModel:

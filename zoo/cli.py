@@ -152,10 +152,12 @@ def _format_info(data: dict[str, Any]) -> str:
 @click.option("-o", "--output", default=None, metavar="FILE", help="Save the model to FILE.safetensors.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("--labels", "labels_file", default=None, metavar="FILE", help="Class labels, one a line, saved with -o.")
+@click.option("--img-size", type=click.IntRange(min=1), default=None,
+              help="Square image size the model is for (default: the backbone's); saved with -o.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None, output: str | None,
-          force: bool, labels_file: str | None, as_json: bool) -> None:
+          force: bool, labels_file: str | None, img_size: int | None, as_json: bool) -> None:
     """Build SPEC (a preset, or a saved FILE.safetensors), show what trains, and save it with -o."""
     from zoo.builder import build as build_model
     from zoo.summary import model_summary
@@ -168,13 +170,14 @@ def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None
         check_output(output, force)  # before the build, which may take a while
         labels = read_labels(labels_file) if labels_file else None
     if spec.lower().endswith(".safetensors"):  # a saved model: rebuild it, to check it or save it anew
-        if freeze or weights:
-            raise click.UsageError(f"{spec} brings its own freeze policy and weights; drop --freeze and --weights")
+        if freeze or weights or img_size:
+            raise click.UsageError(f"{spec} brings its own freeze policy, weights and image size; "
+                                   "drop --freeze, --weights and --img-size")
         from zoo.artifact import load
 
         model = load(spec, registry=_registry(ctx))
     else:
-        model = build_model(spec, freeze=freeze, weights=weights, registry=_registry(ctx))
+        model = build_model(spec, freeze=freeze, weights=weights, registry=_registry(ctx), img_size=img_size)
     summary = model_summary(model)
     if model.weights_report is not None:
         summary["weights"] = model.weights_report.as_dict()

@@ -47,6 +47,24 @@ class ZooModel(nn.Module):
         self.frozen_stages: tuple[str, ...] = ()
         self.labels: dict[str, list[str]] = {}  # class names by head, saved in artifacts
         self.weights_report = None  # a zoo.weights.WeightsReport once weights were loaded
+        # saved with the model: "preprocessing" (its eval transform), "training" (settings), "metrics" (final)
+        self.record: dict[str, Any] = {}
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of the images the model is built or trained for."""
+        return tuple(self.backbone.input_size[1:])
+
+    def set_image_size(self, size: int | Sequence[int]) -> None:
+        """Build or train the model for square ``size`` images (or (height, width)); heads that work in the
+        input's pixels (key points) are told, and the size is saved with the model."""
+        height, width = (size, size) if isinstance(size, int) else tuple(size)
+        if min(height, width) < 1:
+            raise ZooError(f"image size {height}x{width} must be positive")
+        self.backbone.input_size = (self.backbone.input_size[0], int(height), int(width))
+        for head in self.heads.values():
+            if isinstance(head, Head) and head.inputs == "features":
+                head.attach(self.backbone)
 
     @property
     def takes_images(self) -> bool:

@@ -138,6 +138,7 @@ class HeadPart:
     options: tuple[Option, ...] = ()
     inputs: Literal["features", "images"] = "features"
     classifier: str = ""  # module in the head that takes a whole torchvision/timm model's classifier ("fc")
+    targets: Any = None  # a zoo.targets.TargetReader: how `zoo train` reads this head's targets
 
     kind = "head"
 

@@ -119,15 +119,14 @@ def _load(source: ImageSource, name: str, model: ZooModel) -> Image.Image:
     return image
 
 
-def _run(model: ZooModel, images: list[Image.Image], device: torch.device) -> Any:
+def _run(model: ZooModel, images: list[Image.Image], device: torch.device, transform: Any) -> Any:
+    """The model's answers on ``images``, each prepared by the model's own eval transform."""
     import torch
-
-    from zoo.images import prepare, to_tensor
 
     with torch.inference_mode():
         if model.takes_images:
-            return model([to_tensor(image).to(device) for image in images])
-        return model(torch.stack([prepare(image, model.backbone) for image in images]).to(device))
+            return model([transform(image).to(device) for image in images])
+        return model(torch.stack([transform(image) for image in images]).to(device))
 
 
 def predict(
@@ -154,6 +153,7 @@ def predict(
     from zoo.drawing import Canvas
     from zoo.files import atomic_write_bytes
     from zoo.model import ZooModel
+    from zoo.training.transforms import transforms
 
     if not 0.0 <= threshold <= 1.0:
         raise ZooError(f"threshold {threshold} must be between 0 and 1")
@@ -171,6 +171,7 @@ def predict(
         model.to(device)
     run_on = next(model.parameters()).device
     model.eval()
+    transform = transforms(model)
     results = [ImagePrediction(name) for name in names]
     for start in range(0, len(sources), batch_size):
         indices, loaded = [], []
@@ -184,7 +185,7 @@ def predict(
         if not loaded:
             continue
         sizes = [image.size for image in loaded]
-        answers = model.decode(_run(model, loaded, run_on), sizes, top_k=top_k, threshold=threshold, labels=labels)
+        answers = model.decode(_run(model, loaded, run_on, transform), sizes, top_k=top_k, threshold=threshold, labels=labels)
         for index, image, answer in zip(indices, loaded, answers):
             result = results[index]
             result.width, result.height = image.size
