@@ -144,5 +144,11 @@ def freeze(model: ZooModel, policy: str | None = None, registry: Registry | None
     unknown = [s for s in selected if s not in backbone.stage_names]
     if unknown:
         raise ZooError(f"freeze policy {part.qualified_name} chose unknown stages {unknown} for {name}")
+    frozen = [p for p in model.parameters() if not p.requires_grad]
     model.set_frozen(selected, part.name if argument is None else f"{part.name}:{argument}")
+    unfrozen = [p for p in frozen if p.requires_grad]
+    if unfrozen:  # an optimizer made before would silently skip them: warn if one steps without them
+        from zoo.optimizer_check import watch
+
+        watch(model, unfrozen)
     return model
