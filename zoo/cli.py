@@ -211,19 +211,23 @@ def _format_build(summary: dict[str, Any]) -> str:
 @click.option("--labels", multiple=True, metavar="[HEAD=]FILE", help="Class names, one a line (default: the model file's).")
 @click.option("--out", default=None, metavar="DIR", help="Write per image a PNG with the answers drawn.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cpu).")
+@click.option("-b", "--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Images per batch.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: str | None, threshold: float,
-            top_k: int, labels: tuple[str, ...], out: str | None, device: str | None, as_json: bool) -> int:
-    """Predict with MODEL (a .safetensors model file, or a SPEC with --weights) on each IMAGE.
+            top_k: int, labels: tuple[str, ...], out: str | None, device: str | None, batch_size: int,
+            as_json: bool) -> int:
+    """Predict with MODEL (a .safetensors model file, or a SPEC with --weights) on each IMAGE (a file, a
+    folder of images, or a quoted glob such as 'photos/*.jpg').
 
     An image that cannot be read is skipped with a warning; the exit code is then 1.
     """
-    from zoo.prediction import format_predictions, load_model, predict as run, read_labels
+    from zoo.prediction import expand_images, format_predictions, load_model, predict as run, read_labels
 
+    files = expand_images(images)
     loaded = load_model(model, weights=weights, registry=_registry(ctx))
-    results = run(loaded, images, threshold=threshold, top_k=top_k, labels=read_labels(labels, loaded),
-                  out=out, device=device)
+    results = run(loaded, files, threshold=threshold, top_k=top_k, labels=read_labels(labels, loaded),
+                  out=out, device=device, batch_size=batch_size, progress=None)
     done = [r.as_dict() for r in results]
     _emit(done, as_json, None if as_json else format_predictions(results, loaded))
     return 1 if any(r.error for r in results) else 0
@@ -278,3 +282,6 @@ def bench(ctx: click.Context, target: str, compile_: bool | None, as_json: bool,
 
 def main() -> None:
     cli.main(prog_name="zoo")
+
+
+from zoo import cli_training  # noqa: E402,F401  (zoo train, zoo eval)

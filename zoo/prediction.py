@@ -85,6 +85,33 @@ def read_labels(values: Sequence[str], model: ZooModel) -> dict[str, list[str]]:
     return labels
 
 
+def expand_images(arguments: Sequence[str]) -> list[str]:
+    """Files as given, a folder's images (recursively, sorted), a glob's matches (``'photos/*.jpg'``).
+
+    A glob or folder that finds no image is a `ZooError`; a plain name is kept, so a missing file is
+    reported with the others.
+    """
+    import glob
+
+    from zoo.training.data import image_files
+
+    found: list[str] = []
+    for argument in arguments:
+        if Path(argument).is_dir():
+            files = image_files(Path(argument))
+            if not files:
+                raise ZooError(f"folder {argument} has no images")
+            found += [str(p) for p in files]
+        elif glob.has_magic(argument) and not Path(argument).exists():
+            matches = sorted(glob.glob(argument, recursive=True))
+            if not matches:
+                raise ZooError(f"no file matches {argument}")
+            found += matches
+        else:
+            found.append(argument)
+    return found
+
+
 def _out_names(names: Sequence[str]) -> list[str]:
     """``photo.jpg`` -> ``photo.png``; a second ``photo`` becomes ``photo-2.png``."""
     seen: dict[str, int] = {}
@@ -140,11 +167,13 @@ def predict(
     batch_size: int = 8,
     device: str | None = None,
     registry: Registry | None = None,
+    progress: bool | None = False,
 ) -> list[ImagePrediction]:
     """Each image's answers, in order: top-k classes, key points in pixels, age and gender, boxes.
 
     ``threshold`` keeps detections scoring at least that; ``out`` is a folder receiving, per image,
     a PNG with the answers drawn (boxes labelled, key points marked, other answers as captions).
+    ``progress``: a bar on stderr (None: when it is a terminal).
 
     >>> zoo.predict("ants-bees.safetensors", ["ant.jpg"], top_k=2)  # doctest: +SKIP
     """
@@ -173,7 +202,10 @@ def predict(
     model.eval()
     transform = transforms(model)
     results = [ImagePrediction(name) for name in names]
-    for start in range(0, len(sources), batch_size):
+    from zoo.training.progress import progress as bar
+
+    starts = range(0, len(sources), batch_size)
+    for start in bar(starts, len(starts), "predict", progress):
         indices, loaded = [], []
         for index in range(start, min(start + batch_size, len(sources))):
             try:

@@ -81,11 +81,10 @@ def _folder_head(model: ZooModel, data: Path) -> tuple[str, int]:
 
 def _check_classes(model: ZooModel, key: str, size: int, names: Sequence[str], data: Path) -> None:
     if len(names) != max(size, 2) or (size == 1 and len(names) != 2):
-        fits = f"cls{len(names)}" + (" (or cls1 for two classes)" if len(names) == 2 else "")
         backbone = model.spec.split("+")[0]
         shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
-        raise ZooError(f"{data} has {len(names)} classes ({shown}) and head {key} has {size}; "
-                       f"use {fits}: {backbone}+{fits}")
+        raise ZooError(f"{data} has {len(names)} classes ({shown}) and head {key} has {size}; use "
+                       f"cls{len(names)}: {backbone}+cls{len(names)}" + (" (or cls1)" if len(names) == 2 else ""))
 
 
 def from_folders(model: ZooModel, data: Path, val_split: float | None, seed: int) -> tuple[Samples, Samples]:
