@@ -347,11 +347,12 @@ def collate(batch: list, whole: bool) -> tuple[Any, Any, int]:
 
 def loader(samples: Samples, transform: Callable[[Any], Any], batch_size: int, *, shuffle: bool, whole: bool,
            workers: int = 0, seed: int = 0):
-    """A DataLoader over ``samples`` giving (images, targets, skipped)."""
+    """A DataLoader over ``samples`` giving (images, targets, skipped); shuffled (training) loaders drop an
+    incomplete last batch, as timm does, so that BatchNorm never sees a batch of one."""
     import torch
     from torch.utils.data import DataLoader
 
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(ImageDataset(samples, transform), batch_size=batch_size, shuffle=shuffle, num_workers=workers,
                       collate_fn=partial(collate, whole=whole), generator=generator,
-                      persistent_workers=workers > 0)
+                      persistent_workers=workers > 0, drop_last=shuffle and len(samples) > batch_size)
