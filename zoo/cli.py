@@ -71,6 +71,8 @@ def cli(ctx: click.Context, registry_file: str | None) -> None:
     zoo list 'resnet*'                       backbones, heads, freeze policies, presets
     zoo info resnet50                        stages, channels, strides, input size
     zoo build resnet50+cls10 --freeze=layer4 what trains and what is frozen
+    zoo train resnet18+cls2 photos/ -o m.safetensors  fine-tune: class folders, table, COCO
+    zoo eval m.safetensors photos/           every head's metrics on labelled data
     zoo predict model.safetensors cat.jpg    classes, key points, age + gender, boxes
     zoo bench resnet50+cls10 --mode train    images per second, peak memory, GFLOPs
     """
