@@ -29,22 +29,8 @@ import zoo
 
 import output
 
-
-def draw(root: Path, per_class: int, size: int) -> Path:
-    """root/{train,val}/{blue,red}: a coloured square at a random place on a grey background, as PNG."""
-    from PIL import Image, ImageDraw
-
-    rng = random.Random(0)
-    for split, count in (("train", per_class), ("val", max(2, per_class // 4))):
-        for name, color in (("blue", (40, 40, 210)), ("red", (210, 40, 40))):
-            folder = root / split / name
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(count):
-                image = Image.new("RGB", (size + rng.randrange(size // 2), size), (rng.randrange(80, 180),) * 3)
-                x, y = rng.randrange(size // 2), rng.randrange(size // 2)
-                ImageDraw.Draw(image).rectangle([x, y, x + size // 3, y + size // 3], fill=color)
-                image.save(folder / f"{i}.png")
-    return root
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+from draw_shapes import draw  # noqa: E402  (the same images as make demo)
 
 
 def pipeline(spec: str, data: Path, batch: int, size: int) -> dict[str, float]:

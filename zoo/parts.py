@@ -124,7 +124,9 @@ class HeadPart:
     name in a spec (``cls10`` -> 10), or None for heads whose ``size`` is ``"none"``.
     ``needs`` is what the head reads: the pooled vector, one spatial stage, or several spatial stages;
     a backbone that lacks it is refused. ``inputs="images"`` declares a head that runs the backbone on
-    whole images itself (detection): it must be the model's only head.
+    whole images itself (detection): it must be the model's only head. ``targets`` (a
+    `zoo.targets.TargetReader`) says what ``zoo train`` reads for the head; without one the head trains
+    only from the user's own DataLoader.
     """
 
     name: str
