@@ -86,3 +86,15 @@ def test_gradual_unfreezing_trains_the_stage_from_its_epoch(tmp_path):
     assert result.model.freeze_policy == "before:layer4"
     assert not torch.equal(before, model.backbone.layer4[0].conv1.weight)
     assert torch.equal(layer3, model.backbone.layer3[0].conv1.weight)
+
+
+def test_an_interrupted_run_writes_nothing(tmp_path):
+    data = class_folders(tmp_path / "shapes", per_class=2)
+
+    def interrupt(row):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        zoo.fit("resnet18+cls2", data, epochs=2, batch_size=4, img_size=32, output=tmp_path / "m.safetensors",
+                on_epoch=interrupt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes"]

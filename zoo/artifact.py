@@ -425,6 +425,13 @@ def format_metadata(data: dict[str, Any]) -> str:
         "weights:      " + (f"{weights['source']} (sha256 {weights['sha256'][:16]}...)" if weights and weights.get("sha256")
                             else weights["source"] if weights else "fresh initialisation"),
     ]
+    training = data.get("training")
+    if isinstance(training, dict):
+        lines.append(f"trained:      epoch {training.get('epoch')} of {training.get('epochs_run')} on {training.get('data')} "
+                     f"({training.get('optimizer')}, lr {training.get('lr')}, batch {training.get('batch_size')})")
+    if isinstance(data.get("metrics"), dict):
+        lines.append("metrics:      " + ", ".join(f"{k} {v:.4g}" for k, v in data["metrics"].items()
+                                                  if isinstance(v, (int, float))))
     for head, labels in (data.get("labels") or {}).items():
         shown = ", ".join(labels[:8]) + (f", ... ({len(labels)} in all)" if len(labels) > 8 else "")
         lines.append(f"labels {head}: {shown}")

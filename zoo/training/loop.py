@@ -49,7 +49,7 @@ class Settings:
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ZooError(f"epochs ({self.epochs}) and batch size ({self.batch_size}) must be 1 or more")
-        if self.warmup < 0 or self.warmup >= self.epochs + (self.warmup == 0):
+        if self.warmup < 0 or (self.warmup and self.warmup >= self.epochs):
             raise ZooError(f"--warmup {self.warmup} must be fewer epochs than --epochs {self.epochs}")
         if self.optimizer not in DEFAULT_LR:
             raise ZooError(f"unknown optimizer {self.optimizer!r}; choose {', '.join(DEFAULT_LR)}")
