@@ -51,6 +51,8 @@ class TimmBackbone(Backbone):
         self.input_size = tuple(cfg.get("input_size", (3, 224, 224)))
         self.mean = tuple(cfg.get("mean", self.mean))
         self.std = tuple(cfg.get("std", self.std))
+        interpolation = cfg.get("interpolation")
+        self.interpolation = interpolation if interpolation in ("bilinear", "bicubic", "nearest") else "bilinear"
         self.num_features = self.model.num_features
         info = list(getattr(self.model, "feature_info", None) or [])
         groups = _stage_modules(self.model, [f"model.{f['module']}" for f in info], "model.") if info else None

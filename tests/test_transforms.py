@@ -59,3 +59,8 @@ def test_keypoint_head_learns_in_the_pixels_of_the_model_size():
     assert model.heads["kp1"].image_size == (64, 64)
     with torch.inference_mode():
         assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1, 2)
+
+
+def test_timm_backbones_bring_their_interpolation():
+    model = zoo.build("timm/resnet18+cls2")
+    assert zoo.transforms(model).transforms[0].interpolation.value == model.backbone.interpolation == "bicubic"
