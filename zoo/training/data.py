@@ -44,7 +44,7 @@ class Samples:
 def _heads(model: ZooModel) -> list[tuple[str, Any, int | None]]:
     """(key, TargetReader or None, size) per head of the model."""
     from zoo.registry import default_registry
-    from zoo.spec import parse
+    from zoo import parse
 
     registry = default_registry()
     refs = parse(model.spec).heads

@@ -164,8 +164,6 @@ def evaluate(
 
     >>> zoo.evaluate("ants-bees.safetensors", "hymenoptera_data")["metrics"]["cls2/accuracy"]  # doctest: +SKIP
     """
-    import torch
-
     from zoo.model import ZooModel
     from zoo.training.data import eval_samples, loader
     from zoo.training.progress import progress as bar

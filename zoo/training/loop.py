@@ -8,7 +8,6 @@ KeyboardInterrupt stops it before anything is written.
 """
 from __future__ import annotations
 
-import copy
 import os
 import random
 import time
@@ -77,29 +76,19 @@ def _seed(seed: int) -> None:
 
 
 def _model(model: Any, freeze: str | None, weights: Any) -> ZooModel:
+    """A built model as it is, a saved file with its own weights, or a spec built with ``weights``."""
+    import zoo
     from zoo.model import ZooModel
 
-    if isinstance(model, ZooModel):
-        if freeze is not None:
-            from zoo.builder import freeze as apply
-
-            apply(model, freeze)
-        return model
-    text = os.fspath(model)
-    if Path(text).is_file():
-        if weights is not None:
-            raise ZooError(f"{text} is a model file and carries its own weights; drop --weights")
-        from zoo.artifact import load
-
-        loaded = load(text)
-        if freeze is not None:
-            from zoo.builder import freeze as apply
-
-            apply(loaded, freeze)
-        return loaded
-    from zoo.builder import build
-
-    return build(text, freeze=freeze, weights=weights)
+    if not isinstance(model, ZooModel):
+        text = os.fspath(model)
+        if Path(text).is_file():
+            if weights is not None:
+                raise ZooError(f"{text} is a model file and carries its own weights; drop --weights")
+            model = zoo.load(text)
+        else:
+            return zoo.build(text, freeze=freeze, weights=weights)
+    return model if freeze is None else zoo.freeze(model, freeze)
 
 
 def _score(row: dict[str, Any], model: ZooModel) -> float:
@@ -149,8 +138,7 @@ def fit(
 
     >>> zoo.fit("resnet18+cls2", "hymenoptera_data", weights="imagenet", freeze="layer4", epochs=5)  # doctest: +SKIP
     """
-    import torch
-
+    import zoo
     from zoo.training.data import load_data, loader
     from zoo.training.evaluation import check_unreadable, head_metrics, run, to_device, unpack
     from zoo.training.optim import Schedule, add_unfrozen, make_optimizer, param_groups, parse_unfreeze
@@ -200,9 +188,7 @@ def fit(
     for epoch in range(1, config.epochs + 1):
         for at, stage in plan:
             if at == epoch:
-                from zoo.builder import freeze as apply
-
-                apply(model, stage if stage.startswith(("last:", "none", "all")) else f"before:{stage}")
+                zoo.freeze(model, stage if stage.startswith(("last:", "none", "all")) else f"before:{stage}")
                 add_unfrozen(optimizer, model, config.lr, weight_decay=config.weight_decay, **groups)
         model.train()
         metric = None if whole else model.metric()
@@ -251,18 +237,17 @@ def fit(
                                 "epochs_run": len(history), "best_epoch": best_epoch}
     written: dict[str, str] = {}
     if files:
-        from zoo.artifact import save
         from zoo.training.history import write_history
 
         model.record["metrics"] = {k[4:]: v for k, v in history[-1].items() if k.startswith("val/")}
         model.record["training"]["epoch"] = len(history)
-        written["last"] = str(save(model, files["last"], force=force))
+        written["last"] = str(zoo.save(model, files["last"], force=force))
         written.update(write_history(history, files["best"]))
     model.load_state_dict(best_state)
     model.record["metrics"] = metrics
     model.record["training"]["epoch"] = best_epoch
     if files:
-        written["best"] = str(save(model, files["best"], force=force))
+        written["best"] = str(zoo.save(model, files["best"], force=force))
     return FitResult(model, history, best_epoch, metrics, written)
 
 

@@ -96,7 +96,7 @@ def spatial_targets(model: ZooModel) -> bool:
     """True when a head's targets are positions in the image, which crops and flips would move."""
     from zoo.parts import HeadPart
     from zoo.registry import default_registry
-    from zoo.spec import parse
+    from zoo import parse
 
     if model.takes_images:
         return True
@@ -156,9 +156,9 @@ def transforms(
         preprocessing = of_file(model_or_spec)
         spatial = preprocessing.whole
     else:
-        from zoo.builder import build
+        import zoo
 
-        built = build(os.fspath(model_or_spec))
+        built = zoo.build(os.fspath(model_or_spec))
         preprocessing, spatial = of_model(built), spatial_targets(built)
     changes: dict[str, Any] = {}
     if img_size is not None:
