@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import zoo
-from zoo.bench_report import BenchReport
-from zoo.bench_settings import Settings, resolve_settings
+from zoo.benchmark._report import BenchReport
+from zoo.benchmark._settings import Settings, resolve_settings
 from zoo.benchmark import Candidate, compare
 
 import isolation

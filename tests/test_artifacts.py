@@ -12,9 +12,9 @@ import torch
 from safetensors.torch import load_file, save
 
 import zoo
-from zoo.artifact import describe, read_metadata
+from zoo._modelfile import describe, read_metadata
 from zoo.errors import ZooError, ZooWarning
-from zoo.registry import Registry
+from zoo._registry import Registry
 from zoo.testing import isolated_registry
 
 X = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
@@ -58,7 +58,7 @@ def test_build_save_load_gives_identical_outputs_and_frozen_pattern(saved, regis
     assert torch.equal(outputs(loaded), outputs(model))
     assert [(n, p.requires_grad) for n, p in loaded.named_parameters()] == \
            [(n, p.requires_grad) for n, p in model.named_parameters()]
-    assert (loaded.spec, loaded.freeze_policy, loaded.frozen_stages) == (model.spec, "before:layer4", model.frozen_stages)
+    assert (loaded.spec, loaded.freeze_policy, loaded.frozen_stages) == (model.spec, "zoo/before:layer4", model.frozen_stages)
     loaded.train()
     assert not loaded.backbone.bn1.training and loaded.backbone.layer4.training
     assert loaded.labels == {"cls3": ["ant", "bee", "wasp"]}
@@ -68,7 +68,7 @@ def test_metadata_describes_the_model(saved):
     path, model = saved
     meta = read_metadata(path)
     assert meta["spec"] == "torchvision/resnet18+zoo/cls3:dropout=0.25,hidden=16"
-    assert meta["freeze"] == "before:layer4" and meta["frozen_stages"] == ["stem", "layer1", "layer2", "layer3"]
+    assert meta["freeze"] == "zoo/before:layer4" and meta["frozen_stages"] == ["stem", "layer1", "layer2", "layer3"]
     assert meta["heads"][0]["options"]["hidden"] == 16 and meta["heads"][0]["size"] == 3
     assert meta["labels"] == {"cls3": ["ant", "bee", "wasp"]}
     assert (meta["input_size"], meta["mean"]) == ([3, 224, 224], [0.485, 0.456, 0.406])
@@ -79,7 +79,7 @@ def test_metadata_describes_the_model(saved):
 
 
 def test_metadata_is_read_without_importing_torch(saved):
-    code = ("import sys; from zoo.describe import info; data = info(sys.argv[1]); "
+    code = ("import sys; from zoo._describe import info; data = info(sys.argv[1]); "
             "assert 'torch' not in sys.modules, 'torch imported'; print(data['spec'])")
     result = subprocess.run([sys.executable, "-c", code, str(saved[0])], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -14,9 +14,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import zoo
 from zoo.errors import ZooError, ZooWarning
-from zoo.memory import PeakMemory
-from zoo.timing import Clock, Timing, device_clock, interleave, time_loop, warm_up
-from zoo.workload import Workload
+from zoo.benchmark._memory import PeakMemory
+from zoo.benchmark._timing import Clock, Timing, device_clock, interleave, time_loop, warm_up
+from zoo.benchmark._workload import Workload
 
 TINY = {"img_size": 32, "batch_size": 2, "warmup": 1, "iters": 2, "repeats": 3}
 
@@ -136,7 +136,7 @@ def test_a_batch_that_does_not_fit_is_halved_until_one_does():
     for mode in ("infer", "train"):
         run = report.run(mode)
         assert (run.requested_batch_size, run.too_big, run.batch_size) == (16, [16, 8], 4)
-    from zoo.bench_report import format_report
+    from zoo.cli._format import format_report
 
     assert "batch 16, 8 did not fit in memory; 4 is the largest of the halvings that fit" in format_report(report)
 
@@ -201,7 +201,7 @@ def test_report_describes_the_machine_and_serialises():
 
 
 def test_defaults_follow_the_device_and_the_backbone():
-    from zoo.bench_settings import Settings, resolve_settings
+    from zoo.benchmark._settings import Settings, resolve_settings
 
     settings, device = resolve_settings(Settings(mode="infer"))
     assert (settings.batch_size, settings.warmup, settings.iters, settings.repeats) == (32, 1, 2, 3)
@@ -211,8 +211,8 @@ def test_defaults_follow_the_device_and_the_backbone():
 
 
 def test_fast_on_a_cpu_without_native_bf16_keeps_fp32(monkeypatch):
-    from zoo import machine
-    from zoo.bench_settings import Settings, resolve_settings
+    from zoo.benchmark import _machine as machine
+    from zoo.benchmark._settings import Settings, resolve_settings
 
     monkeypatch.setattr(machine, "native_bf16_cpu", lambda: False)
     settings, _ = resolve_settings(Settings(fast=True))
@@ -224,8 +224,8 @@ def test_fast_on_a_cpu_without_native_bf16_keeps_fp32(monkeypatch):
 
 
 def test_bf16_on_a_cpu_without_it_warms_it_is_emulated(monkeypatch):
-    from zoo import machine
-    from zoo.bench_settings import Settings, resolve_settings
+    from zoo.benchmark import _machine as machine
+    from zoo.benchmark._settings import Settings, resolve_settings
 
     monkeypatch.setattr(machine, "native_bf16_cpu", lambda: False)
     with pytest.warns(ZooWarning, match="no native bf16"):
@@ -263,7 +263,7 @@ def test_a_plain_module_has_no_reference_and_takes_no_freeze_policy():
 
 
 def test_more_threads_than_cpus_is_warned(monkeypatch):
-    from zoo import machine
+    from zoo.benchmark import _machine as machine
 
     previous = torch.get_num_threads()
     monkeypatch.setattr(machine, "usable_cpus", lambda: 1)
@@ -305,7 +305,7 @@ def test_compare_times_candidates_side_by_side_with_their_own_setup():
 
 @pytest.mark.parametrize("groups", [1, 4, 16])
 def test_grouped_convolution_backward_is_counted_once_per_weight(groups):
-    from zoo.flops import count_flops
+    from zoo.benchmark._flops import count_flops
 
     conv = nn.Conv2d(16, 16, 3, padding=1, groups=groups)
     x = torch.randn(2, 16, 8, 8, requires_grad=True)
@@ -327,7 +327,7 @@ def test_depthwise_network_training_costs_about_three_forward_passes():
 
 
 def test_matmul_yardstick_is_the_best_size_and_measured_once_per_process():
-    from zoo.machine import matmul_gflops
+    from zoo.benchmark._machine import matmul_gflops
 
     first = matmul_gflops(sizes=(64, 128), seconds=0.05, fresh=True)
     assert first["gflops"] == max(first["by_size"].values()) > 0
@@ -346,7 +346,7 @@ def one_gpu(monkeypatch):
 
 @pytest.mark.parametrize(("bf16", "expected"), [(True, "bf16"), (False, "fp16")])
 def test_fast_on_a_gpu_picks_its_reduced_precision(one_gpu, bf16, expected):
-    from zoo.bench_settings import Settings, resolve_settings
+    from zoo.benchmark._settings import Settings, resolve_settings
 
     one_gpu.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
     settings, device = resolve_settings(Settings(device="cuda", fast=True))
@@ -356,7 +356,7 @@ def test_fast_on_a_gpu_picks_its_reduced_precision(one_gpu, bf16, expected):
 
 
 def test_gpu_settings_are_checked(one_gpu):
-    from zoo.bench_settings import Settings, resolve_settings
+    from zoo.benchmark._settings import Settings, resolve_settings
 
     one_gpu.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
     with pytest.raises(ZooError, match="there are 1 CUDA device"):

@@ -60,7 +60,7 @@ def test_build_with_weights_saves_one_file_and_says_so(files):
 def test_info_prints_the_metadata_without_building(files):
     result = zoo("info", str(files / "model.safetensors"))
     assert result.exit_code == 0, result.stderr
-    for expected in ("spec:         torchvision/resnet18+zoo/cls2", "freeze:       before:layer4", "labels cls2: ants, bees",
+    for expected in ("spec:         torchvision/resnet18+zoo/cls2", "freeze:       zoo/before:layer4", "labels cls2: ants, bees",
                      f"weights:      {files / 'r18.pth'} (sha256 ", "input size:   3x224x224", "torchvision/resnet18  torchvision  zoo"):
         assert expected in result.stdout
     data = json.loads(zoo("info", str(files / "model.safetensors"), "--json").stdout)
@@ -135,7 +135,7 @@ def test_damaged_and_foreign_files_are_one_line(files, tmp_path):
 def _with_metadata(files: Path, target: Path, **changes) -> Path:
     from safetensors.torch import load_file, save
 
-    from zoo.artifact import read_metadata
+    from zoo._modelfile import read_metadata
 
     meta = {**read_metadata(files / "model.safetensors"), **changes}
     target.write_bytes(save(load_file(files / "model.safetensors"), metadata={"format": "pt", "zoo": json.dumps(meta)}))

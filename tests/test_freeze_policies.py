@@ -20,7 +20,7 @@ def test_freeze_before_layer4_trains_layer4_and_the_head():
     model = zoo.build("resnet50+cls10", freeze="layer4")
     assert (trainable(model), total(model)) == (14_985_226, 23_528_522)
     assert model.frozen_stages == ("stem", "layer1", "layer2", "layer3")
-    assert model.freeze_policy == "before:layer4"
+    assert model.freeze_policy == "zoo/before:layer4"
 
 
 def test_none_trains_everything_and_all_trains_only_the_heads():
@@ -122,7 +122,7 @@ def test_timm_parameters_outside_stage_modules_are_frozen_with_the_first_stage()
 def test_freezing_again_replaces_the_policy_for_progressive_unfreezing():
     model = zoo.build("resnet18+cls2", freeze="all")
     assert zoo.freeze(model, "layer4") is model
-    assert model.frozen_stages == ("stem", "layer1", "layer2", "layer3") and model.freeze_policy == "before:layer4"
+    assert model.frozen_stages == ("stem", "layer1", "layer2", "layer3") and model.freeze_policy == "zoo/before:layer4"
     zoo.freeze(model)
     assert model.frozen_stages == () and all(p.requires_grad for p in model.parameters())
     with pytest.raises(ZooError, match="resnet18 has no stage 'layer9'"):

@@ -12,7 +12,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 import zoo
 from zoo.head import DecodeContext
-from zoo.reference import from_reference
+from zoo._reference import from_reference
 
 SMALL = "min_size=128,max_size=256"  # torchvision's transform resizes to 800 px by default: slow on a CPU
 # Random weights score little: keep every detection so that there are many to compare.

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zoo.errors import SpecError, ZooError
-from zoo.spec import ModelSpec, PartRef, parse
+from zoo._spec import ModelSpec, PartRef, parse
 
 
 def test_head_names_carry_their_size():

@@ -1,9 +1,13 @@
-"""Where zoo keeps its cache, and writing files so that an interrupted write leaves nothing half-done."""
+"""Files for zoo and its plugins: where the cache is, writing so that an interrupted write leaves nothing
+half-done, and where torch.hub keeps a downloaded checkpoint. Part of the plugin author's contract."""
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import urlparse
+
+from zoo.parts import WeightsFile
 
 
 def cache_dir() -> Path:
@@ -41,3 +45,18 @@ def _mode_for(path: Path) -> int:
         umask = os.umask(0o022)  # reading the umask means setting it; put it back at once
         os.umask(umask)
         return 0o666 & ~umask
+
+
+def torch_hub_file(source: str, url: str, labels: tuple[str, ...] = ()) -> WeightsFile:
+    """A file that torch.hub keeps under ``$TORCH_HOME/hub/checkpoints``, checked by the hash in its name.
+
+    For plugins: torchvision's weight enums and timm's URL weights live there.
+    """
+    import torch.hub
+
+    name = os.path.basename(urlparse(url).path)
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    match = torch.hub.HASH_REGEX.search(name)
+    prefix = match.group(1) if match and len(match.group(1)) >= 8 else ""
+    return WeightsFile(source, str(folder / name), prefix, url,
+                       expected=f"put {name} (from {url}) in {folder}/", labels=labels)

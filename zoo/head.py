@@ -1,6 +1,6 @@
 """The contract of a task head: its module, its loss, its decoding into answers, and its metric.
 
-A head plugin's builder (see `zoo.parts.HeadPart`) returns a `Head`. `zoo.model.ZooModel` calls
+A head plugin's builder (see `zoo.parts.HeadPart`) returns a `Head`. `zoo._model.ZooModel` calls
 the four methods below and nothing else, so a third party's head works everywhere a built-in does:
 training (``model.loss``), evaluation (``model.metric``) and ``zoo predict`` (``decode``, ``format``
 and ``draw``)::
@@ -68,7 +68,7 @@ class Head(nn.Module):
 
     ``reference_keys`` maps key prefixes of a reference implementation's whole-model state dict to
     prefixes inside this head (detection: ``{"rpn.": "rpn."}``); ``reference_backbone`` is the prefix
-    under which that state dict holds the backbone (``"backbone.body."``). `zoo.reference` uses them to
+    under which that state dict holds the backbone (``"backbone.body."``). `zoo._reference` uses them to
     load, for example, torchvision's ``fasterrcnn_resnet50_fpn`` checkpoint as it is.
     """
 

@@ -211,5 +211,15 @@ def check_image_heads(inputs: Mapping[str, str], backbone: str = "") -> None:
 
 
 Part = BackbonePart | HeadPart | FreezePolicyPart
-PART_TYPES: dict[str, type] = {"backbone": BackbonePart, "head": HeadPart, "freeze": FreezePolicyPart}
-HOOK_KINDS = {"zoo_backbones": "backbone", "zoo_heads": "head", "zoo_freeze_policies": "freeze"}
+
+# The kinds of part, declared once: the kind, its part type, the hook that yields it, what people call it.
+_KINDS = (
+    ("backbone", BackbonePart, "zoo_backbones", "backbone"),
+    ("head", HeadPart, "zoo_heads", "head"),
+    ("freeze", FreezePolicyPart, "zoo_freeze_policies", "freeze policy"),
+)
+KINDS = tuple(kind for kind, *_ in _KINDS)
+PART_TYPES: dict[str, type] = {kind: part_type for kind, part_type, _, _ in _KINDS}
+HOOK_KINDS = {hook: kind for kind, _, hook, _ in _KINDS}
+KIND_LABELS = {kind: label for kind, _, _, label in _KINDS}
+LISTED_KINDS = (*KINDS, "preset")  # what `zoo list` shows: the parts, and registry.toml's presets

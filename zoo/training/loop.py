@@ -16,10 +16,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo._artifact import check_output, load, save
+from zoo._builder import build, freeze as apply_freeze
+from zoo._modelfile import model_file
 from zoo.errors import ZooError
+from zoo.training.data import load_data, loader
+from zoo.training.evaluation import check_unreadable, head_metrics, run, to_device, unpack
+from zoo.training.history import history_paths, write_history
+from zoo.training.optim import Schedule, add_unfrozen, make_optimizer, param_groups, parse_unfreeze
+from zoo.training.progress import progress as bar
+from zoo.training.transforms import of_model, spatial_targets
 
 if TYPE_CHECKING:
-    from zoo.model import ZooModel
+    from zoo._model import ZooModel
+    from zoo._registry import Registry
 
 DEFAULT_LR = {"sgd": 0.01, "adamw": 0.001}
 
@@ -75,20 +85,20 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _model(model: Any, freeze: str | None, weights: Any) -> ZooModel:
+def _model(model: Any, freeze: str | None, weights: Any, registry: Registry | None) -> ZooModel:
     """A built model as it is, a saved file with its own weights, or a spec built with ``weights``."""
-    import zoo
-    from zoo.model import ZooModel
+    from zoo._model import ZooModel
 
     if not isinstance(model, ZooModel):
         text = os.fspath(model)
-        if Path(text).is_file():
+        path = model_file(text, "train")
+        if path is not None:
             if weights is not None:
                 raise ZooError(f"{text} is a model file and carries its own weights; drop --weights")
-            model = zoo.load(text)
+            model = load(path, registry=registry)
         else:
-            return zoo.build(text, freeze=freeze, weights=weights)
-    return model if freeze is None else zoo.freeze(model, freeze)
+            return build(text, freeze=freeze, weights=weights, registry=registry)
+    return model if freeze is None else apply_freeze(model, freeze, registry)
 
 
 def _score(row: dict[str, Any], model: ZooModel) -> float:
@@ -101,9 +111,6 @@ def _score(row: dict[str, Any], model: ZooModel) -> float:
 def _outputs(output: str | os.PathLike[str] | None, force: bool) -> dict[str, Path]:
     if output is None:
         return {}
-    from zoo.artifact import check_output
-    from zoo.training.history import history_paths
-
     best = check_output(output, force)
     last = best.with_name(best.stem + "-last.safetensors")
     check_output(last, force)
@@ -125,10 +132,13 @@ def fit(
     device: str | None = None,
     progress: bool | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    registry: Registry | None = None,
     **settings: Any,
 ) -> FitResult:
     """Fine-tune ``model`` (a built model, a spec or a .safetensors file) on ``data``.
 
+    ``registry``: where spec names, freeze policies and head target readers are looked up (default: the
+    packaged registry with $ZOO_REGISTRY).
     ``data``: a folder of class folders, a CSV/JSON-lines table, a COCO JSON file, or your own DataLoader
     of (images, targets); ``val`` the same (default: DATA/val/ or ``val_split``). ``settings`` are the fields
     of `Settings` (epochs, batch_size, img_size, lr, optimizer, schedule, warmup, backbone_lr, layer_decay,
@@ -138,13 +148,6 @@ def fit(
 
     >>> zoo.fit("resnet18+cls2", "hymenoptera_data", weights="imagenet", freeze="layer4", epochs=5)  # doctest: +SKIP
     """
-    import zoo
-    from zoo.training.data import load_data, loader
-    from zoo.training.evaluation import check_unreadable, head_metrics, run, to_device, unpack
-    from zoo.training.optim import Schedule, add_unfrozen, make_optimizer, param_groups, parse_unfreeze
-    from zoo.training.progress import progress as bar
-    from zoo.training.transforms import of_model, spatial_targets
-
     unknown = sorted(set(settings) - set(Settings.__dataclass_fields__))
     if unknown:
         raise ZooError(f"zoo.fit has no setting {unknown[0]!r}; settings: {', '.join(Settings.__dataclass_fields__)}")
@@ -153,7 +156,7 @@ def fit(
     config.lr = config.lr or DEFAULT_LR[config.optimizer]
     files = _outputs(output, force)
     _seed(config.seed)
-    model = _model(model, freeze, weights)
+    model = _model(model, freeze, weights, registry)
     if config.img_size is not None:
         model.set_image_size(config.img_size)
     plan = parse_unfreeze(config.unfreeze, model.backbone.stage_names)
@@ -188,7 +191,7 @@ def fit(
     for epoch in range(1, config.epochs + 1):
         for at, stage in plan:
             if at == epoch:
-                zoo.freeze(model, stage if stage.startswith(("last:", "none", "all")) else f"before:{stage}")
+                apply_freeze(model, stage if stage.startswith(("last:", "none", "all")) else f"before:{stage}", registry)
                 add_unfrozen(optimizer, model, config.lr, weight_decay=config.weight_decay, **groups)
         model.train()
         metric = None if whole else model.metric()
@@ -237,17 +240,15 @@ def fit(
                                 "epochs_run": len(history), "best_epoch": best_epoch}
     written: dict[str, str] = {}
     if files:
-        from zoo.training.history import write_history
-
         model.record["metrics"] = {k[4:]: v for k, v in history[-1].items() if k.startswith("val/")}
         model.record["training"]["epoch"] = len(history)
-        written["last"] = str(zoo.save(model, files["last"], force=force))
+        written["last"] = str(save(model, files["last"], force=force, registry=registry))
         written.update(write_history(history, files["best"]))
     model.load_state_dict(best_state)
     model.record["metrics"] = metrics
     model.record["training"]["epoch"] = best_epoch
     if files:
-        written["best"] = str(zoo.save(model, files["best"], force=force))
+        written["best"] = str(save(model, files["best"], force=force, registry=registry))
     return FitResult(model, history, best_epoch, metrics, written)
 
 
