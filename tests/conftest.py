@@ -95,3 +95,25 @@ def _train_steps(model, inputs, targets, steps: int = 4, lr: float = 1e-3) -> li
 def train_steps():
     """``train_steps(model, inputs, targets, steps=4)``: a real training loop, returning each step's loss."""
     return _train_steps
+
+
+@pytest.fixture
+def no_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
+    """Offline-capable caches of the test's own (torch.hub, Hugging Face, zoo) and a guard on every socket.
+
+    Returns the list of connections attempted: each is refused and recorded, so a test can assert none was.
+    """
+    import socket
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    attempts: list = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("the tests have no network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return attempts

@@ -44,10 +44,7 @@ def test_matrix_writes_csv_json_markdown_and_machine(tmp_path):
     assert len(data["reports"]) == 4 and data["machine"]["cpu"]
     assert "| resnet18+cls10 | train | zoo/before:layer4 |" in (tmp_path / "matrix.md").read_text()
     assert json.loads((tmp_path / "machine.json").read_text())["loadavg"]
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return
+    pytest.importorskip("matplotlib", reason="the plot needs the bench extra (matplotlib)")
     assert (tmp_path / "matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -44,7 +44,7 @@ def test_qualified_names_always_work_and_ambiguity_without_preference_is_explain
     user.write_text("[resolve]\nprefer = []\n")
     registry = Registry.from_environment(user)
     assert registry.backbone("torchvision/resnet50").qualified_name == "torchvision/resnet50"
-    with pytest.raises(ZooError, match=r"backbone 'resnet50' is ambiguous: timm/resnet50, torchvision/resnet50|ambiguous"):
+    with pytest.raises(ZooError, match=r"backbone 'resnet50' is ambiguous: timm/resnet50, torchvision/resnet50; use a qualified name"):
         registry.backbone("resnet50")
 
 

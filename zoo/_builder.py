@@ -1,17 +1,20 @@
 """From a spec string to a model: resolve names through the registry, build, attach heads, freeze."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from zoo._optimizer_check import watch
 from zoo._plugin_checks import FeaturesCheck, build_backbone, build_head, origin, select_stages
-from zoo._recipe import LOSS_WEIGHT, Recipe, resolve
+from zoo._recipe import LOSS_WEIGHT, Recipe, ResolvedHead, resolve
 from zoo._registry import Registry, default_registry
 from zoo._weights import Weights, load_weights
+from zoo._spec import PartRef
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
     from zoo._model import ZooModel
+    from zoo.parts import OptionValue
 
 def build(
     spec: str,
@@ -62,9 +65,34 @@ def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None 
     model = ZooModel(backbone, heads, str(recipe.spec), loss_weights, recipe)
     model.features_check = FeaturesCheck(origin(backbone_entry))
     freeze(model, recipe.freeze, registry)
-    if weights is not None:
-        load_weights(model, weights, recipe, registry)
+    if weights is not None and load_weights(model, weights, recipe, registry).backbone_loaded:
+        _backbone_pretrained(model)
     return model
+
+
+def _backbone_pretrained(model: ZooModel) -> None:
+    """Tell each head that the backbone holds pretrained weights. The options they settle go into the
+    model's recipe and spec, which saving reads, so a saved model rebuilds the same modules."""
+    from zoo.head import Head
+
+    recipe = model.recipe
+    heads: list[ResolvedHead] = []
+    refs: list[PartRef] = []
+    for resolved, ref in zip(recipe.heads, recipe.spec.heads):  # as given, and canonical
+        head = model.heads[resolved.key]
+        settled = dict(head.backbone_pretrained(model.backbone)) if isinstance(head, Head) else {}
+        if settled:
+            resolved = replace(resolved, ref=_with_options(resolved.ref, settled),
+                               options={**resolved.options, **settled})
+            ref = _with_options(ref, settled)
+        heads.append(resolved)
+        refs.append(ref)
+    model.recipe = replace(recipe, spec=replace(recipe.spec, heads=tuple(refs)), heads=tuple(heads))
+    model.spec = str(model.recipe.spec)
+
+
+def _with_options(ref: PartRef, options: dict[str, OptionValue]) -> PartRef:
+    return replace(ref, options=tuple({**dict(ref.options), **options}.items()))
 
 
 def freeze(model: ZooModel, policy: str | None = None, registry: Registry | None = None) -> ZooModel:

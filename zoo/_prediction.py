@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, Union
 from zoo._artifact import load, read_labels as read_labels_file
 from zoo._builder import build
 from zoo._images import check_size, open_image, to_rgb
+from zoo._labels import check_names
 from zoo._modelfile import model_file
+from zoo._recipe import resolve
 from zoo.drawing import Canvas
 from zoo.errors import ZooError, ZooWarning
 from zoo.files import atomic_write_bytes
@@ -52,11 +54,12 @@ class ImagePrediction:
 
 
 def load_model(
-    model: str | os.PathLike[str], *, weights: Weights | None = None, registry: Registry | None = None
+    model: str | os.PathLike[str], *, weights: Weights | None = None, registry: Registry | None = None,
+    command: str = "predict",
 ) -> ZooModel:
-    """An artifact file (its own weights) or a spec built with ``weights``."""
+    """An artifact file (its own weights) or a spec built with ``weights``; ``command`` picks the advice."""
     text = os.fspath(model)
-    path = model_file(text, "predict")
+    path = model_file(text, command)
     if path is not None:
         if weights is not None:
             raise ZooError(f"{text} is a model file and carries its own weights; drop --weights")
@@ -67,8 +70,10 @@ def load_model(
     return build(text, weights=weights, registry=registry)
 
 
-def read_labels(values: Sequence[str], model: ZooModel) -> dict[str, list[str]]:
-    """Class names from text files, one name per line: ``FILE`` for a model's only head, else ``HEAD=FILE``."""
+def read_labels(values: Sequence[str], model: ZooModel, registry: Registry | None = None) -> dict[str, list[str]]:
+    """Output names from text files, one name per line: ``FILE`` for a model's only head, else ``HEAD=FILE``;
+    each head takes as many as `zoo._labels` says, as ``zoo build --labels`` and ``zoo.save`` do."""
+    heads = (model.recipe or resolve(model.spec, registry=registry)).heads
     labels: dict[str, list[str]] = {}
     for value in values:
         head, sep, file = value.partition("=")
@@ -78,12 +83,10 @@ def read_labels(values: Sequence[str], model: ZooModel) -> dict[str, list[str]]:
             head, file = next(iter(model.heads)), value
         if head not in model.heads:
             raise ZooError(f"--labels {value}: no head {head!r}; heads: {', '.join(model.heads)}")
-        names = read_labels_file(file)
-        size = getattr(model.heads[head], "num_classes", None)
-        if size is not None and len(names) not in (size, 2 if size == 1 else size):
-            raise ZooError(f"--labels {value}: {file} has {len(names)} names and head {head} has {size} classes; "
-                           "give one name per line, in class order")
-        labels[head] = names
+        try:
+            head, labels[head] = check_names(heads, head, read_labels_file(file), model.spec)
+        except ZooError as exc:
+            raise ZooError(f"--labels {value}: {exc}") from None
     return labels
 
 
@@ -142,14 +145,39 @@ def _load(source: ImageSource, name: str, model: ZooModel) -> Image.Image:
     return image
 
 
-def _run(model: ZooModel, images: list[Image.Image], device: torch.device, transform: Any) -> Any:
-    """The model's answers on ``images``, each prepared by the model's own eval transform."""
+def _batch(model: ZooModel, images: list[Image.Image], device: torch.device, transform: Any) -> Any:
+    """What the model takes, each image prepared by the model's own eval transform: a list of images for
+    detection, else one batch."""
     import torch
 
-    with torch.inference_mode():
-        if model.takes_images:
-            return model([transform(image).to(device) for image in images])
-        return model(torch.stack([transform(image) for image in images]).to(device))
+    if model.takes_images:
+        return [transform(image).to(device) for image in images]
+    return torch.stack([transform(image) for image in images]).to(device)
+
+
+class _Runner:
+    """Runs the model on a batch: eagerly, or with ``fast`` through `zoo._fast`'s compiled path, made on the
+    first batch (the choice of form is measured on it where bf16 is native)."""
+
+    def __init__(self, model: ZooModel, fast: bool) -> None:
+        self.model, self.fast, self.compiled = model, fast, None
+        self.choice = None
+        if fast and model.takes_images:
+            warnings.warn("--fast compiles models that take an image batch; a detection model runs eagerly",
+                          ZooWarning, stacklevel=3)
+            self.fast = False
+
+    def __call__(self, batch: Any) -> Any:
+        import torch
+
+        if not self.fast:
+            with torch.inference_mode():
+                return self.model(batch)
+        if self.compiled is None:
+            from zoo._fast import fast_inference
+
+            self.compiled, self.choice = fast_inference(self.model, batch)
+        return self.compiled(batch)
 
 
 def predict(
@@ -162,6 +190,7 @@ def predict(
     out: str | os.PathLike[str] | None = None,
     batch_size: int = 8,
     device: str | None = None,
+    fast: bool = False,
     registry: Registry | None = None,
     progress: bool | None = False,
 ) -> list[ImagePrediction]:
@@ -170,6 +199,7 @@ def predict(
     ``threshold`` keeps detections scoring at least that; ``out`` is a folder receiving, per image,
     a PNG with the answers drawn (boxes labelled, key points marked, other answers as captions).
     ``progress``: a bar on stderr (None: when it is a terminal).
+    ``fast`` runs the model compiled with its weights frozen (`zoo._fast`), as ``zoo bench --fast`` does.
 
     >>> zoo.predict("ants-bees.safetensors", ["ant.jpg"], top_k=2)  # doctest: +SKIP
     """
@@ -192,6 +222,7 @@ def predict(
     run_on = next(model.parameters()).device
     model.eval()
     transform = transforms(model)
+    runner = _Runner(model, fast)
     results = [ImagePrediction(name) for name in names]
     starts = range(0, len(sources), batch_size)
     for start in bar(starts, len(starts), "predict", progress):
@@ -206,7 +237,8 @@ def predict(
         if not loaded:
             continue
         sizes = [image.size for image in loaded]
-        answers = model.decode(_run(model, loaded, run_on, transform), sizes, top_k=top_k, threshold=threshold, labels=labels)
+        answers = model.decode(runner(_batch(model, loaded, run_on, transform)), sizes, top_k=top_k,
+                               threshold=threshold, labels=labels)
         for index, image, answer in zip(indices, loaded, answers):
             result = results[index]
             result.width, result.height = image.size

@@ -164,8 +164,11 @@ class Registry:
             raise ZooError(f"{backbone} has no stage {argument!r}{suggest(argument, stages)}; stages: {', '.join(stages)}")
         return part, argument
 
-    def find(self, pattern: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
-        """Rows for `zoo list`: parts and presets whose bare or qualified name matches the wildcard."""
+    def find(self, pattern: str | None = None, kind: str | None = None, pretrained: bool = False) -> list[dict[str, Any]]:
+        """Rows for `zoo list`: parts and presets whose bare or qualified name matches the wildcard.
+
+        ``pretrained``: only backbones with pretrained weights (a backbone's row lists their tags, the default first).
+        """
         if kind is not None and kind not in LISTED_KINDS:
             raise ZooError(f"unknown kind {kind!r}; kinds: {', '.join(LISTED_KINDS)}")
 
@@ -177,11 +180,13 @@ class Registry:
             if kind not in (None, k):
                 continue
             for qualified, entry in self._entries[k].items():
-                if matches(entry.part.name, qualified):
+                tags = list(getattr(entry.part, "weights_tags", ()))
+                if matches(entry.part.name, qualified) and (tags or not pretrained):
                     usage = getattr(entry.part, "usage", entry.part.name)
                     rows.append({"kind": k, "name": qualified, "usage": usage, "provider": entry.plugin.distribution,
-                                 "plugin": entry.plugin.name, "description": entry.part.description})
-        if kind in (None, "preset"):
+                                 "plugin": entry.plugin.name, "description": entry.part.description,
+                                 **({"weights": tags} if k == "backbone" else {})})
+        if kind in (None, "preset") and not pretrained:
             for name, preset in self.catalogue.presets.items():
                 if matches(name):
                     freeze = f" --freeze={preset.freeze}" if preset.freeze else ""

@@ -51,6 +51,7 @@ def zoo_heads():
         size_label="classes",
         classifier="fc",
         targets=TargetReader(("folders", "table"), lambda size: ("label",), read_class),
+        labels="classes",
         options=(
             Option("hidden", int, None, "width of a hidden layer with ReLU before the logits", minimum=1),
             Option("dropout", float, 0.0, "dropout probability before the logits", minimum=0.0, maximum=0.999),
@@ -82,6 +83,7 @@ def zoo_heads():
         namespace="zoo",
         size="none",
         targets=TargetReader(("table",), lambda size: ("age", "gender"), read_age_gender),
+        labels=2,  # the genders, 0 then 1
         options=(
             Option("hidden", int, 256, "width of the shared hidden layer", minimum=1),
             Option("dropout", float, 0.4, "dropout after the hidden layer", minimum=0.0, maximum=0.999),
@@ -99,6 +101,7 @@ def zoo_heads():
         namespace="zoo",
         size_label="classes incl. background",
         min_size=2,
+        labels="size",
         needs="stages",
         inputs="images",
         targets=TargetReader(("coco",), spatial=True),
@@ -109,5 +112,7 @@ def zoo_heads():
             Option("score_thresh", float, 0.05, "detections scoring less are dropped", minimum=0.0, maximum=1.0),
             Option("nms", float, 0.5, "IoU above which non-maximum suppression drops a box", minimum=0.0, maximum=1.0),
             Option("detections", int, 100, "most detections kept per image", minimum=1),
+            Option("frozen_bn", bool, None, "freeze the backbone's BatchNorm (FrozenBatchNorm2d); by default only "
+                   "when pretrained weights are loaded into it, and the choice is saved"),
         ),
     )

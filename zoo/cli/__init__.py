@@ -5,30 +5,42 @@ the same data the tables give people.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import traceback
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from zoo._untrusted import one_line
 from zoo._version import __version__
+from zoo.cli import _deploy
+from zoo.cli._completion import complete_freeze, complete_spec
+from zoo.cli._context import emit as _emit, registry as _registry
+from zoo.cli._format import format_build, format_info, format_list, format_plugins, format_predictions, format_report
 from zoo.cli._training import add_training_commands
-from zoo.cli._format import (format_build, format_info, format_plugins, format_predictions, format_report,
-                             format_table)
 from zoo.errors import ZooError, ZooWarning
 from zoo.parts import LISTED_KINDS
 
-if TYPE_CHECKING:
-    from zoo._registry import Registry
+MESSAGE_LIMIT = 2000  # an error or warning is one line, whatever a file or a plugin put in it
 
 # Each command imports the part of zoo it runs when it runs, so `zoo --help` and `zoo list` start fast.
+ENVIRONMENT = """\b
+Environment:
+  ZOO_OFFLINE=1            download nothing; a missing weights file is an error naming where it goes
+  ZOO_REGISTRY=FILE        a registry.toml overlaying the packaged one (as --registry)
+  ZOO_CACHE_DIR=DIR        where timm's model list is cached (default ~/.cache/zoo)
+  ZOO_DISABLE_PLUGINS=a,b  skip these plugins (plugin or distribution names) before importing them
+  ZOO_STRICT_PLUGINS=1     a plugin that fails to load is an error instead of a status
+  ZOO_DEBUG=1              show the traceback behind an error (as --debug)
+  TORCH_HOME, HF_HOME      where torchvision and timm weights are looked for
+  _ZOO_COMPLETE=bash_source  shell completion: eval "$(_ZOO_COMPLETE=bash_source zoo)"
+"""
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"zoo: warning: {message}\n"
+    return f"zoo: warning: {one_line(message, MESSAGE_LIMIT)}\n"
 
 
 def debug_from_env() -> bool:
@@ -54,7 +66,7 @@ class ZooGroup(click.Group):
         except ZooError as exc:
             if self.debug:
                 traceback.print_exception(exc)
-            click.echo(f"zoo: error: {exc}", err=True)
+            click.echo(f"zoo: error: {one_line(exc, MESSAGE_LIMIT)}", err=True)
             sys.exit(2)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
@@ -76,19 +88,7 @@ class ZooGroup(click.Group):
         return sorted({*self.commands, *plugin_commands(self)})
 
 
-def _registry(ctx: click.Context, strict: bool | None = None) -> Registry:
-    from zoo._registry import Registry
-
-    if "registry" not in ctx.obj:  # one per invocation, so the environment is read afresh
-        ctx.obj["registry"] = Registry.from_environment(ctx.obj["registry_file"], strict=strict)
-    return ctx.obj["registry"]
-
-
-def _emit(data: Any, as_json: bool, text: str | None = None) -> None:
-    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
-
-
-@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=ENVIRONMENT)
 @click.option("--registry", "registry_file", metavar="FILE", default=None,
               help="A registry.toml overlaying the packaged one (default: $ZOO_REGISTRY).")
 @click.option("--debug", is_flag=True, help="Show the traceback behind an error (also ZOO_DEBUG=1).")
@@ -114,24 +114,26 @@ def cli(ctx: click.Context, registry_file: str | None, debug: bool) -> None:
 @cli.command("list")
 @click.argument("pattern", required=False)
 @click.option("--kind", type=click.Choice(LISTED_KINDS), help="Only this kind of part.")
+@click.option("--pretrained", is_flag=True, help="Only backbones with pretrained weights, and their tags.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_json: bool) -> None:
+def list_command(ctx: click.Context, pattern: str | None, kind: str | None, pretrained: bool, as_json: bool) -> None:
     """List parts whose name matches PATTERN (wildcards as in timm: 'resnet*')."""
-    rows = _registry(ctx).find(pattern, kind)
+    rows = _registry(ctx).find(pattern, kind, pretrained)
+    if not rows:  # an empty list is an answer, as in ls and pip list: a note on stderr, exit 0
+        click.echo(f"zoo: nothing matches {pattern!r}" + (f" among {kind} parts" if kind else "")
+                   + (" with pretrained weights" if pretrained else ""), err=True)
     if as_json:
         _emit(rows, True)
         return
     if not rows:
-        raise ZooError(f"nothing matches {pattern!r}" + (f" among {kind} parts" if kind else ""))
-    table = [[r["kind"], r["name"], "" if r["kind"] == "backbone" else r["usage"],
-              f"{r['plugin']} ({r['provider']})" if r["plugin"] else r["provider"], r["description"]] for r in rows]
-    click.echo(format_table(["kind", "name", "usage", "provider", "description"], table))
+        return
+    click.echo(format_list(rows, pretrained))
 
 
 @cli.command()
-@click.argument("name")
-@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy, for a spec.")
+@click.argument("name", shell_complete=complete_spec)
+@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy, for a spec.", shell_complete=complete_freeze)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> None:
@@ -143,12 +145,13 @@ def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> No
 
 
 @cli.command()
-@click.argument("spec")
-@click.option("--freeze", default=None, metavar="POLICY",
+@click.argument("spec", shell_complete=complete_spec)
+@click.option("--freeze", default=None, metavar="POLICY", shell_complete=complete_freeze,
               help="none, all, a stage name (freeze everything before it), last:N, ...")
 @click.option("--weights", default=None, metavar="SOURCE",
-              help="imagenet, a tag of the backbone's plugin, a name in registry.toml [weights], or a "
-                   ".safetensors/.pth/.pt file. Offline with ZOO_OFFLINE=1.")
+              help="imagenet, a tag of the backbone's plugin (IMAGENET1K_V2, ResNet50_Weights.IMAGENET1K_V2, "
+                   "timm/resnet50.a1_in1k, hf-hub:timm/resnet50.a1_in1k, coco for det91), a name in registry.toml "
+                   "[weights], or a .safetensors/.pth/.pt file. Offline with ZOO_OFFLINE=1.")
 @click.option("-o", "--output", default=None, metavar="FILE", help="Save the model to FILE.safetensors.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("--labels", "labels_file", default=None, metavar="FILE", help="Class labels, one a line, saved with -o.")
@@ -186,8 +189,8 @@ def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None
 
 
 @cli.command()
-@click.argument("model")
-@click.argument("images", nargs=-1, required=True)
+@click.argument("model", shell_complete=complete_spec)
+@click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--weights", default=None, metavar="SOURCE", help="Weights for a SPEC (as zoo build --weights).")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
               help="Detection: keep boxes scoring at least this.")
@@ -196,10 +199,11 @@ def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None
 @click.option("--out", default=None, metavar="DIR", help="Write per image a PNG with the answers drawn.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cpu).")
 @click.option("-b", "--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Images per batch.")
+@click.option("--fast", is_flag=True, help="Compiled, weights frozen, bf16 where native and measured faster.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: str | None, threshold: float,
-            top_k: int, labels: tuple[str, ...], out: str | None, device: str | None, batch_size: int,
+            top_k: int, labels: tuple[str, ...], out: str | None, device: str | None, batch_size: int, fast: bool,
             as_json: bool) -> int:
     """Predict with MODEL (a .safetensors model file, or a SPEC with --weights) on each IMAGE (a file, a
     folder of images, or a quoted glob such as 'photos/*.jpg').
@@ -210,8 +214,9 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
 
     files = expand_images(images)
     loaded = load_model(model, weights=weights, registry=_registry(ctx))
-    results = run(loaded, files, threshold=threshold, top_k=top_k, labels=read_head_labels(labels, loaded),
-                  out=out, device=device, batch_size=batch_size, progress=None)
+    results = run(loaded, files, threshold=threshold, top_k=top_k,
+                  labels=read_head_labels(labels, loaded, _registry(ctx)),
+                  out=out, device=device, batch_size=batch_size, progress=None, fast=fast)
     done = [r.as_dict() for r in results]
     _emit(done, as_json, None if as_json else format_predictions(results, loaded))
     return 1 if any(r.error for r in results) else 0
@@ -244,13 +249,14 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("target", metavar="SPEC|ARTIFACT")
+@click.argument("target", metavar="SPEC|ARTIFACT", shell_complete=complete_spec)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--mode", type=click.Choice(["infer", "train", "both"]), default="both", show_default=True,
               help="Time inference, a training step (forward, backward, optimizer step), or both.")
 @click.option("-b", "--batch-size", type=int, default=None, help="Images per batch (default: 32 on CPU, 256 on CUDA).")
 @click.option("--img-size", type=int, default=None, help="Square input size (default: the backbone's).")
-@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy: frozen stages cost no backward pass.")
+@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy: frozen stages cost no backward pass.",
+              shell_complete=complete_freeze)
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None,
               help="fp32 (default), or bf16/fp16 autocast.")
 @click.option("--channels-last/--no-channels-last", default=None, help="Memory layout of weights and input.")
@@ -287,3 +293,5 @@ def main() -> None:
 
 
 add_training_commands(cli, _registry, _emit)
+for _command in (_deploy.export, _deploy.env):
+    cli.add_command(_command)
