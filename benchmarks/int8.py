@@ -138,10 +138,10 @@ def main() -> int:
         calibrate = draw_images(Path(tmp) / "calibrate", args.calibration_images, seed=0, size=side + 32)
         check = draw_images(Path(tmp) / "check", args.check_images, seed=1, size=side + 32)
         if model.weights_report is None:  # random weights: give BatchNorm the statistics of real inputs
-            estimate_batchnorm(model, calibration_batches(calibrate, model.backbone))
+            estimate_batchnorm(model, calibration_batches(calibrate, model))
         report = export(model, Path(tmp) / "int8.pt2", int8=True, calibrate=calibrate, check=True)
         int8 = torch.export.load(str(Path(tmp) / "int8.pt2")).module()
-        check_batches = calibration_batches(check, model.backbone)
+        check_batches = calibration_batches(check, model)
     quantize_s = time.perf_counter() - started
     compiled_int8 = torch.compile(int8)
     agreed = agreement(model, lambda batch: compiled_int8(batch)[0], check_batches)

@@ -20,7 +20,9 @@ __all__ = [
     "bench",
     "build",
     "compile_for_inference",
+    "evaluate",
     "export",
+    "fit",
     "freeze",
     "hookimpl",
     "info",
@@ -30,6 +32,7 @@ __all__ = [
     "predict",
     "resolve",
     "save",
+    "transforms",
 ]
 
 if TYPE_CHECKING:
@@ -42,6 +45,9 @@ if TYPE_CHECKING:
     from zoo._fast import compile_for_inference
     from zoo._prediction import predict
     from zoo._spec import parse
+    from zoo.training.evaluation import evaluate
+    from zoo.training.loop import fit
+    from zoo.training.transforms import transforms
 
 _LAZY = {
     "bench": ("zoo.benchmark", "bench"),
@@ -55,6 +61,9 @@ _LAZY = {
     "predict": ("zoo._prediction", "predict"),
     "load": ("zoo._artifact", "load"),
     "save": ("zoo._artifact", "save"),
+    "fit": ("zoo.training.loop", "fit"),
+    "evaluate": ("zoo.training.evaluation", "evaluate"),
+    "transforms": ("zoo.training.transforms", "transforms"),
 }
 
 

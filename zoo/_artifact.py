@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from zoo._builder import build_recipe
 from zoo._labels import check_names
-from zoo._modelfile import FORMAT, METADATA_KEY, SUFFIX, read_header, read_tensors, required_metadata
+from zoo._modelfile import FORMAT, METADATA_KEY, RECORDED, SUFFIX, read_header, read_tensors, required_metadata
 from zoo._recipe import Recipe, resolve
 from zoo._registry import default_registry
 from zoo._untrusted import clean_labels, one_line
@@ -113,6 +113,7 @@ def metadata_for(model: ZooModel, registry: Registry, labels: Labels | None = No
         "torch_version": torch.__version__.split("+")[0],
         "plugins": _plugins(model, recipe, registry),
         "weights": {"source": report.source, "sha256": report.sha256} if report is not None else None,
+        **{key: value for key, value in getattr(model, "record", {}).items() if key in RECORDED},
         "content_sha256": "",
     }
 
@@ -239,5 +240,9 @@ def load(
                       f"keeping the file's frozen stages {frozen}", ZooWarning, stacklevel=2)
         model.set_frozen(frozen, meta["freeze"])
     model.labels = clean_labels(meta.get("labels") or {})
+    size = meta.get("input_size")
+    if isinstance(size, list) and len(size) == 3 and tuple(size[1:]) != model.image_size:
+        model.set_image_size(tuple(int(v) for v in size[1:]))
+    model.record = {key: meta[key] for key in RECORDED if isinstance(meta.get(key), dict)}
     model.weights_report = WeightsReport(str(path), str(path), file_sha, "zoo", len(tensors))
     return model if device is None else model.to(device)

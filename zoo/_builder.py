@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from zoo._optimizer_check import watch
 from zoo._plugin_checks import FeaturesCheck, build_backbone, build_head, origin, select_stages
 from zoo._recipe import LOSS_WEIGHT, Recipe, ResolvedHead, resolve
 from zoo._registry import Registry, default_registry
@@ -21,8 +22,11 @@ def build(
     freeze: str | None = None,
     weights: Weights | None = None,
     registry: Registry | None = None,
+    img_size: int | None = None,
 ) -> ZooModel:
     """Build ``backbone+head[+head...]`` with a freeze policy (``none`` when not given).
+
+    ``img_size``: the square image size the model is for (default: the backbone's); saved with it.
 
     ``weights``: ``imagenet``, a tag of the backbone's plugin, a name pinned in registry.toml, or a
     .safetensors/.pth/.pt file (see `zoo._weights`); None keeps the fresh initialisation.
@@ -31,7 +35,10 @@ def build(
     """
     registry = registry or default_registry()
     recipe = resolve(spec, freeze, registry)
-    return build_recipe(recipe, registry, weights=weights)
+    model = build_recipe(recipe, registry, weights=weights)
+    if img_size is not None:
+        model.set_image_size(img_size)
+    return model
 
 
 def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None = None) -> ZooModel:
@@ -99,5 +106,9 @@ def freeze(model: ZooModel, policy: str | None = None, registry: Registry | None
     part, argument = registry.freeze_policy(policy or "none", backbone.stage_names, name)
     selected = select_stages(registry.entry("freeze", part.qualified_name), backbone.stage_names, argument)
     qualified = part.qualified_name  # saved and printed qualified, so another plugin's policy of the same name cannot take it
+    frozen = [p for p in model.parameters() if not p.requires_grad]
     model.set_frozen(selected, qualified if argument is None else f"{qualified}:{argument}")
+    unfrozen = [p for p in frozen if p.requires_grad]
+    if unfrozen:  # an optimizer made before would silently skip them: warn if one steps without them
+        watch(model, unfrozen)
     return model

@@ -372,7 +372,7 @@ def _export_model(model: ZooModel, path: Path, kind: str, *, check: bool, int8: 
     module, reference, images = _flat_module(model), None, 0
     try:
         if int8:
-            batches = _quantize.calibration_batches(calibrate, model.backbone)
+            batches = _quantize.calibration_batches(calibrate, model)
             images = sum(len(b) for b in batches)
             module = _quantize.quantize(_pt2_program(module, example, strict=True).module(), batches)
             reference = module

@@ -28,6 +28,7 @@ METADATA_KEY = "zoo"
 SUFFIX = ".safetensors"
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit
 _REQUIRED = ("spec", "freeze", "frozen_stages", "plugins", "content_sha256")
+RECORDED = ("preprocessing", "training", "metrics")  # optional: what training and zoo.transforms add
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,9 @@ _AS_WEIGHTS = {  # per command: how to use a file of weights that is not a saved
     "info": "zoo info reads saved zoo models; use it as weights: zoo build SPEC --weights {path}",
     "bench": "zoo bench measures a saved zoo model or a SPEC: save one first with "
              "zoo build SPEC --weights {path} -o model.safetensors",
+    "train": "use it as weights: zoo train SPEC DATA --weights {path} -o model.safetensors",
+    "eval": "use it as weights: zoo eval SPEC DATA --weights {path}",
+    "transforms": "give the spec it was made for instead: zoo.transforms(SPEC)",
     "export": "use it as weights: zoo export SPEC --weights {path} -o FILE.onnx",
 }
 
@@ -189,7 +193,8 @@ def model_file(target: str | os.PathLike[str], command: str) -> Path | None:
     zoo model file, else the error says how this command can use it instead.
 
     Every command that takes a model asks this one function, so each gives the same answer; ``command``
-    (build, predict, info, bench, export) picks the advice for a file that exists but holds only weights.
+    (build, predict, info, bench, train, eval, transforms, export) picks the advice for a file that exists but
+    holds only weights.
     """
     text = os.fspath(target)
     path = Path(text).expanduser()

@@ -1,4 +1,4 @@
-"""Predicting on image files: load, prepare as the backbone expects, run, decode, and draw.
+"""Predicting on image files: load, prepare with the model's eval transform, run, decode, and draw.
 
 `predict` is what ``zoo predict`` runs. An image that cannot be read, or is too small for the
 backbone, is skipped with a `ZooWarning` naming it and reported with its error; the others are
@@ -6,6 +6,7 @@ still predicted.
 """
 from __future__ import annotations
 
+import glob
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,13 +16,16 @@ from typing import TYPE_CHECKING, Any, Union
 
 from zoo._artifact import load, read_labels as read_labels_file
 from zoo._builder import build
-from zoo._images import check_size, open_image, prepare, to_rgb, to_tensor
+from zoo._images import check_size, open_image, to_rgb
 from zoo._labels import check_names
 from zoo._modelfile import model_file
 from zoo._recipe import resolve
 from zoo.drawing import Canvas
 from zoo.errors import ZooError, ZooWarning
 from zoo.files import atomic_write_bytes
+from zoo.training.data import image_files
+from zoo.training.progress import progress as bar
+from zoo.training.transforms import transforms
 
 if TYPE_CHECKING:
     import torch
@@ -86,6 +90,29 @@ def read_labels(values: Sequence[str], model: ZooModel, registry: Registry | Non
     return labels
 
 
+def expand_images(arguments: Sequence[str]) -> list[str]:
+    """Files as given, a folder's images (recursively, sorted), a glob's matches (``'photos/*.jpg'``).
+
+    A glob or folder that finds no image is a `ZooError`; a plain name is kept, so a missing file is
+    reported with the others.
+    """
+    found: list[str] = []
+    for argument in arguments:
+        if Path(argument).is_dir():
+            files = image_files(Path(argument))
+            if not files:
+                raise ZooError(f"folder {argument} has no images")
+            found += [str(p) for p in files]
+        elif glob.has_magic(argument) and not Path(argument).exists():
+            matches = sorted(glob.glob(argument, recursive=True))
+            if not matches:
+                raise ZooError(f"no file matches {argument}")
+            found += matches
+        else:
+            found.append(argument)
+    return found
+
+
 def _out_names(names: Sequence[str]) -> list[str]:
     """``photo.jpg`` -> ``photo.png``; a second ``photo`` becomes ``photo-2.png``."""
     seen: dict[str, int] = {}
@@ -118,13 +145,14 @@ def _load(source: ImageSource, name: str, model: ZooModel) -> Image.Image:
     return image
 
 
-def _batch(model: ZooModel, images: list[Image.Image], device: torch.device) -> Any:
-    """What the model takes: a list of [0, 1] images for detection, else one prepared batch."""
+def _batch(model: ZooModel, images: list[Image.Image], device: torch.device, transform: Any) -> Any:
+    """What the model takes, each image prepared by the model's own eval transform: a list of images for
+    detection, else one batch."""
     import torch
 
     if model.takes_images:
-        return [to_tensor(image).to(device) for image in images]
-    return torch.stack([prepare(image, model.backbone) for image in images]).to(device)
+        return [transform(image).to(device) for image in images]
+    return torch.stack([transform(image) for image in images]).to(device)
 
 
 class _Runner:
@@ -164,17 +192,17 @@ def predict(
     device: str | None = None,
     fast: bool = False,
     registry: Registry | None = None,
+    progress: bool | None = False,
 ) -> list[ImagePrediction]:
     """Each image's answers, in order: top-k classes, key points in pixels, age and gender, boxes.
 
     ``threshold`` keeps detections scoring at least that; ``out`` is a folder receiving, per image,
     a PNG with the answers drawn (boxes labelled, key points marked, other answers as captions).
+    ``progress``: a bar on stderr (None: when it is a terminal).
     ``fast`` runs the model compiled with its weights frozen (`zoo._fast`), as ``zoo bench --fast`` does.
 
     >>> zoo.predict("ants-bees.safetensors", ["ant.jpg"], top_k=2)  # doctest: +SKIP
     """
-    import torch
-
     from zoo._model import ZooModel
 
     if not 0.0 <= threshold <= 1.0:
@@ -193,9 +221,11 @@ def predict(
         model.to(device)
     run_on = next(model.parameters()).device
     model.eval()
+    transform = transforms(model)
     runner = _Runner(model, fast)
     results = [ImagePrediction(name) for name in names]
-    for start in range(0, len(sources), batch_size):
+    starts = range(0, len(sources), batch_size)
+    for start in bar(starts, len(starts), "predict", progress):
         indices, loaded = [], []
         for index in range(start, min(start + batch_size, len(sources))):
             try:
@@ -207,7 +237,8 @@ def predict(
         if not loaded:
             continue
         sizes = [image.size for image in loaded]
-        answers = model.decode(runner(_batch(model, loaded, run_on)), sizes, top_k=top_k, threshold=threshold, labels=labels)
+        answers = model.decode(runner(_batch(model, loaded, run_on, transform)), sizes, top_k=top_k,
+                               threshold=threshold, labels=labels)
         for index, image, answer in zip(indices, loaded, answers):
             result = results[index]
             result.width, result.height = image.size

@@ -14,15 +14,16 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zoo._images import check_size, open_image, prepare
+from zoo._images import check_size, open_image
 from zoo.benchmark import _machine
 from zoo.errors import ZooError, ZooWarning
+from zoo.training.transforms import transforms
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from zoo.backbone import Backbone
+    from zoo._model import ZooModel
 
 # CPU flags (as /proc/cpuinfo spells them) with int8 dot products in hardware.
 INT8_FLAGS = {"avx512_vnni": "AVX512-VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8"}
@@ -60,10 +61,12 @@ def calibration_files(folder: str | os.PathLike[str]) -> list[Path]:
     return files[:MAX_CALIBRATION_IMAGES]
 
 
-def calibration_batches(folder: str | os.PathLike[str], backbone: Backbone) -> list[torch.Tensor]:
-    """The images of ``folder`` prepared as the backbone expects, in batches; unreadable ones are skipped."""
+def calibration_batches(folder: str | os.PathLike[str], model: ZooModel) -> list[torch.Tensor]:
+    """The images of ``folder`` prepared by the model's own eval transform, in batches; unreadable ones are
+    skipped."""
     import torch
 
+    backbone, transform = model.backbone, transforms(model)
     images = []
     for file in calibration_files(folder):
         try:
@@ -72,7 +75,7 @@ def calibration_batches(folder: str | os.PathLike[str], backbone: Backbone) -> l
         except ZooError as exc:
             warnings.warn(f"skipped for calibration: {exc}", ZooWarning, stacklevel=2)
             continue
-        images.append(prepare(image, backbone))
+        images.append(transform(image))
     if not images:
         raise ZooError(f"--calibrate {folder}: no image in it could be read "
                        f"({', '.join(sorted(IMAGE_SUFFIXES))})")

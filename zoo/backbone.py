@@ -64,6 +64,7 @@ class Backbone(nn.Module):
     input_size: tuple[int, int, int] = (3, 224, 224)
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
+    interpolation: str = "bilinear"  # how its pretrained weights saw images resized: bilinear, bicubic or nearest
     reference_classifier: str = ""
     reference_prefix: str = ""
 

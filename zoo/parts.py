@@ -128,7 +128,9 @@ class HeadPart:
     name in a spec (``cls10`` -> 10), or None for heads whose ``size`` is ``"none"``.
     ``needs`` is what the head reads: the pooled vector, one spatial stage, or several spatial stages;
     a backbone that lacks it is refused. ``inputs="images"`` declares a head that runs the backbone on
-    whole images itself (detection): it must be the model's only head.
+    whole images itself (detection): it must be the model's only head. ``targets`` (a
+    `zoo.targets.TargetReader`) says what ``zoo train`` reads for the head; without one the head trains
+    only from the user's own DataLoader.
     """
 
     name: str
@@ -142,6 +144,7 @@ class HeadPart:
     options: tuple[Option, ...] = ()
     inputs: Literal["features", "images"] = "features"
     classifier: str = ""  # module in the head that takes a whole torchvision/timm model's classifier ("fc")
+    targets: Any = None  # a zoo.targets.TargetReader: how `zoo train` reads this head's targets
     # how many names (labels) its outputs take: "classes" one per class (cls1, binary, takes two), "size" one per
     # unit of its size, a fixed count, or None for none; save, build --labels and predict --labels check them
     labels: Literal["classes", "size"] | int | None = None

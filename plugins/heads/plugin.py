@@ -4,6 +4,8 @@ from __future__ import annotations
 from zoo import hookimpl
 from zoo.errors import ZooError, suggest
 from zoo.parts import HeadPart, Option
+from zoo.plugins.heads.targets import point_columns, read_age_gender, read_class, read_points
+from zoo.targets import TargetReader
 
 KEYPOINT_LOSSES = ("l1", "mse", "smooth_l1")
 
@@ -48,6 +50,7 @@ def zoo_heads():
         namespace="zoo",
         size_label="classes",
         classifier="fc",
+        targets=TargetReader(("folders", "table"), lambda size: ("label",), read_class),
         labels="classes",
         options=(
             Option("hidden", int, None, "width of a hidden layer with ReLU before the logits", minimum=1),
@@ -62,6 +65,7 @@ def zoo_heads():
         namespace="zoo",
         size_label="points",
         needs="stage",
+        targets=TargetReader(("table",), point_columns, read_points, spatial=True),
         options=(
             Option("stage", str, None, "the spatial stage to read (default: the last)"),
             Option("channels", int, 256, "channels of the 3x3 convolution", minimum=1),
@@ -78,6 +82,7 @@ def zoo_heads():
         "metrics: age MAE, gender accuracy",
         namespace="zoo",
         size="none",
+        targets=TargetReader(("table",), lambda size: ("age", "gender"), read_age_gender),
         labels=2,  # the genders, 0 then 1
         options=(
             Option("hidden", int, 256, "width of the shared hidden layer", minimum=1),
@@ -99,6 +104,7 @@ def zoo_heads():
         labels="size",
         needs="stages",
         inputs="images",
+        targets=TargetReader(("coco",), spatial=True),
         options=(
             Option("channels", int, 256, "channels of the feature pyramid", minimum=1),
             Option("min_size", int, 800, "images are resized so that their shorter side is this", minimum=32),

@@ -52,6 +52,8 @@ class TimmBackbone(Backbone):
         self.input_size = tuple(cfg.get("input_size", (3, 224, 224)))
         self.mean = tuple(cfg.get("mean", self.mean))
         self.std = tuple(cfg.get("std", self.std))
+        interpolation = cfg.get("interpolation")
+        self.interpolation = interpolation if interpolation in ("bilinear", "bicubic", "nearest") else "bilinear"
         # the pooled vector is what forward_head(pre_logits=True) returns; models that pool after a head
         # conv or MLP (MobileNetV3, GhostNet, timm's VGG) make it wider than the last stage: head_hidden_size
         self.num_features = getattr(self.model, "head_hidden_size", None) or self.model.num_features

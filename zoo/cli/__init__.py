@@ -19,6 +19,7 @@ from zoo.cli import _deploy
 from zoo.cli._completion import complete_freeze, complete_spec
 from zoo.cli._context import emit as _emit, registry as _registry
 from zoo.cli._format import format_build, format_info, format_list, format_plugins, format_predictions, format_report
+from zoo.cli._training import add_training_commands
 from zoo.errors import ZooError, ZooWarning
 from zoo.parts import LISTED_KINDS
 
@@ -100,6 +101,8 @@ def cli(ctx: click.Context, registry_file: str | None, debug: bool) -> None:
     zoo list 'resnet*'                       backbones, heads, freeze policies, presets
     zoo info resnet50                        stages, channels, strides, input size
     zoo build resnet50+cls10 --freeze=layer4 what trains and what is frozen
+    zoo train resnet18+cls2 photos/ -o m.safetensors  fine-tune: class folders, table, COCO
+    zoo eval m.safetensors photos/           every head's metrics on labelled data
     zoo predict model.safetensors cat.jpg    classes, key points, age + gender, boxes
     zoo bench resnet50+cls10 --mode train    images per second, peak memory, GFLOPs
     """
@@ -152,10 +155,12 @@ def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> No
 @click.option("-o", "--output", default=None, metavar="FILE", help="Save the model to FILE.safetensors.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("--labels", "labels_file", default=None, metavar="FILE", help="Class labels, one a line, saved with -o.")
+@click.option("--img-size", type=click.IntRange(min=1), default=None,
+              help="Square image size the model is for (default: the backbone's); saved with -o.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None, output: str | None,
-          force: bool, labels_file: str | None, as_json: bool) -> None:
+          force: bool, labels_file: str | None, img_size: int | None, as_json: bool) -> None:
     """Build SPEC (a preset, or a saved FILE.safetensors), show what trains, and save it with -o."""
     from zoo._artifact import check_output, load, read_labels, save
     from zoo._builder import build as build_model
@@ -169,11 +174,12 @@ def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None
         labels = read_labels(labels_file) if labels_file else None
     path = model_file(spec, "build")
     if path is not None:  # a saved model: rebuild it, to check it or save it anew
-        if freeze or weights:
-            raise click.UsageError(f"{spec} brings its own freeze policy and weights; drop --freeze and --weights")
+        if freeze or weights or img_size:
+            raise click.UsageError(f"{spec} brings its own freeze policy, weights and image size; "
+                                   "drop --freeze, --weights and --img-size")
         model = load(path, registry=_registry(ctx))
     else:
-        model = build_model(spec, freeze=freeze, weights=weights, registry=_registry(ctx))
+        model = build_model(spec, freeze=freeze, weights=weights, registry=_registry(ctx), img_size=img_size)
     summary = model_summary(model)
     if model.weights_report is not None:
         summary["weights"] = model.weights_report.as_dict()
@@ -192,22 +198,25 @@ def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None
 @click.option("--labels", multiple=True, metavar="[HEAD=]FILE", help="Class names, one a line (default: the model file's).")
 @click.option("--out", default=None, metavar="DIR", help="Write per image a PNG with the answers drawn.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cpu).")
+@click.option("-b", "--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Images per batch.")
 @click.option("--fast", is_flag=True, help="Compiled, weights frozen, bf16 where native and measured faster.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: str | None, threshold: float,
-            top_k: int, labels: tuple[str, ...], out: str | None, device: str | None, fast: bool,
+            top_k: int, labels: tuple[str, ...], out: str | None, device: str | None, batch_size: int, fast: bool,
             as_json: bool) -> int:
-    """Predict with MODEL (a .safetensors model file, or a SPEC with --weights) on each IMAGE.
+    """Predict with MODEL (a .safetensors model file, or a SPEC with --weights) on each IMAGE (a file, a
+    folder of images, or a quoted glob such as 'photos/*.jpg').
 
     An image that cannot be read is skipped with a warning; the exit code is then 1.
     """
-    from zoo._prediction import load_model, predict as run, read_labels as read_head_labels
+    from zoo._prediction import expand_images, load_model, predict as run, read_labels as read_head_labels
 
+    files = expand_images(images)
     loaded = load_model(model, weights=weights, registry=_registry(ctx))
-    results = run(loaded, images, threshold=threshold, top_k=top_k,
+    results = run(loaded, files, threshold=threshold, top_k=top_k,
                   labels=read_head_labels(labels, loaded, _registry(ctx)),
-                  out=out, device=device, fast=fast)
+                  out=out, device=device, batch_size=batch_size, progress=None, fast=fast)
     done = [r.as_dict() for r in results]
     _emit(done, as_json, None if as_json else format_predictions(results, loaded))
     return 1 if any(r.error for r in results) else 0
@@ -283,5 +292,6 @@ def main() -> None:
     cli.main(prog_name="zoo")
 
 
+add_training_commands(cli, _registry, _emit)
 for _command in (_deploy.export, _deploy.env):
     cli.add_command(_command)

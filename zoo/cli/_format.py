@@ -143,6 +143,14 @@ def format_metadata(data: dict[str, Any]) -> str:
                             if weights and weights.get("sha256")
                             else one_line(weights["source"], 200) if weights else "fresh initialisation"),
     ]
+    training = data.get("training")
+    if isinstance(training, dict):
+        lines.append(one_line(f"trained:      epoch {training.get('epoch')} of {training.get('epochs_run')} on "
+                              f"{training.get('data')} ({training.get('optimizer')}, lr {training.get('lr')}, "
+                              f"batch {training.get('batch_size')})", 400))
+    if isinstance(data.get("metrics"), dict):
+        lines.append("metrics:      " + ", ".join(f"{one_line(k, 60)} {v:.4g}" for k, v in data["metrics"].items()
+                                                  if isinstance(v, (int, float))))
     for head, labels in (data.get("labels") or {}).items():
         shown = ", ".join(one_line(label, 60) for label in labels[:8])
         shown += f", ... ({len(labels)} in all)" if len(labels) > 8 else ""
@@ -203,6 +211,30 @@ def format_report(report: BenchReport) -> str:
         subject, baseline = report.pair(mode)
         low, high = report.ratio_ranges[mode]
         lines.append(f"{mode}: {subject} / {baseline} = {ratio:.3f}x (repeat by repeat {low:.3f}-{high:.3f})")
+    return "\n".join(lines)
+
+
+def format_epoch(row: dict[str, Any]) -> str:
+    """One line per epoch of ``zoo train``: each train/ and val/ figure, time and speed."""
+    values = [f"{key} {value:.4g}" for key, value in row.items()
+              if key.startswith(("train/", "val/")) and isinstance(value, float)]
+    return (f"epoch {row['epoch']}: " + "  ".join(values)
+            + f"  ({row['seconds']:.1f} s, {row['images_per_s']:.1f} img/s"
+            + (f", {row['skipped']} unreadable skipped" if row.get("skipped") else "") + ")")
+
+
+def format_evaluation(result: dict[str, Any]) -> str:
+    """What ``zoo eval`` prints: images, loss, each metric, per-class accuracy, confusion matrix files."""
+    lines = [f"{result['model']} on {result['data'] or 'the data'}: {result['images']} images"
+             + (f" ({result['skipped']} unreadable skipped)" if result["skipped"] else "")]
+    if result.get("loss") is not None:
+        lines.append(f"  loss: {result['loss']:.4f}")
+    lines += [f"  {name}: {value:.4f}" for name, value in result["metrics"].items()]
+    for key, found in result.get("classes", {}).items():
+        shown = ", ".join(f"{name} {'-' if acc is None else f'{acc:.3f}'}" for name, acc in found["per_class_accuracy"].items())
+        lines.append(f"  {key} per class: {shown}")
+        if found.get("confusion_png"):
+            lines.append(f"  {key} confusion matrix: {found['confusion_png']}")
     return "\n".join(lines)
 
 
