@@ -45,6 +45,8 @@ def _format_row(row: dict[str, Any]) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader worker processes.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cpu).")
+@click.option("--resume", is_flag=True, help="Continue a stopped run from its checkpoint (OUTPUT.checkpoint.pt), "
+              "with the same arguments.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no line per epoch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result (history, best epoch, files) as JSON.")
 @click.pass_context
@@ -60,8 +62,8 @@ def train(ctx: click.Context, model: str, data: str, output: str, force: bool, v
     try:
         result = fit(model, data, val, freeze=freeze, weights=weights, output=output, force=force, device=device,
                      progress=False if quiet else None, on_epoch=report, augment=not no_augment, **settings)
-    except KeyboardInterrupt:
-        click.echo("zoo: interrupted; nothing was written", err=True)
+    except KeyboardInterrupt as stop:
+        click.echo(f"zoo: interrupted; {getattr(stop, 'message', 'nothing was written')}", err=True)
         return 130
     if as_json:
         _emit(result.as_dict(), True)

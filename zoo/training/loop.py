@@ -3,11 +3,13 @@ everything that decides what the model computes (labels, image size, eval transf
 
 The loop is the seeds' loop (forward, the model's loss, backward, step; then validation) with what they
 leave to the user done once: data and transform from the model, parameter groups per stage, warm-up and
-schedule, gradual unfreezing with the optimizer kept right, progress, history and atomic files. A
-KeyboardInterrupt stops it before anything is written.
+schedule, gradual unfreezing with the optimizer kept right, progress, history and atomic files. With an output, a
+checkpoint after every epoch lets ``resume=True`` continue a stopped run (`zoo.training.checkpoint`); a loss
+that is not finite stops the run with the last good checkpoint kept.
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -98,10 +100,13 @@ def _score(row: dict[str, Any], model: ZooModel) -> float:
     return -row["val/loss"]
 
 
-def _outputs(output: str | os.PathLike[str] | None, force: bool) -> dict[str, Path]:
+def _outputs(output: str | os.PathLike[str] | None, force: bool, resume: bool) -> dict[str, Path]:
     if output is None:
+        if resume:
+            raise ZooError("--resume needs the output (-o) of the run to continue")
         return {}
     from zoo.artifact import check_output
+    from zoo.training.checkpoint import checkpoint_path
     from zoo.training.history import history_paths
 
     best = check_output(output, force)
@@ -110,7 +115,10 @@ def _outputs(output: str | os.PathLike[str] | None, force: bool) -> dict[str, Pa
     for path in history_paths(best).values():
         if path.exists() and not force:
             raise ZooError(f"{path} exists; use --force (force=True) to replace it")
-    return {"best": best, "last": last}
+    checkpoint = checkpoint_path(best)
+    if checkpoint.exists() and not (force or resume):
+        raise ZooError(f"{checkpoint} is left by a stopped run; continue it with --resume, or start over with --force")
+    return {"best": best, "last": last, "checkpoint": checkpoint}
 
 
 def fit(
@@ -125,6 +133,7 @@ def fit(
     device: str | None = None,
     progress: bool | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    resume: bool = False,
     **settings: Any,
 ) -> FitResult:
     """Fine-tune ``model`` (a built model, a spec or a .safetensors file) on ``data``.
@@ -134,11 +143,14 @@ def fit(
     of `Settings` (epochs, batch_size, img_size, lr, optimizer, schedule, warmup, backbone_lr, layer_decay,
     unfreeze, augment, val_split, seed, workers). The model ends with its best epoch's weights; with
     ``output``, the best and the last epoch are saved (``NAME.safetensors``, ``NAME-last.safetensors``) with
-    the history (``NAME.history.csv``/``.json``, ``NAME.curves.png``).
+    the history (``NAME.history.csv``/``.json``, ``NAME.curves.png``); ``NAME.checkpoint.pt`` holds the run's
+    state after each epoch until it ends, and ``resume=True`` continues from it.
 
     >>> zoo.fit("resnet18+cls2", "hymenoptera_data", weights="imagenet", freeze="layer4", epochs=5)  # doctest: +SKIP
     """
     import zoo
+    from zoo.training.checkpoint import (Checkpoints, StoppedTraining, data_fingerprint, identity, random_states,
+                                         restore_random_states)
     from zoo.training.data import load_data, loader
     from zoo.training.evaluation import check_unreadable, head_metrics, run, to_device, unpack
     from zoo.training.optim import Schedule, add_unfrozen, make_optimizer, param_groups, parse_unfreeze
@@ -151,7 +163,7 @@ def fit(
     config = Settings(**settings)
     config.check()
     config.lr = config.lr or DEFAULT_LR[config.optimizer]
-    files = _outputs(output, force)
+    files = _outputs(output, force, resume)
     _seed(config.seed)
     model = _model(model, freeze, weights)
     if config.img_size is not None:
@@ -171,10 +183,12 @@ def fit(
                             whole=whole, workers=config.workers)
         sizes = (len(train_samples), len(val_samples))
         source = os.fspath(data)
+        data_key = data_fingerprint([train_samples, val_samples])
     else:
         if val is None:
             raise ZooError("with your own DataLoader, give a validation DataLoader too (val=...)")
         train_loader, val_loader, sizes, source = data, val, (None, None), "DataLoader"
+        data_key = "DataLoader"
     if device is not None:
         model.to(device)
     run_on = next(model.parameters()).device
@@ -184,52 +198,80 @@ def fit(
     steps = len(train_loader)
     schedule = Schedule(config.schedule, config.epochs * steps, config.warmup * steps, max(1, config.epochs // 3) * steps)
     history: list[dict[str, Any]] = []
-    best_state, best_score, best_epoch, step = None, float("-inf"), 0, 0
-    for epoch in range(1, config.epochs + 1):
+    best_state, best_score, best_epoch, step, first = None, float("-inf"), 0, 0, 1
+    generator = getattr(train_loader, "generator", None)
+    checkpoints = None
+    if files:
+        checkpoints = Checkpoints(files["checkpoint"], identity(model.spec, model.freeze_policy, data_key, asdict(config)))
+
+    def unfreeze_at(epoch: int) -> None:
         for at, stage in plan:
             if at == epoch:
                 zoo.freeze(model, stage if stage.startswith(("last:", "none", "all")) else f"before:{stage}")
                 add_unfrozen(optimizer, model, config.lr, weight_decay=config.weight_decay, **groups)
-        model.train()
-        metric = None if whole else model.metric()
-        loss_sum, images, skipped, started = 0.0, 0, 0, time.perf_counter()
-        for batch in bar(train_loader, steps, f"epoch {epoch}/{config.epochs}", progress):
-            inputs, targets, missed = unpack(batch)
-            skipped += missed
-            if len(inputs) == 0:
-                continue
-            inputs, targets = to_device(inputs, run_on), to_device(targets, run_on)
-            schedule.apply(optimizer, step)
-            outputs = model(inputs, targets) if whole else model(inputs)
-            loss = model.loss(outputs, targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            loss_sum += float(loss.detach()) * len(inputs)
-            images += len(inputs)
+
+    if resume and checkpoints is not None:
+        state = checkpoints.load()
+        for epoch in range(1, state["epoch"] + 1):
+            unfreeze_at(epoch)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        restore_random_states(state["random"], generator)
+        history, best_state, best_score, best_epoch = state["history"], state["best_state"], *state["best"]
+        step, first = state["step"], state["epoch"] + 1
+    try:
+        for epoch in range(first, config.epochs + 1):
+            unfreeze_at(epoch)
+            model.train()
+            metric = None if whole else model.metric()
+            loss_sum, images, skipped, started = 0.0, 0, 0, time.perf_counter()
+            for batch in bar(train_loader, steps, f"epoch {epoch}/{config.epochs}", progress):
+                inputs, targets, missed = unpack(batch)
+                skipped += missed
+                if len(inputs) == 0:
+                    continue
+                inputs, targets = to_device(inputs, run_on), to_device(targets, run_on)
+                schedule.apply(optimizer, step)
+                outputs = model(inputs, targets) if whole else model(inputs)
+                loss = model.loss(outputs, targets)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    where = checkpoints.where() if checkpoints else "nothing was written"
+                    raise ZooError(f"epoch {epoch}: the training loss is {value}; stopped ({where})")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                loss_sum += value * len(inputs)
+                images += len(inputs)
+                if metric is not None:
+                    metric.update(_detach(outputs), targets)
+            seconds = time.perf_counter() - started
+            if sizes[0] is not None:
+                check_unreadable(skipped, sizes[0], source)
+            if images == 0:
+                raise ZooError(f"epoch {epoch}: no training image could be read")
+            found = run(model, val_loader, run_on)
+            row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train/loss": loss_sum / images}
             if metric is not None:
-                metric.update(_detach(outputs), targets)
-        seconds = time.perf_counter() - started
-        if sizes[0] is not None:
-            check_unreadable(skipped, sizes[0], source)
-        if images == 0:
-            raise ZooError(f"epoch {epoch}: no training image could be read")
-        found = run(model, val_loader, run_on)
-        row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train/loss": loss_sum / images}
-        if metric is not None:
-            row.update({f"train/{k}": v for k, v in head_metrics(metric).items()})
-        if found["loss"] is not None:
-            row["val/loss"] = found["loss"]
-        row.update({f"val/{k}": v for k, v in found["metrics"].items()})
-        row.update({"seconds": round(seconds, 3), "images_per_s": round(images / seconds, 2), "skipped": skipped})
-        history.append(row)
-        if on_epoch is not None:
-            on_epoch(row)
-        score = _score(row, model)
-        if score > best_score:
-            best_score, best_epoch = score, epoch
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                row.update({f"train/{k}": v for k, v in head_metrics(metric).items()})
+            if found["loss"] is not None:
+                row["val/loss"] = found["loss"]
+            row.update({f"val/{k}": v for k, v in found["metrics"].items()})
+            row.update({"seconds": round(seconds, 3), "images_per_s": round(images / seconds, 2), "skipped": skipped})
+            history.append(row)
+            score = _score(row, model)
+            if score > best_score:
+                best_score, best_epoch = score, epoch
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            if checkpoints is not None:
+                checkpoints.save(epoch, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                                         "random": random_states(generator), "history": history,
+                                         "best_state": best_state, "best": [best_score, best_epoch]})
+            if on_epoch is not None:
+                on_epoch(row)
+    except KeyboardInterrupt:
+        raise StoppedTraining(checkpoints.where() if checkpoints else "nothing was written") from None
     best_row = history[best_epoch - 1]
     metrics = {k[4:]: v for k, v in best_row.items() if k.startswith("val/")}
     model.record["preprocessing"] = preprocessing.as_dict()
@@ -248,6 +290,7 @@ def fit(
     model.record["training"]["epoch"] = best_epoch
     if files:
         written["best"] = str(zoo.save(model, files["best"], force=force))
+        checkpoints.remove()
     return FitResult(model, history, best_epoch, metrics, written)
 
 
