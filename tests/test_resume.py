@@ -153,7 +153,7 @@ def test_ctrl_c_exits_130_keeping_the_checkpoint_and_resume_finishes(shapes, tmp
     out = tmp_path / "m.safetensors"
     zoo_command = [str(Path(sys.executable).with_name("zoo"))]
     args = _train_args(shapes, out)
-    args[args.index("3")] = "40"  # long enough to be stopped during training
+    args[args.index("3")] = "4"  # one epoch checkpointed, three left to stop
     process = subprocess.Popen(zoo_command + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     checkpoint = tmp_path / "m.checkpoint.pt"
     deadline = time.monotonic() + 600

@@ -63,9 +63,11 @@ class FitResult:
     best_epoch: int
     metrics: dict[str, float]
     files: dict[str, str] = field(default_factory=dict)
+    feature_cache: dict[str, Any] | None = None  # the cache file, its size in bytes, whether this run built it
 
     def as_dict(self) -> dict[str, Any]:
-        return {"best_epoch": self.best_epoch, "metrics": self.metrics, "history": self.history, "files": self.files}
+        return {"best_epoch": self.best_epoch, "metrics": self.metrics, "history": self.history, "files": self.files,
+                "feature_cache": self.feature_cache}
 
 
 def _seed(seed: int) -> None:
@@ -134,6 +136,8 @@ def fit(
     progress: bool | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     resume: bool = False,
+    feature_cache: bool = True,
+    feature_cache_limit_gb: float | None = None,
     **settings: Any,
 ) -> FitResult:
     """Fine-tune ``model`` (a built model, a spec or a .safetensors file) on ``data``.
@@ -144,7 +148,8 @@ def fit(
     unfreeze, augment, val_split, seed, workers). The model ends with its best epoch's weights; with
     ``output``, the best and the last epoch are saved (``NAME.safetensors``, ``NAME-last.safetensors``) with
     the history (``NAME.history.csv``/``.json``, ``NAME.curves.png``); ``NAME.checkpoint.pt`` holds the run's
-    state after each epoch until it ends, and ``resume=True`` continues from it.
+    state after each epoch until it ends, and ``resume=True`` continues from it. With ``feature_cache`` (the
+    default), stages frozen before the first trainable one run once per image (`zoo.training.feature_cache`).
 
     >>> zoo.fit("resnet18+cls2", "hymenoptera_data", weights="imagenet", freeze="layer4", epochs=5)  # doctest: +SKIP
     """
@@ -192,6 +197,15 @@ def fit(
     if device is not None:
         model.to(device)
     run_on = next(model.parameters()).device
+    cache, cache_report = None, None
+    if feature_cache and sizes[0] is not None and not plan:
+        from zoo.training.feature_cache import DEFAULT_LIMIT_GB, use_feature_cache
+
+        found = use_feature_cache(model, train_samples, val_samples, preprocessing, data_key, config.batch_size,
+                                  config.seed, run_on, feature_cache_limit_gb or DEFAULT_LIMIT_GB)
+        if found is not None:
+            cache, train_loader, val_loader = found
+            cache_report = {"file": str(cache.path), "bytes": cache.size_bytes, "built": cache.built}
     groups = dict(backbone_lr=config.backbone_lr, layer_decay=config.layer_decay)
     optimizer = make_optimizer(config.optimizer, param_groups(model, config.lr, weight_decay=config.weight_decay,
                                                               **groups), momentum=config.momentum)
@@ -219,6 +233,8 @@ def fit(
         restore_random_states(state["random"], generator)
         history, best_state, best_score, best_epoch = state["history"], state["best_state"], *state["best"]
         step, first = state["step"], state["epoch"] + 1
+    if cache is not None:
+        cache.bypass()
     try:
         for epoch in range(first, config.epochs + 1):
             unfreeze_at(epoch)
@@ -272,6 +288,9 @@ def fit(
                 on_epoch(row)
     except KeyboardInterrupt:
         raise StoppedTraining(checkpoints.where() if checkpoints else "nothing was written") from None
+    finally:
+        if cache is not None:
+            cache.restore()
     best_row = history[best_epoch - 1]
     metrics = {k[4:]: v for k, v in best_row.items() if k.startswith("val/")}
     model.record["preprocessing"] = preprocessing.as_dict()
@@ -291,7 +310,7 @@ def fit(
     if files:
         written["best"] = str(zoo.save(model, files["best"], force=force))
         checkpoints.remove()
-    return FitResult(model, history, best_epoch, metrics, written)
+    return FitResult(model, history, best_epoch, metrics, written, cache_report)
 
 
 def _detach(outputs: Any) -> Any:
