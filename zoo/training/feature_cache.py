@@ -10,6 +10,7 @@ batch is checked against the whole model before the cache is trusted.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -123,7 +124,8 @@ class FeatureCache:
             reason = getattr(exc, "strerror", None) or exc
             warnings.warn(f"the feature cache cannot be written in {self.path.parent} ({reason}); training without it",
                           ZooWarning, stacklevel=2)
-            temporary.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
             return False
         self.tensors, self.built = found, True
         return True
