@@ -1,6 +1,7 @@
 """``zoo train`` and ``zoo eval``: thin commands over `zoo.fit` and `zoo.evaluate`."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -71,6 +72,8 @@ def train(ctx: click.Context, model: str, data: str, output: str, force: bool, v
     except KeyboardInterrupt as stop:
         click.echo(f"zoo: interrupted; {getattr(stop, 'message', 'nothing was written')}", err=True)
         return 130
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return 0
     if as_json:
         _emit(result.as_dict(), True)
     else:

@@ -157,6 +157,7 @@ def fit(
     from zoo.training.checkpoint import (Checkpoints, StoppedTraining, data_fingerprint, identity, random_states,
                                          restore_random_states)
     from zoo.training.data import load_data, loader
+    from zoo.training.distributed import join
     from zoo.training.evaluation import check_unreadable, head_metrics, run, to_device, unpack
     from zoo.training.optim import Schedule, add_unfrozen, make_optimizer, param_groups, parse_unfreeze
     from zoo.training.progress import progress as bar
@@ -169,6 +170,8 @@ def fit(
     config.check()
     config.lr = config.lr or DEFAULT_LR[config.optimizer]
     files = _outputs(output, force, resume)
+    group = join(device)
+    writes = group is None or group.writes
     _seed(config.seed)
     model = _model(model, freeze, weights)
     if config.img_size is not None:
@@ -176,6 +179,8 @@ def fit(
     plan = parse_unfreeze(config.unfreeze, model.backbone.stage_names)
     if plan and plan[-1][0] > config.epochs:
         raise ZooError(f"--unfreeze {config.unfreeze}: epoch {plan[-1][0]} is after the last epoch {config.epochs}")
+    if plan and group is not None:
+        raise ZooError("--unfreeze is not supported with several processes (torchrun): train the stages in two runs")
     preprocessing = of_model(model)
     whole = model.takes_images
     if isinstance(data, (str, os.PathLike)):
@@ -189,6 +194,9 @@ def fit(
         sizes = (len(train_samples), len(val_samples))
         source = os.fspath(data)
         data_key = data_fingerprint([train_samples, val_samples])
+        if group is not None:
+            group.check_samples(len(train_samples))
+            train_loader = group.shard(train_loader, config.seed)
     else:
         if val is None:
             raise ZooError("with your own DataLoader, give a validation DataLoader too (val=...)")
@@ -198,7 +206,7 @@ def fit(
         model.to(device)
     run_on = next(model.parameters()).device
     cache, cache_report = None, None
-    if feature_cache and sizes[0] is not None and not plan:
+    if feature_cache and sizes[0] is not None and not plan and group is None:
         from zoo.training.feature_cache import DEFAULT_LIMIT_GB, use_feature_cache
 
         found = use_feature_cache(model, train_samples, val_samples, preprocessing, data_key, config.batch_size,
@@ -215,7 +223,7 @@ def fit(
     best_state, best_score, best_epoch, step, first = None, float("-inf"), 0, 0, 1
     generator = getattr(train_loader, "generator", None)
     checkpoints = None
-    if files:
+    if files and writes:
         checkpoints = Checkpoints(files["checkpoint"], identity(model.spec, model.freeze_policy, data_key, asdict(config)))
 
     def unfreeze_at(epoch: int) -> None:
@@ -235,10 +243,13 @@ def fit(
         step, first = state["step"], state["epoch"] + 1
     if cache is not None:
         cache.bypass()
+    net = group.wrap(model, run_on) if group is not None else model
     try:
         for epoch in range(first, config.epochs + 1):
             unfreeze_at(epoch)
             model.train()
+            if group is not None:
+                train_loader.sampler.set_epoch(epoch)
             metric = None if whole else model.metric()
             loss_sum, images, skipped, started = 0.0, 0, 0, time.perf_counter()
             for batch in bar(train_loader, steps, f"epoch {epoch}/{config.epochs}", progress):
@@ -248,7 +259,7 @@ def fit(
                     continue
                 inputs, targets = to_device(inputs, run_on), to_device(targets, run_on)
                 schedule.apply(optimizer, step)
-                outputs = model(inputs, targets) if whole else model(inputs)
+                outputs = net(inputs, targets) if whole else net(inputs)
                 loss = model.loss(outputs, targets)
                 value = float(loss.detach())
                 if not math.isfinite(value):
@@ -263,6 +274,9 @@ def fit(
                 if metric is not None:
                     metric.update(_detach(outputs), targets)
             seconds = time.perf_counter() - started
+            if group is not None:
+                loss_sum, images, skipped = group.total(loss_sum, images, skipped)
+                images, skipped = int(images), int(skipped)
             if sizes[0] is not None:
                 check_unreadable(skipped, sizes[0], source)
             if images == 0:
@@ -284,7 +298,7 @@ def fit(
                 checkpoints.save(epoch, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                                          "random": random_states(generator), "history": history,
                                          "best_state": best_state, "best": [best_score, best_epoch]})
-            if on_epoch is not None:
+            if on_epoch is not None and writes:
                 on_epoch(row)
     except KeyboardInterrupt:
         raise StoppedTraining(checkpoints.where() if checkpoints else "nothing was written") from None
@@ -297,6 +311,9 @@ def fit(
     model.record["training"] = {**asdict(config), "data": source, "train_images": sizes[0], "val_images": sizes[1],
                                 "epochs_run": len(history), "best_epoch": best_epoch}
     written: dict[str, str] = {}
+    if group is not None:
+        group.leave()
+        files = files if writes else {}
     if files:
         from zoo.training.history import write_history
 
