@@ -153,7 +153,8 @@ def test_ctrl_c_exits_130_keeping_the_checkpoint_and_resume_finishes(shapes, tmp
     out = tmp_path / "m.safetensors"
     zoo_command = [str(Path(sys.executable).with_name("zoo"))]
     args = _train_args(shapes, out)
-    args[args.index("3")] = "4"  # one epoch checkpointed, three left to stop
+    args[args.index("3")] = "8"  # one epoch checkpointed, seven left to stop
+    args.append("--no-feature-cache")  # epochs on cached features would end before the signal comes
     process = subprocess.Popen(zoo_command + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     checkpoint = tmp_path / "m.checkpoint.pt"
     deadline = time.monotonic() + 600
