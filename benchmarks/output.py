@@ -1,7 +1,7 @@
 """Writing benchmark results: one folder per machine, every file written atomically.
 
 Shared by `run_matrix.py` and `targets.py`: the folder is named for the machine
-(``benchmarks/results/amd-epyc-2cpu/``) and holds its description beside the figures.
+(``benchmarks/results/amd-epyc-avx2-2cpu/``) and holds its description beside the figures.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.files import atomic_write_bytes
-from zoo.machine import describe_machine, machine_slug
+from zoo.benchmark._machine import describe_machine, machine_slug
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

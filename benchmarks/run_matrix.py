@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import zoo
-from zoo.bench_report import BenchReport
+from zoo.benchmark._report import BenchReport
 
 import isolation
 import output

@@ -6,7 +6,7 @@ import torch
 import torchvision
 
 import zoo
-from zoo.plugins.torchvision_backbones import RESNETS, VGGS
+from zoo.plugins.torchvision.plugin import RESNETS, VGGS
 
 
 def count(module) -> int:

@@ -14,9 +14,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import zoo
 from zoo.errors import ZooError, ZooWarning
-from zoo.memory import PeakMemory
-from zoo.timing import Clock, Timing, device_clock, interleave, time_loop, warm_up
-from zoo.workload import Workload
+from zoo.benchmark._memory import PeakMemory
+from zoo.benchmark._timing import Clock, Timing, device_clock, interleave, time_loop, warm_up
+from zoo.benchmark._workload import Workload
 
 TINY = {"img_size": 32, "batch_size": 2, "warmup": 1, "iters": 2, "repeats": 3}
 
@@ -136,7 +136,7 @@ def test_a_batch_that_does_not_fit_is_halved_until_one_does():
     for mode in ("infer", "train"):
         run = report.run(mode)
         assert (run.requested_batch_size, run.too_big, run.batch_size) == (16, [16, 8], 4)
-    from zoo.bench_report import format_report
+    from zoo.cli._format import format_report
 
     assert "batch 16, 8 did not fit in memory; 4 is the largest of the halvings that fit" in format_report(report)
 
@@ -201,7 +201,7 @@ def test_report_describes_the_machine_and_serialises():
 
 
 def test_defaults_follow_the_device_and_the_backbone():
-    from zoo.bench_settings import Settings, resolve_settings
+    from zoo.benchmark._settings import Settings, resolve_settings
 
     settings, device = resolve_settings(Settings(mode="infer"))
     assert (settings.batch_size, settings.warmup, settings.iters, settings.repeats) == (32, 1, 2, 3)
@@ -211,8 +211,8 @@ def test_defaults_follow_the_device_and_the_backbone():
 
 
 def test_fast_on_a_cpu_without_native_bf16_keeps_fp32(monkeypatch):
-    from zoo import machine
-    from zoo.bench_settings import Settings, resolve_settings
+    from zoo.benchmark import _machine as machine
+    from zoo.benchmark._settings import Settings, resolve_settings
 
     monkeypatch.setattr(machine, "native_bf16_cpu", lambda: False)
     settings, _ = resolve_settings(Settings(fast=True))
@@ -224,8 +224,8 @@ def test_fast_on_a_cpu_without_native_bf16_keeps_fp32(monkeypatch):
 
 
 def test_bf16_on_a_cpu_without_it_warms_it_is_emulated(monkeypatch):
-    from zoo import machine
-    from zoo.bench_settings import Settings, resolve_settings
+    from zoo.benchmark import _machine as machine
+    from zoo.benchmark._settings import Settings, resolve_settings
 
     monkeypatch.setattr(machine, "native_bf16_cpu", lambda: False)
     with pytest.warns(ZooWarning, match="no native bf16"):
@@ -263,7 +263,7 @@ def test_a_plain_module_has_no_reference_and_takes_no_freeze_policy():
 
 
 def test_more_threads_than_cpus_is_warned(monkeypatch):
-    from zoo import machine
+    from zoo.benchmark import _machine as machine
 
     previous = torch.get_num_threads()
     monkeypatch.setattr(machine, "usable_cpus", lambda: 1)
@@ -280,12 +280,17 @@ def test_cuda_without_cuda_is_a_clear_error():
         zoo.bench("resnet18+cls10", device="cuda")
 
 
-def test_compiled_inference_runs_and_says_so():
+def test_compiled_inference_and_training_are_compiled_and_say_so():
+    from torch._dynamo.utils import counters
+
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
-    report = zoo.bench(model, mode="infer", compile=True, channels_last=True, img_size=16, batch_size=2, warmup=1,
+    counters.clear()
+    report = zoo.bench(model, mode="both", compile=True, channels_last=True, img_size=16, batch_size=2, warmup=1,
                        iters=1, repeats=1)
     assert report.settings["compile"] and report.settings["channels_last"]
-    assert report.run("infer").images_per_s > 0
+    assert report.run("infer").images_per_s > 0 and report.run("infer").form == "fp32"
+    assert counters["stats"]["unique_graphs"] >= 2  # dynamo captured a graph for each mode: it really compiled
+    assert counters["inductor"]["mkldnn_linear_weight_pack_matcher_count"] >= 1  # inference froze the weights
 
 
 def test_compare_times_candidates_side_by_side_with_their_own_setup():
@@ -305,7 +310,7 @@ def test_compare_times_candidates_side_by_side_with_their_own_setup():
 
 @pytest.mark.parametrize("groups", [1, 4, 16])
 def test_grouped_convolution_backward_is_counted_once_per_weight(groups):
-    from zoo.flops import count_flops
+    from zoo.benchmark._flops import count_flops
 
     conv = nn.Conv2d(16, 16, 3, padding=1, groups=groups)
     x = torch.randn(2, 16, 8, 8, requires_grad=True)
@@ -327,7 +332,7 @@ def test_depthwise_network_training_costs_about_three_forward_passes():
 
 
 def test_matmul_yardstick_is_the_best_size_and_measured_once_per_process():
-    from zoo.machine import matmul_gflops
+    from zoo.benchmark._machine import matmul_gflops
 
     first = matmul_gflops(sizes=(64, 128), seconds=0.05, fresh=True)
     assert first["gflops"] == max(first["by_size"].values()) > 0
@@ -346,7 +351,7 @@ def one_gpu(monkeypatch):
 
 @pytest.mark.parametrize(("bf16", "expected"), [(True, "bf16"), (False, "fp16")])
 def test_fast_on_a_gpu_picks_its_reduced_precision(one_gpu, bf16, expected):
-    from zoo.bench_settings import Settings, resolve_settings
+    from zoo.benchmark._settings import Settings, resolve_settings
 
     one_gpu.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
     settings, device = resolve_settings(Settings(device="cuda", fast=True))
@@ -356,7 +361,7 @@ def test_fast_on_a_gpu_picks_its_reduced_precision(one_gpu, bf16, expected):
 
 
 def test_gpu_settings_are_checked(one_gpu):
-    from zoo.bench_settings import Settings, resolve_settings
+    from zoo.benchmark._settings import Settings, resolve_settings
 
     one_gpu.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
     with pytest.raises(ZooError, match="there are 1 CUDA device"):
@@ -375,3 +380,23 @@ def test_gpu_memory_is_the_allocator_peak(monkeypatch):
     memory.reset()
     assert memory.peak() == 123 and calls == [("reset", device), ("peak", device)]
     assert memory.source == "cuda max_memory_allocated"
+
+
+def test_each_run_is_measured_against_a_matmul_in_its_own_precision(monkeypatch):
+    from zoo.benchmark import Candidate, _machine as machine, compare
+
+    yardsticks = {"float32": 100.0, "bfloat16": 400.0}
+    monkeypatch.setattr(machine, "matmul_gflops", lambda device="cpu", dtype=None, **_: {
+        "gflops": yardsticks[str(dtype).removeprefix("torch.")], "size": 64, "dtype": str(dtype).removeprefix("torch.")})
+
+    def small():
+        return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+
+    report = compare([Candidate("bf16", small(), precision="bf16"), Candidate("fp32", small())], mode="infer", **TINY)
+    fast, eager = report.run("infer", "bf16"), report.run("infer", "fp32")
+    assert fast.fraction_of_matmul == pytest.approx(fast.achieved_gflops / 400.0, rel=1e-2)
+    assert eager.fraction_of_matmul == pytest.approx(eager.achieved_gflops / 100.0, rel=1e-2)
+    assert (fast.matmul_gflops, eager.matmul_gflops) == (400.0, 100.0)
+    from zoo.cli._format import format_report
+
+    assert "bf16 400" in format_report(report)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import zoo
-from zoo.baseline import reference_model
+from zoo.benchmark._baseline import reference_model
 from zoo.errors import ZooError
 
 
@@ -47,7 +47,7 @@ def test_bench_vs_reference_interleaves_and_reports_the_ratio():
         paired = sorted(a / b for a, b in zip(zoo_rates, torchvision_rates))
         assert len(paired) == 3 and report.ratios[mode] == pytest.approx(paired[1], rel=1e-3)
         assert report.run(mode).gflops_per_image == pytest.approx(report.run(mode, "torchvision").gflops_per_image)
-    from zoo.bench_report import format_report
+    from zoo.cli._format import format_report
 
     assert "infer: zoo / torchvision = " in format_report(report)
 

@@ -144,3 +144,17 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path):
         (data / "train" / "red" / f"{name}.png").write_bytes(b"not an image")
     assert "4 of 20 images of" in fails("train", "resnet18+cls2", data, "-o", tmp_path / "n.safetensors",
                                         "--epochs", 1, "-b", 4, "--img-size", 32)
+
+
+def test_train_and_eval_read_names_from_the_registry_overlay(tmp_path):
+    """A preset defined only in the user's --registry file is known to zoo train and zoo eval too."""
+    overlay = tmp_path / "mine.toml"
+    overlay.write_text('[presets.shapes-probe]\nspec = "resnet18+cls3"\nfreeze = "all"\n', encoding="utf-8")
+    data = class_folders(tmp_path / "shapes", classes=("blue", "green", "red"), per_class=3)
+    out = tmp_path / "probe.safetensors"
+    zoo("--registry", overlay, "train", "shapes-probe", data, "-o", out, "--epochs", 1, "-b", 6, "--img-size", 32,
+        "--quiet")
+    assert json.loads(zoo("info", out, "--json"))["freeze"] == "zoo/all"
+    result = CliRunner().invoke(cli, ["--registry", str(overlay), "eval", "shapes-probe", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["images"] == 9  # the val/ folder

@@ -29,7 +29,7 @@ def test_two_processes_train_one_model_written_once(tmp_path):
     names = {p.name for p in tmp_path.iterdir()} - {"m.curves.png"}  # the curves need matplotlib
     assert names == {"m-last.safetensors", "m.history.csv", "m.history.json", "m.safetensors", "shapes"}
     model = zoo.load(tmp_path / "m.safetensors")
-    assert model.record["training"]["train_images"] == 8 and model.freeze_policy == "before:layer4"
+    assert model.record["training"]["train_images"] == 8 and model.freeze_policy == "zoo/before:layer4"
 
 
 def test_more_processes_than_training_images_is_one_clear_line(tmp_path):

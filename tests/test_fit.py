@@ -83,7 +83,7 @@ def test_gradual_unfreezing_trains_the_stage_from_its_epoch(tmp_path):
     before = model.backbone.layer4[0].conv1.weight.detach().clone()
     layer3 = model.backbone.layer3[0].conv1.weight.detach().clone()
     result = zoo.fit(model, data, epochs=2, batch_size=4, img_size=32, unfreeze="2:layer4", schedule="constant")
-    assert result.model.freeze_policy == "before:layer4"
+    assert result.model.freeze_policy == "zoo/before:layer4"
     assert not torch.equal(before, model.backbone.layer4[0].conv1.weight)
     assert torch.equal(layer3, model.backbone.layer3[0].conv1.weight)
 

@@ -39,7 +39,7 @@ def test_an_optimizer_made_before_unfreezing_is_warned_of_and_can_be_completed()
     optimizer = torch.optim.SGD(param_groups(model, 0.1), lr=0.1)
     zoo.freeze(model, "layer4")
     model(torch.randn(2, 3, 32, 32)).sum().backward()
-    with pytest.warns(ZooWarning, match="lacks .* unfrozen by freeze policy before:layer4"):
+    with pytest.warns(ZooWarning, match="lacks .* unfrozen by freeze policy zoo/before:layer4"):
         optimizer.step()
     before = model.backbone.layer4[0].conv1.weight.detach().clone()
     assert add_unfrozen(optimizer, model, backbone_lr=0.1) > 0

@@ -9,7 +9,7 @@ import pytest
 
 import zoo
 from zoo.errors import ZooError, ZooWarning
-from zoo.registry import Registry
+from zoo._registry import Registry
 
 
 def by_name(records):
@@ -29,7 +29,7 @@ def test_builtins_are_entry_point_plugins_of_the_zoo_distribution():
 def test_no_top_level_plugins_module_is_installed(tmp_path):
     import subprocess
 
-    probe = "import importlib.util as u; print(u.find_spec('plugins'), u.find_spec('zoo.plugins.heads') is not None)"
+    probe = "import importlib.util as u; print(u.find_spec('plugins'), u.find_spec('zoo.plugins.heads.plugin') is not None)"
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["None", "True"]
 
@@ -89,7 +89,7 @@ def test_third_party_plugin_works_through_the_cli(plugin_site, run_zoo):
     summary = json.loads(built.stdout)
     assert summary["spec"] == "example/tinycnn:width=4+example/msp3"
     assert summary["frozen_stages"] == ["s1"]
-    assert summary["freeze"] == "first:1"
+    assert summary["freeze"] == "example/first:1"
 
 
 def test_plugins_command_shows_every_plugin_with_its_status(plugin_site, run_zoo):

@@ -124,7 +124,7 @@ def stopped(shapes, tmp_path):
 
 @pytest.mark.parametrize("change, differs", [
     (["--lr", "0.1"], "the setting lr (0.05 in the checkpoint, 0.1 now) differs"),
-    (["--freeze", "layer3"], "the freeze (before:layer4 in the checkpoint, before:layer3 now) differs"),
+    (["--freeze", "layer3"], "the freeze (zoo/before:layer4 in the checkpoint, zoo/before:layer3 now) differs"),
     ("data", "the data (its files changed, or it is another data set) differs"),
     ("version", "the zoo version (0.1.0 in the checkpoint, 9.9 now) differs"),
 ])
@@ -134,7 +134,7 @@ def test_resume_refuses_the_checkpoint_of_another_run(stopped, change, differs, 
     if change == "data":
         (data / "train" / "red" / "0.png").unlink()
     elif change == "version":
-        monkeypatch.setattr(zoo, "__version__", "9.9")
+        monkeypatch.setattr("zoo.training.checkpoint.__version__", "9.9")
     else:
         args += change
     result = CliRunner().invoke(cli, args)

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import zoo
+from zoo._modelfile import read_metadata
 from zoo.cli import cli
 
 
@@ -50,7 +51,7 @@ def test_build_img_size_is_saved_and_predict_uses_it(tmp_path):
 def test_a_file_without_preprocessing_keeps_working(tmp_path):
     model = zoo.build("resnet18+cls2")
     path = zoo.save(model, tmp_path / "old.safetensors")
-    assert "preprocessing" not in zoo.artifact.read_metadata(path)
+    assert "preprocessing" not in read_metadata(path)
     assert zoo.transforms(path)(Image.new("RGB", (50, 50))).shape == (3, 224, 224)
 
 

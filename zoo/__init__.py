@@ -2,16 +2,15 @@
 
 Importing zoo is light: torch, torchvision and timm are imported only when a model is built.
 No submodule may share a name with a public function here (`zoo.build` the function lives in
-`zoo.builder`), since importing a submodule would replace the function on the package.
+`zoo._builder`), since importing a submodule would replace the function on the package.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import SpecError, ZooError, ZooWarning
+from zoo._version import __version__
 from zoo.hookspecs import hookimpl
-
-__version__ = "0.1.0"
 
 __all__ = [
     "SpecError",
@@ -20,7 +19,9 @@ __all__ = [
     "__version__",
     "bench",
     "build",
+    "compile_for_inference",
     "evaluate",
+    "export",
     "fit",
     "freeze",
     "hookimpl",
@@ -35,37 +36,44 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from zoo.artifact import load, save
+    from zoo._artifact import load, save
+    from zoo._export import export
     from zoo.benchmark import bench
-    from zoo.builder import build, freeze, resolve
-    from zoo.describe import info
-    from zoo.prediction import predict
-    from zoo.spec import parse
+    from zoo._builder import build, freeze
+    from zoo._recipe import resolve
+    from zoo._describe import info
+    from zoo._fast import compile_for_inference
+    from zoo._prediction import predict
+    from zoo._spec import parse
     from zoo.training.evaluation import evaluate
     from zoo.training.loop import fit
     from zoo.training.transforms import transforms
 
 _LAZY = {
     "bench": ("zoo.benchmark", "bench"),
-    "build": ("zoo.builder", "build"),
-    "freeze": ("zoo.builder", "freeze"),
-    "resolve": ("zoo.builder", "resolve"),
-    "info": ("zoo.describe", "info"),
-    "parse": ("zoo.spec", "parse"),
-    "predict": ("zoo.prediction", "predict"),
-    "load": ("zoo.artifact", "load"),
-    "save": ("zoo.artifact", "save"),
+    "build": ("zoo._builder", "build"),
+    "compile_for_inference": ("zoo._fast", "compile_for_inference"),
+    "export": ("zoo._export", "export"),
+    "freeze": ("zoo._builder", "freeze"),
+    "resolve": ("zoo._recipe", "resolve"),
+    "info": ("zoo._describe", "info"),
+    "parse": ("zoo._spec", "parse"),
+    "predict": ("zoo._prediction", "predict"),
+    "load": ("zoo._artifact", "load"),
+    "save": ("zoo._artifact", "save"),
     "fit": ("zoo.training.loop", "fit"),
     "evaluate": ("zoo.training.evaluation", "evaluate"),
     "transforms": ("zoo.training.transforms", "transforms"),
 }
 
 
-def list_parts(pattern: str | None = None, kind: str | None = None, registry: Any = None) -> list[dict[str, Any]]:
-    """Every backbone, head, freeze policy and preset matching a wildcard, as `zoo list --json` shows."""
-    from zoo.registry import default_registry
+def list_parts(pattern: str | None = None, kind: str | None = None, registry: Any = None,
+               pretrained: bool = False) -> list[dict[str, Any]]:
+    """Every backbone, head, freeze policy and preset matching a wildcard, as `zoo list --json` shows;
+    ``pretrained``: only backbones with pretrained weights."""
+    from zoo._registry import default_registry
 
-    return (registry or default_registry()).find(pattern, kind)
+    return (registry or default_registry()).find(pattern, kind, pretrained)
 
 
 def __getattr__(name: str) -> Any:

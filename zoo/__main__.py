@@ -1,6 +1,7 @@
-"""``python -m zoo`` (what ``torchrun -m zoo train ...`` runs): the zoo command."""
+"""``python -m zoo`` (and ``torchrun -m zoo train ...``): the `zoo` command, also where no console script is on PATH."""
 from __future__ import annotations
 
 from zoo.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

@@ -91,5 +91,10 @@ class Backbone(nn.Module):
     def stage_size(self, name: str) -> int:
         return sum(p.numel() for p in self.stage_parameters(name))
 
+    def reference_state_dict(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A whole original model's checkpoint as that model's own state dict, through the library's own
+        loading (timm's per-model conversions); zoo then maps it onto this module. As it is by default."""
+        return tensors
+
     def forward(self, x: torch.Tensor) -> Features:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -1,6 +1,6 @@
 """The contract of a task head: its module, its loss, its decoding into answers, and its metric.
 
-A head plugin's builder (see `zoo.parts.HeadPart`) returns a `Head`. `zoo.model.ZooModel` calls
+A head plugin's builder (see `zoo.parts.HeadPart`) returns a `Head`. `zoo._model.ZooModel` calls
 the four methods below and nothing else, so a third party's head works everywhere a built-in does:
 training (``model.loss``), evaluation (``model.metric``) and ``zoo predict`` (``decode``, ``format``
 and ``draw``)::
@@ -68,7 +68,7 @@ class Head(nn.Module):
 
     ``reference_keys`` maps key prefixes of a reference implementation's whole-model state dict to
     prefixes inside this head (detection: ``{"rpn.": "rpn."}``); ``reference_backbone`` is the prefix
-    under which that state dict holds the backbone (``"backbone.body."``). `zoo.reference` uses them to
+    under which that state dict holds the backbone (``"backbone.body."``). `zoo._reference` uses them to
     load, for example, torchvision's ``fasterrcnn_resnet50_fpn`` checkpoint as it is.
     """
 
@@ -78,7 +78,13 @@ class Head(nn.Module):
 
     def attach(self, backbone: Backbone) -> None:
         """Called once when the model is composed, before freezing: read the backbone's input size,
-        mean and std, or adapt it (detection swaps BatchNorm for FrozenBatchNorm2d, as torchvision does)."""
+        mean and std, or adapt it (detection may swap BatchNorm for FrozenBatchNorm2d, as torchvision does)."""
+
+    def backbone_pretrained(self, backbone: Backbone) -> Mapping[str, Any]:
+        """Called after pretrained weights were loaded into the backbone. Returns the head options this
+        settled (detection: ``{"frozen_bn": True}``); zoo writes them into the model's recipe and spec,
+        so that a saved model rebuilds the same modules."""
+        return {}
 
     def forward(self, features: Features) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError

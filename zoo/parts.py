@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from zoo.errors import ZooError, suggest
@@ -85,6 +85,8 @@ class WeightsFile:
     fetch: Callable[[], str] | None = None  # downloads into the plugin's own cache and returns the path
     expected: str = ""  # for people: which file to put where, shown when it is missing offline
     labels: tuple[str, ...] = ()  # class names of the weights' classifier, when known
+    # what is known of them, for `zoo info`: top1, size_mb, license, classes, params (None or absent: unknown)
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.sha256 and not re.fullmatch(r"[0-9a-f]{8,64}", self.sha256):
@@ -103,6 +105,8 @@ class BackbonePart:
     tags: tuple[str, ...] = ()
     # ``pretrained(tag)`` -> `WeightsFile` for ``default`` or a tag of the plugin's own (``a1_in1k``); no network.
     pretrained: Callable[[str], WeightsFile] | None = None
+    # the tags ``pretrained`` knows, the default first: `zoo list --pretrained` reads them without importing torch
+    weights_tags: tuple[str, ...] = ()
 
     kind = "backbone"
 
@@ -141,6 +145,9 @@ class HeadPart:
     inputs: Literal["features", "images"] = "features"
     classifier: str = ""  # module in the head that takes a whole torchvision/timm model's classifier ("fc")
     targets: Any = None  # a zoo.targets.TargetReader: how `zoo train` reads this head's targets
+    # how many names (labels) its outputs take: "classes" one per class (cls1, binary, takes two), "size" one per
+    # unit of its size, a fixed count, or None for none; save, build --labels and predict --labels check them
+    labels: Literal["classes", "size"] | int | None = None
 
     kind = "head"
 
@@ -152,6 +159,8 @@ class HeadPart:
             raise ValueError(f"head {self.name!r}: size must be 'required' or 'none', needs 'pooled', 'stage' or 'stages'")
         if self.inputs not in ("features", "images"):
             raise ValueError(f"head {self.name!r}: inputs must be 'features' or 'images'")
+        if not (self.labels in (None, "classes", "size") or (type(self.labels) is int and self.labels > 0)):
+            raise ValueError(f"head {self.name!r}: labels must be 'classes', 'size', a positive int or None")
 
     @property
     def qualified_name(self) -> str:
@@ -211,5 +220,15 @@ def check_image_heads(inputs: Mapping[str, str], backbone: str = "") -> None:
 
 
 Part = BackbonePart | HeadPart | FreezePolicyPart
-PART_TYPES: dict[str, type] = {"backbone": BackbonePart, "head": HeadPart, "freeze": FreezePolicyPart}
-HOOK_KINDS = {"zoo_backbones": "backbone", "zoo_heads": "head", "zoo_freeze_policies": "freeze"}
+
+# The kinds of part, declared once: the kind, its part type, the hook that yields it, what people call it.
+_KINDS = (
+    ("backbone", BackbonePart, "zoo_backbones", "backbone"),
+    ("head", HeadPart, "zoo_heads", "head"),
+    ("freeze", FreezePolicyPart, "zoo_freeze_policies", "freeze policy"),
+)
+KINDS = tuple(kind for kind, *_ in _KINDS)
+PART_TYPES: dict[str, type] = {kind: part_type for kind, part_type, _, _ in _KINDS}
+HOOK_KINDS = {hook: kind for kind, _, hook, _ in _KINDS}
+KIND_LABELS = {kind: label for kind, _, _, label in _KINDS}
+LISTED_KINDS = (*KINDS, "preset")  # what `zoo list` shows: the parts, and registry.toml's presets

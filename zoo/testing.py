@@ -12,9 +12,9 @@ from typing import Callable
 
 import pytest
 
-from zoo.catalogue import Catalogue, load_catalogue
-from zoo.manager import PluginManager
-from zoo.registry import Registry
+from zoo._catalogue import Catalogue, load_catalogue
+from zoo._plugin_host import PluginHost
+from zoo._registry import Registry
 
 
 def isolated_registry(
@@ -28,7 +28,7 @@ def isolated_registry(
     Third-party entry points, ``ZOO_DISABLE_PLUGINS`` and ``ZOO_REGISTRY`` are ignored; plugin
     failures raise (``strict``) so a test sees them.
     """
-    manager = PluginManager(strict=strict, disabled=())
+    manager = PluginHost(strict=strict, disabled=())
     if builtins:
         manager.load_entry_points(builtin_only=True)
     for plugin in plugins:

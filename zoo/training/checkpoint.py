@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo._version import __version__
 from zoo.errors import ZooError, ZooWarning
 from zoo.files import atomic_write_bytes
 
@@ -50,10 +51,8 @@ def data_fingerprint(samples: Iterable[Samples]) -> str:
 
 def identity(spec: str, freeze: str, data: str, settings: dict[str, Any]) -> dict[str, Any]:
     """What a checkpoint belongs to; a resumed run must match every entry."""
-    import zoo
-
     kept = {k: v for k, v in settings.items() if k not in NOT_IN_IDENTITY}
-    return {"spec": spec, "freeze": freeze, "data": data, "zoo version": zoo.__version__, "settings": kept}
+    return {"spec": spec, "freeze": freeze, "data": data, "zoo version": __version__, "settings": kept}
 
 
 def _difference(saved: dict[str, Any], wanted: dict[str, Any]) -> str | None:

@@ -19,10 +19,12 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo._images import open_image
+from zoo._recipe import resolve
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
-    from zoo.model import ZooModel
+    from zoo._model import ZooModel
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 TABLE_SUFFIXES = {".csv", ".jsonl", ".ndjson"}
@@ -41,14 +43,16 @@ class Samples:
         return len(self.items)
 
 
+def head_parts(model: ZooModel) -> list[tuple[str, Any, int | None]]:
+    """(key, HeadPart, size) per head, from the recipe the model keeps (so from the registry it was built
+    or loaded with, ``--registry`` overlay included)."""
+    recipe = model.recipe or resolve(model.spec)
+    return [(head.key, head.part, head.ref.size) for head in recipe.heads]
+
+
 def _heads(model: ZooModel) -> list[tuple[str, Any, int | None]]:
     """(key, TargetReader or None, size) per head of the model."""
-    from zoo.registry import default_registry
-    from zoo import parse
-
-    registry = default_registry()
-    refs = parse(model.spec).heads
-    return [(key, registry.head(ref).targets, ref.size) for key, ref in zip(model.heads, refs)]
+    return [(key, part.targets, size) for key, part, size in head_parts(model)]
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -318,8 +322,6 @@ class ImageDataset:
         return len(self.items)
 
     def __getitem__(self, index: int) -> tuple[Any, Any] | None:
-        from zoo.images import open_image
-
         path, target = self.items[index]
         if target is None:
             return None

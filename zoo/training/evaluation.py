@@ -9,12 +9,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo._prediction import _out_dir, load_model
 from zoo.errors import ZooError
+from zoo.files import atomic_write_bytes
+from zoo.training.data import eval_samples, loader
+from zoo.training.progress import progress as bar
+from zoo.training.transforms import transforms
 
 if TYPE_CHECKING:
     import torch
 
-    from zoo.model import ZooModel
+    from zoo._model import ZooModel
+    from zoo._registry import Registry
 
 MAX_UNREADABLE = 0.1  # more unreadable images than this share of a data set fails the run
 
@@ -157,29 +163,21 @@ def evaluate(
     workers: int = 0,
     out: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    registry: Registry | None = None,
 ) -> dict[str, Any]:
     """Every head's metrics on labelled ``data`` (a folder, table or COCO file, or your own DataLoader),
     preprocessed by the model's own eval transform. ``out``: a folder receiving a confusion-matrix PNG
-    per classification head.
+    per classification head. ``registry`` loads or builds ``model`` when it is a file or a spec.
 
     >>> zoo.evaluate("ants-bees.safetensors", "hymenoptera_data")["metrics"]["cls2/accuracy"]  # doctest: +SKIP
     """
-    from zoo.model import ZooModel
-    from zoo.training.data import eval_samples, loader
-    from zoo.training.progress import progress as bar
-    from zoo.training.transforms import transforms
+    from zoo._model import ZooModel
 
     if batch_size < 1:
         raise ZooError(f"batch size {batch_size} must be 1 or more")
     if not isinstance(model, ZooModel):
-        from zoo.prediction import load_model
-
-        model = load_model(model)
-    folder = None
-    if out is not None:
-        from zoo.prediction import _out_dir
-
-        folder = _out_dir(out)
+        model = load_model(model, registry=registry)
+    folder = _out_dir(out) if out is not None else None
     if device is not None:
         model.to(device)
     run_on = next(model.parameters()).device
@@ -197,8 +195,6 @@ def evaluate(
     check_unreadable(result["skipped"], total or result["images"] + result["skipped"], what)
     result = {"model": model.spec, "data": what if total else None, **result}
     if folder is not None:
-        from zoo.files import atomic_write_bytes
-
         for key, found in result.get("classes", {}).items():
             png = confusion_png(found, f"{key}: confusion matrix")
             if png is not None:

@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo.errors import ZooWarning
+from zoo.files import cache_dir
+from zoo.training.data import ImageDataset, collate
 
 if TYPE_CHECKING:
     import torch
 
-    from zoo.model import ZooModel
+    from zoo._model import ZooModel
     from zoo.training.data import Samples
 
 DEFAULT_LIMIT_GB = 8.0
@@ -95,7 +97,6 @@ class FeatureCache:
         from safetensors import safe_open
         from safetensors.torch import save_file
 
-        from zoo.training.data import ImageDataset
 
         if self.path.is_file():
             with safe_open(str(self.path), framework="pt") as handle:  # memory-mapped; each tensor read once
@@ -187,7 +188,6 @@ def cached_loader(dataset: CachedDataset, batch_size: int, *, shuffle: bool, see
     import torch
     from torch.utils.data import DataLoader
 
-    from zoo.training.data import collate
 
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=partial(collate, whole=False),
                       generator=torch.Generator().manual_seed(seed), drop_last=shuffle and len(dataset) > batch_size)
@@ -216,7 +216,6 @@ def matches_model(model: ZooModel, cache: FeatureCache, images: torch.Tensor) ->
 def use_feature_cache(model: ZooModel, train: Samples, val: Samples, preprocessing: Any, data_key: str,
                       batch_size: int, seed: int, device: Any, limit_gb: float = DEFAULT_LIMIT_GB):
     """(cache, train loader, val loader) over cached prefix outputs, or None when no cache fits this run."""
-    from zoo.files import cache_dir
 
     modules = frozen_prefix(model)
     if modules is None:
@@ -237,7 +236,6 @@ def use_feature_cache(model: ZooModel, train: Samples, val: Samples, preprocessi
 
 
 def _first(samples: Samples, transform: Any) -> Any:
-    from zoo.training.data import ImageDataset
 
     dataset = ImageDataset(samples, transform)
     return [item for item in (dataset[i] for i in range(min(8, len(dataset)))) if item is not None]

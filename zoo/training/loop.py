@@ -18,10 +18,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo._artifact import check_output, load, save
+from zoo._builder import build, freeze as apply_freeze
+from zoo._modelfile import model_file
 from zoo.errors import ZooError
+from zoo.training.checkpoint import (Checkpoints, StoppedTraining, checkpoint_path, data_fingerprint, identity,
+                                     random_states, restore_random_states)
+from zoo.training.data import load_data, loader
+from zoo.training.distributed import join
+from zoo.training.feature_cache import DEFAULT_LIMIT_GB, use_feature_cache
+from zoo.training.evaluation import check_unreadable, head_metrics, run, to_device, unpack
+from zoo.training.history import history_paths, write_history
+from zoo.training.optim import Schedule, add_unfrozen, make_optimizer, param_groups, parse_unfreeze
+from zoo.training.progress import progress as bar
+from zoo.training.transforms import of_model, spatial_targets
 
 if TYPE_CHECKING:
-    from zoo.model import ZooModel
+    from zoo._model import ZooModel
+    from zoo._registry import Registry
 
 DEFAULT_LR = {"sgd": 0.01, "adamw": 0.001}
 
@@ -79,20 +93,20 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _model(model: Any, freeze: str | None, weights: Any) -> ZooModel:
+def _model(model: Any, freeze: str | None, weights: Any, registry: Registry | None) -> ZooModel:
     """A built model as it is, a saved file with its own weights, or a spec built with ``weights``."""
-    import zoo
-    from zoo.model import ZooModel
+    from zoo._model import ZooModel
 
     if not isinstance(model, ZooModel):
         text = os.fspath(model)
-        if Path(text).is_file():
+        path = model_file(text, "train")
+        if path is not None:
             if weights is not None:
                 raise ZooError(f"{text} is a model file and carries its own weights; drop --weights")
-            model = zoo.load(text)
+            model = load(path, registry=registry)
         else:
-            return zoo.build(text, freeze=freeze, weights=weights)
-    return model if freeze is None else zoo.freeze(model, freeze)
+            return build(text, freeze=freeze, weights=weights, registry=registry)
+    return model if freeze is None else apply_freeze(model, freeze, registry)
 
 
 def _score(row: dict[str, Any], model: ZooModel) -> float:
@@ -107,10 +121,6 @@ def _outputs(output: str | os.PathLike[str] | None, force: bool, resume: bool) -
         if resume:
             raise ZooError("--resume needs the output (-o) of the run to continue")
         return {}
-    from zoo.artifact import check_output
-    from zoo.training.checkpoint import checkpoint_path
-    from zoo.training.history import history_paths
-
     best = check_output(output, force)
     last = best.with_name(best.stem + "-last.safetensors")
     check_output(last, force)
@@ -138,10 +148,13 @@ def fit(
     resume: bool = False,
     feature_cache: bool = True,
     feature_cache_limit_gb: float | None = None,
+    registry: Registry | None = None,
     **settings: Any,
 ) -> FitResult:
     """Fine-tune ``model`` (a built model, a spec or a .safetensors file) on ``data``.
 
+    ``registry``: where spec names, freeze policies and head target readers are looked up (default: the
+    packaged registry with $ZOO_REGISTRY).
     ``data``: a folder of class folders, a CSV/JSON-lines table, a COCO JSON file, or your own DataLoader
     of (images, targets); ``val`` the same (default: DATA/val/ or ``val_split``). ``settings`` are the fields
     of `Settings` (epochs, batch_size, img_size, lr, optimizer, schedule, warmup, backbone_lr, layer_decay,
@@ -153,16 +166,6 @@ def fit(
 
     >>> zoo.fit("resnet18+cls2", "hymenoptera_data", weights="imagenet", freeze="layer4", epochs=5)  # doctest: +SKIP
     """
-    import zoo
-    from zoo.training.checkpoint import (Checkpoints, StoppedTraining, data_fingerprint, identity, random_states,
-                                         restore_random_states)
-    from zoo.training.data import load_data, loader
-    from zoo.training.distributed import join
-    from zoo.training.evaluation import check_unreadable, head_metrics, run, to_device, unpack
-    from zoo.training.optim import Schedule, add_unfrozen, make_optimizer, param_groups, parse_unfreeze
-    from zoo.training.progress import progress as bar
-    from zoo.training.transforms import of_model, spatial_targets
-
     unknown = sorted(set(settings) - set(Settings.__dataclass_fields__))
     if unknown:
         raise ZooError(f"zoo.fit has no setting {unknown[0]!r}; settings: {', '.join(Settings.__dataclass_fields__)}")
@@ -173,7 +176,7 @@ def fit(
     group = join(device)
     writes = group is None or group.writes
     _seed(config.seed)
-    model = _model(model, freeze, weights)
+    model = _model(model, freeze, weights, registry)
     if config.img_size is not None:
         model.set_image_size(config.img_size)
     plan = parse_unfreeze(config.unfreeze, model.backbone.stage_names)
@@ -207,8 +210,6 @@ def fit(
     run_on = next(model.parameters()).device
     cache, cache_report = None, None
     if feature_cache and sizes[0] is not None and not plan and group is None:
-        from zoo.training.feature_cache import DEFAULT_LIMIT_GB, use_feature_cache
-
         found = use_feature_cache(model, train_samples, val_samples, preprocessing, data_key, config.batch_size,
                                   config.seed, run_on, feature_cache_limit_gb or DEFAULT_LIMIT_GB)
         if found is not None:
@@ -229,7 +230,7 @@ def fit(
     def unfreeze_at(epoch: int) -> None:
         for at, stage in plan:
             if at == epoch:
-                zoo.freeze(model, stage if stage.startswith(("last:", "none", "all")) else f"before:{stage}")
+                apply_freeze(model, stage if stage.startswith(("last:", "none", "all")) else f"before:{stage}", registry)
                 add_unfrozen(optimizer, model, config.lr, weight_decay=config.weight_decay, **groups)
 
     if resume and checkpoints is not None:
@@ -315,17 +316,15 @@ def fit(
         group.leave()
         files = files if writes else {}
     if files:
-        from zoo.training.history import write_history
-
         model.record["metrics"] = {k[4:]: v for k, v in history[-1].items() if k.startswith("val/")}
         model.record["training"]["epoch"] = len(history)
-        written["last"] = str(zoo.save(model, files["last"], force=force))
+        written["last"] = str(save(model, files["last"], force=force, registry=registry))
         written.update(write_history(history, files["best"]))
     model.load_state_dict(best_state)
     model.record["metrics"] = metrics
     model.record["training"]["epoch"] = best_epoch
     if files:
-        written["best"] = str(zoo.save(model, files["best"], force=force))
+        written["best"] = str(save(model, files["best"], force=force, registry=registry))
         checkpoints.remove()
     return FitResult(model, history, best_epoch, metrics, written, cache_report)
 

@@ -16,7 +16,7 @@ from zoo.errors import ZooError
 if TYPE_CHECKING:
     import torch
 
-    from zoo.model import ZooModel
+    from zoo._model import ZooModel
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "step", "cosine")

@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo._builder import build
+from zoo._modelfile import model_file, read_metadata
 from zoo.errors import ZooError
+from zoo.training.data import head_parts
 
 if TYPE_CHECKING:
-    from zoo.model import ZooModel
+    from zoo._model import ZooModel
 
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 
@@ -94,18 +96,9 @@ class Preprocessing:
 
 def spatial_targets(model: ZooModel) -> bool:
     """True when a head's targets are positions in the image, which crops and flips would move."""
-    from zoo.parts import HeadPart
-    from zoo.registry import default_registry
-    from zoo import parse
-
     if model.takes_images:
         return True
-    registry = default_registry()
-    for ref in parse(model.spec).heads:
-        part: HeadPart = registry.head(ref)
-        if part.targets is not None and part.targets.spatial:
-            return True
-    return False
+    return any(part.targets is not None and part.targets.spatial for _, part, _ in head_parts(model))
 
 
 def of_model(model: ZooModel) -> Preprocessing:
@@ -123,8 +116,6 @@ def of_model(model: ZooModel) -> Preprocessing:
 
 def of_file(path: str | os.PathLike[str]) -> Preprocessing:
     """A saved model's eval preprocessing from its header alone (older files: from its input size, mean, std)."""
-    from zoo.artifact import read_metadata
-
     meta = read_metadata(path)
     if meta.get("preprocessing"):
         return Preprocessing.from_dict(meta["preprocessing"])
@@ -147,18 +138,16 @@ def transforms(
 
     >>> zoo.transforms("ants-bees.safetensors")(pil_image)  # doctest: +SKIP
     """
-    from zoo.model import ZooModel
+    from zoo._model import ZooModel
 
     if isinstance(model_or_spec, ZooModel):
         preprocessing = of_model(model_or_spec)
         spatial = spatial_targets(model_or_spec)
-    elif Path(os.fspath(model_or_spec)).is_file():
-        preprocessing = of_file(model_or_spec)
+    elif (path := model_file(model_or_spec, "transforms")) is not None:
+        preprocessing = of_file(path)
         spatial = preprocessing.whole
     else:
-        import zoo
-
-        built = zoo.build(os.fspath(model_or_spec))
+        built = build(os.fspath(model_or_spec))
         preprocessing, spatial = of_model(built), spatial_targets(built)
     changes: dict[str, Any] = {}
     if img_size is not None:

@@ -37,7 +37,7 @@ def zoo_backbones():
 @hookimpl
 def zoo_heads():
     yield HeadPart("msp", _multiscale, "classifier over the pooled outputs of every stage",
-                   size_label="classes", needs="stages")
+                   size_label="classes", needs="stages", labels="classes")
 
 
 @hookimpl

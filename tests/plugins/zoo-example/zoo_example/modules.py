@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from zoo.backbone import Backbone, Features, Stage
+from zoo.head import DecodeContext, Head
+from zoo.metrics import SampleMean
 
 
 class TinyCNN(Backbone):
@@ -19,12 +22,12 @@ class TinyCNN(Backbone):
         self.stages = tuple(Stage(f"s{i + 1}", (f"s{i + 1}",), c, 2 ** (i + 1)) for i, c in enumerate(widths))
         self.num_features = widths[-1]
 
-    def forward(self, x: torch.Tensor) -> Features:
-        outputs = {}
+    def forward(self, images: torch.Tensor) -> Features:
+        outputs, x = {}, images
         for stage in self.stages:
             x = getattr(self, stage.name)(x)
             outputs[stage.name] = x
-        return Features(outputs, x.mean((2, 3)), x)
+        return Features(outputs, x.mean((2, 3)), images)
 
 
 class FlatNet(Backbone):
@@ -40,7 +43,7 @@ class FlatNet(Backbone):
         return Features({"fc": out}, out, x)
 
 
-class MultiScaleHead(nn.Module):
+class MultiScaleHead(Head):
     def __init__(self, features, num_classes: int) -> None:
         super().__init__()
         self.names = [stage.name for stage in features.spatial_stages]
@@ -48,3 +51,12 @@ class MultiScaleHead(nn.Module):
 
     def forward(self, features: Features) -> torch.Tensor:
         return self.fc(torch.cat([features.stages[n].mean((2, 3)) for n in self.names], dim=1))
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output, target)
+
+    def decode(self, output: torch.Tensor, context: DecodeContext) -> list[dict]:
+        return [{"class": context.label(int(row.argmax()))} for row in output]
+
+    def metric(self) -> SampleMean:
+        return SampleMean(lambda output, target: {"accuracy": (output.argmax(1) == target).float()})

@@ -1,0 +1,1 @@
+"""The built-in task heads: classification, key points, age + gender, detection (entry point: `plugin`)."""

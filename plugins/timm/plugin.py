@@ -1,0 +1,45 @@
+"""Every timm model as a backbone, ``timm/<name>``, with its pretrained tags.
+
+timm's model list and each model's pretrained tags are read once per timm version and cached (importing
+timm takes seconds), so listing stays fast without importing it.
+"""
+from __future__ import annotations
+
+from functools import partial
+from importlib.metadata import version
+from typing import Any
+
+from zoo import hookimpl
+from zoo.files import cached_json
+from zoo.parts import BackbonePart
+from zoo.plugins.timm.weights import pretrained
+
+
+def _build(name: str):
+    from zoo.plugins.timm.model import TimmBackbone
+
+    return TimmBackbone(name)
+
+
+def _read_timm() -> dict[str, Any]:
+    import timm
+    from timm.models import get_arch_pretrained_cfgs
+
+    tags = {}
+    for arch in timm.list_models(pretrained=True, include_tags=False):
+        tags[arch] = [name.partition(".")[2] for name in get_arch_pretrained_cfgs(arch)]  # the default first
+    return {"models": timm.list_models(), "pretrained": tags}
+
+
+def catalogue() -> dict[str, Any]:
+    """timm's model names and each one's pretrained tags, from the cache for the installed timm version."""
+    return cached_json(f"timm-{version('timm')}-models.json", _read_timm, required=("models", "pretrained"))
+
+
+@hookimpl
+def zoo_backbones():
+    found = catalogue()
+    tags = found["pretrained"]
+    for name in found["models"]:
+        yield BackbonePart(name, partial(_build, name), "timm model", tags=("timm",), pretrained=partial(pretrained, name),
+                           weights_tags=tuple(tags.get(name, ())))

@@ -1,0 +1,62 @@
+"""A model keeps the recipe it was built from; a weights file is read for its header once and hashed once."""
+from __future__ import annotations
+
+import pytest
+
+import zoo
+import zoo._artifact
+import zoo._builder
+import zoo._modelfile
+import zoo._weights
+from zoo._recipe import Recipe
+
+
+def _no_resolving(*args, **kwargs):
+    raise AssertionError("the spec string was resolved again")
+
+
+def test_the_model_keeps_its_recipe(tmp_path, monkeypatch):
+    model = zoo.build("resnet18+cls2:dropout=0.5", freeze="layer4")
+    assert isinstance(model.recipe, Recipe)
+    assert str(model.recipe.spec) == model.spec == "torchvision/resnet18+zoo/cls2:dropout=0.5"
+    monkeypatch.setattr(zoo._builder, "resolve", _no_resolving)
+    monkeypatch.setattr(zoo._artifact, "resolve", _no_resolving)
+    zoo.freeze(model, "all")
+    path = zoo.save(model, tmp_path / "m.safetensors", labels=["a", "b"])
+    monkeypatch.undo()
+    loaded = zoo.load(path)
+    assert loaded.recipe.spec == model.recipe.spec and loaded.freeze_policy == "zoo/all"
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Counts of header reads and file hashes made through zoo's file-reading functions."""
+    counts = {"header": 0, "hash": 0}
+
+    def counting(key, function):
+        def wrapper(*args, **kwargs):
+            counts[key] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    read_header, digests, sha256_file = zoo._modelfile.read_header, zoo._modelfile.digests, zoo._weights.sha256_file
+    for module in (zoo._modelfile, zoo._weights, zoo._artifact):
+        monkeypatch.setattr(module, "read_header", counting("header", read_header))
+    for module in (zoo._modelfile, zoo._weights):
+        monkeypatch.setattr(module, "digests", counting("hash", digests))
+    monkeypatch.setattr(zoo._weights, "sha256_file", counting("hash", sha256_file))
+    return counts
+
+
+def test_weights_from_a_saved_model_are_read_once(tmp_path, counted):
+    path = zoo.save(zoo.build("resnet18+cls2"), tmp_path / "m.safetensors", labels=["a", "b"])
+    model = zoo.build("resnet18+cls2", weights=path)
+    assert model.labels == {"cls2": ["a", "b"]} and model.weights_report.layout == "zoo"
+    assert counted == {"header": 1, "hash": 1}
+
+
+def test_loading_a_saved_model_reads_its_header_once(tmp_path, counted):
+    path = zoo.save(zoo.build("resnet18+cls2"), tmp_path / "m.safetensors")
+    counted.update(header=0, hash=0)
+    zoo.load(path)
+    assert counted == {"header": 1, "hash": 1}

@@ -1,0 +1,109 @@
+"""`zoo info`: what a backbone, head, freeze policy, preset or spec is, in one dictionary.
+
+Models are built on the meta device: shapes and parameter counts without allocating any weight, so
+describing a 7-billion-parameter ViT costs what describing resnet18 does.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from zoo._builder import build
+from zoo._modelfile import describe, model_file
+from zoo._plugin_checks import build_backbone
+from zoo._registry import AmbiguousName, Registry, default_registry
+from zoo._spec import parse
+from zoo._summary import model_summary
+from zoo.errors import ZooError
+from zoo.parts import KINDS
+
+
+@contextmanager
+def _meta_device() -> Iterator[None]:
+    """Build modules without memory for their tensors."""
+    import torch
+
+    with torch.device("meta"):
+        yield
+
+
+def weights_info(part: Any) -> list[dict[str, Any]]:
+    """Each pretrained weight the backbone's plugin knows: its tag, what is known of it, whether it is here."""
+    rows = []
+    for index, tag in enumerate(part.weights_tags):
+        row: dict[str, Any] = {"tag": tag, "default": index == 0}
+        try:
+            found = part.pretrained(tag)
+        except ZooError as exc:
+            rows.append({**row, "error": str(exc)})
+            continue
+        here = bool(found.path) and Path(found.path).is_file()
+        rows.append({**row, "source": found.source, "on_this_machine": here, "path": found.path if here else "",
+                     **{key: found.meta.get(key) for key in ("top1", "size_mb", "license", "classes")},
+                     "meta": dict(found.meta)})
+    return rows
+
+
+def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
+    entry = registry.entry("backbone", name)
+    part = entry.part
+    with _meta_device():
+        backbone = build_backbone(entry, {})
+    stages = [
+        {"name": s.name, "params": backbone.stage_size(s.name), "channels": s.channels, "stride": s.stride}
+        for s in backbone.stages
+    ]
+    return {
+        "kind": "backbone",
+        "name": part.qualified_name,
+        "requested": name,
+        "provider": entry.plugin.distribution,
+        "plugin": entry.plugin.name,
+        "description": part.description,
+        "stages": stages,
+        "params": sum(p.numel() for p in backbone.parameters()),
+        "pooled_features": backbone.num_features,
+        "input_size": list(backbone.input_size),
+        "mean": list(backbone.mean),
+        "std": list(backbone.std),
+        "weights": weights_info(part) if part.pretrained is not None else [],
+    }
+
+
+def _part_info(kind: str, name: str, registry: Registry) -> dict[str, Any]:
+    entry = registry.entry(kind, name)
+    part = entry.part
+    result = {"kind": kind, "name": part.qualified_name, "requested": name, "provider": entry.plugin.distribution,
+              "plugin": entry.plugin.name, "description": part.description, "usage": part.usage}
+    for option in getattr(part, "options", ()):
+        result.setdefault("options", []).append(
+            {"name": option.name, "type": option.type.__name__, "default": option.default, "help": option.help})
+    return result
+
+
+def info(name: str, *, freeze: str | None = None, registry: Registry | None = None) -> dict[str, Any]:
+    """Describe a spec (``resnet50+cls10``), preset, backbone, head, freeze policy or saved model file."""
+    path = model_file(name, "info")
+    if path is not None:  # a saved model: read its header, build nothing
+        return describe(path)
+    registry = registry or default_registry()
+    if "+" in name or name.strip() in registry.presets:
+        with _meta_device():
+            model = build(name, freeze=freeze, registry=registry)
+        return {"kind": "model", **model_summary(model)}
+    errors: list[ZooError] = []
+    for kind in KINDS:
+        try:
+            if kind == "backbone":
+                return backbone_info(name, registry)
+            if kind == "head":
+                ref = parse(f"x+{name}").heads[0]
+                return _part_info("head", f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name, registry)
+            return _part_info("freeze", name, registry)
+        except ZooError as exc:
+            errors.append(exc)
+    ambiguous = [exc for exc in errors if isinstance(exc, AmbiguousName)]
+    if ambiguous:
+        raise ambiguous[0]
+    raise ZooError(f"{errors[0]}; it is not a head or freeze policy either")

@@ -1,0 +1,83 @@
+"""Reading images of any size and mode with PIL, and checking they are large enough for a backbone.
+
+The tensor a model takes is made by its own eval transform (`zoo.transforms`).
+
+Every image becomes 8-bit RGB: grayscale and palette images are expanded, 16-bit and float images
+scaled, transparent images laid over white, and EXIF rotation applied. A file PIL cannot read, or a
+truncated one, is a `ZooError` naming the file, so that callers can skip it and go on.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zoo.errors import ZooError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from zoo.backbone import Backbone
+
+BACKGROUND = (255, 255, 255)
+HIGH_DEPTH = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` as 8-bit RGB, whatever its mode."""
+    from PIL import Image
+
+    if image.mode == "RGB":
+        return image
+    if image.mode in HIGH_DEPTH:
+        import numpy as np
+
+        array = np.asarray(image, dtype=np.float64)
+        peak = float(array.max()) if array.size else 0.0
+        if image.mode == "F" and peak <= 1.0:
+            array = array * 255.0
+        elif peak > 255.0:
+            array = array * (255.0 / (65535.0 if peak <= 65535.0 else peak))
+        return Image.fromarray(np.clip(array, 0, 255).round().astype(np.uint8), "L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, BACKGROUND)
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return image.convert("RGB")
+
+
+def open_image(path: str | os.PathLike[str]) -> Image.Image:
+    """The image at ``path``, fully decoded, upright and in RGB; `ZooError` naming the file otherwise."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    name = os.fspath(path)
+    if not Path(name).is_file():
+        raise ZooError(f"{name}: no such file" if not Path(name).exists() else f"{name}: not a file")
+    try:
+        with Image.open(name) as image:
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            return to_rgb(upright if upright is not None else image)
+    except UnidentifiedImageError:
+        raise ZooError(f"{name}: not an image PIL can read") from None
+    except Image.DecompressionBombError as exc:
+        raise ZooError(f"{name}: refused: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ZooError(f"{name}: damaged or truncated image ({reason})") from None
+
+
+def min_side(backbone: Backbone) -> int:
+    """The smallest image side the backbone can see anything in: its deepest stage's stride."""
+    strides = [stage.stride for stage in backbone.stages if stage.stride is not None]
+    return max(strides, default=1)
+
+
+def check_size(image: Image.Image, name: str, backbone: Backbone) -> None:
+    """`ZooError` when ``image`` is smaller than one cell of the backbone's deepest stage."""
+    need = min_side(backbone)
+    width, height = image.size
+    if width < need or height < need:
+        raise ZooError(f"{name}: {width}x{height} pixels is too small for this backbone, which reduces images "
+                       f"{need} times; give an image of at least {need}x{need}")

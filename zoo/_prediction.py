@@ -1,0 +1,256 @@
+"""Predicting on image files: load, prepare with the model's eval transform, run, decode, and draw.
+
+`predict` is what ``zoo predict`` runs. An image that cannot be read, or is too small for the
+backbone, is skipped with a `ZooWarning` naming it and reported with its error; the others are
+still predicted.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from zoo._artifact import load, read_labels as read_labels_file
+from zoo._builder import build
+from zoo._images import check_size, open_image, to_rgb
+from zoo._labels import check_names
+from zoo._modelfile import model_file
+from zoo._recipe import resolve
+from zoo.drawing import Canvas
+from zoo.errors import ZooError, ZooWarning
+from zoo.files import atomic_write_bytes
+from zoo.training.data import image_files
+from zoo.training.progress import progress as bar
+from zoo.training.transforms import transforms
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+    from zoo._model import ZooModel
+    from zoo._registry import Registry
+    from zoo._weights import Weights
+
+ImageSource = Union[str, "os.PathLike[str]", "Image.Image"]
+
+
+@dataclass
+class ImagePrediction:
+    """One image's answers by head name, or why it was skipped."""
+
+    image: str
+    width: int = 0
+    height: int = 0
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    drawn: str | None = None  # the PNG written with --out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def load_model(
+    model: str | os.PathLike[str], *, weights: Weights | None = None, registry: Registry | None = None,
+    command: str = "predict",
+) -> ZooModel:
+    """An artifact file (its own weights) or a spec built with ``weights``; ``command`` picks the advice."""
+    text = os.fspath(model)
+    path = model_file(text, command)
+    if path is not None:
+        if weights is not None:
+            raise ZooError(f"{text} is a model file and carries its own weights; drop --weights")
+        return load(path, registry=registry)
+    if weights is None:
+        warnings.warn(f"{text} has freshly initialised weights, so its answers mean nothing; "
+                      "pass --weights or a model file", ZooWarning, stacklevel=2)
+    return build(text, weights=weights, registry=registry)
+
+
+def read_labels(values: Sequence[str], model: ZooModel, registry: Registry | None = None) -> dict[str, list[str]]:
+    """Output names from text files, one name per line: ``FILE`` for a model's only head, else ``HEAD=FILE``;
+    each head takes as many as `zoo._labels` says, as ``zoo build --labels`` and ``zoo.save`` do."""
+    heads = (model.recipe or resolve(model.spec, registry=registry)).heads
+    labels: dict[str, list[str]] = {}
+    for value in values:
+        head, sep, file = value.partition("=")
+        if not sep:
+            if len(model.heads) != 1:
+                raise ZooError(f"--labels {value}: the model has heads {', '.join(model.heads)}; write HEAD=FILE")
+            head, file = next(iter(model.heads)), value
+        if head not in model.heads:
+            raise ZooError(f"--labels {value}: no head {head!r}; heads: {', '.join(model.heads)}")
+        try:
+            head, labels[head] = check_names(heads, head, read_labels_file(file), model.spec)
+        except ZooError as exc:
+            raise ZooError(f"--labels {value}: {exc}") from None
+    return labels
+
+
+def expand_images(arguments: Sequence[str]) -> list[str]:
+    """Files as given, a folder's images (recursively, sorted), a glob's matches (``'photos/*.jpg'``).
+
+    A glob or folder that finds no image is a `ZooError`; a plain name is kept, so a missing file is
+    reported with the others.
+    """
+    found: list[str] = []
+    for argument in arguments:
+        if Path(argument).is_dir():
+            files = image_files(Path(argument))
+            if not files:
+                raise ZooError(f"folder {argument} has no images")
+            found += [str(p) for p in files]
+        elif glob.has_magic(argument) and not Path(argument).exists():
+            matches = sorted(glob.glob(argument, recursive=True))
+            if not matches:
+                raise ZooError(f"no file matches {argument}")
+            found += matches
+        else:
+            found.append(argument)
+    return found
+
+
+def _out_names(names: Sequence[str]) -> list[str]:
+    """``photo.jpg`` -> ``photo.png``; a second ``photo`` becomes ``photo-2.png``."""
+    seen: dict[str, int] = {}
+    result = []
+    for name in names:
+        stem = Path(name).stem or "image"
+        seen[stem] = seen.get(stem, 0) + 1
+        result.append(f"{stem}.png" if seen[stem] == 1 else f"{stem}-{seen[stem]}.png")
+    return result
+
+
+def _out_dir(out: str | os.PathLike[str]) -> Path:
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise ZooError(f"--out {folder} is a file; give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ZooError(f"cannot create --out folder {folder}: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK):
+        raise ZooError(f"cannot write to --out folder {folder}: permission denied")
+    return folder
+
+
+def _load(source: ImageSource, name: str, model: ZooModel) -> Image.Image:
+    from PIL import Image
+
+    image = to_rgb(source) if isinstance(source, Image.Image) else open_image(source)
+    check_size(image, name, model.backbone)
+    return image
+
+
+def _batch(model: ZooModel, images: list[Image.Image], device: torch.device, transform: Any) -> Any:
+    """What the model takes, each image prepared by the model's own eval transform: a list of images for
+    detection, else one batch."""
+    import torch
+
+    if model.takes_images:
+        return [transform(image).to(device) for image in images]
+    return torch.stack([transform(image) for image in images]).to(device)
+
+
+class _Runner:
+    """Runs the model on a batch: eagerly, or with ``fast`` through `zoo._fast`'s compiled path, made on the
+    first batch (the choice of form is measured on it where bf16 is native)."""
+
+    def __init__(self, model: ZooModel, fast: bool) -> None:
+        self.model, self.fast, self.compiled = model, fast, None
+        self.choice = None
+        if fast and model.takes_images:
+            warnings.warn("--fast compiles models that take an image batch; a detection model runs eagerly",
+                          ZooWarning, stacklevel=3)
+            self.fast = False
+
+    def __call__(self, batch: Any) -> Any:
+        import torch
+
+        if not self.fast:
+            with torch.inference_mode():
+                return self.model(batch)
+        if self.compiled is None:
+            from zoo._fast import fast_inference
+
+            self.compiled, self.choice = fast_inference(self.model, batch)
+        return self.compiled(batch)
+
+
+def predict(
+    model: ZooModel | str | os.PathLike[str],
+    images: Iterable[ImageSource],
+    *,
+    threshold: float = 0.5,
+    top_k: int = 5,
+    labels: Mapping[str, Sequence[str]] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    batch_size: int = 8,
+    device: str | None = None,
+    fast: bool = False,
+    registry: Registry | None = None,
+    progress: bool | None = False,
+) -> list[ImagePrediction]:
+    """Each image's answers, in order: top-k classes, key points in pixels, age and gender, boxes.
+
+    ``threshold`` keeps detections scoring at least that; ``out`` is a folder receiving, per image,
+    a PNG with the answers drawn (boxes labelled, key points marked, other answers as captions).
+    ``progress``: a bar on stderr (None: when it is a terminal).
+    ``fast`` runs the model compiled with its weights frozen (`zoo._fast`), as ``zoo bench --fast`` does.
+
+    >>> zoo.predict("ants-bees.safetensors", ["ant.jpg"], top_k=2)  # doctest: +SKIP
+    """
+    from zoo._model import ZooModel
+
+    if not 0.0 <= threshold <= 1.0:
+        raise ZooError(f"threshold {threshold} must be between 0 and 1")
+    if top_k < 1 or batch_size < 1:
+        raise ZooError("top_k and batch_size must be 1 or more")
+    if not isinstance(model, ZooModel):
+        model = load_model(model, registry=registry)
+    sources = list(images)
+    if not sources:
+        raise ZooError("no images to predict")
+    folder = _out_dir(out) if out is not None else None
+    names = [f"image {i}" if not isinstance(s, (str, os.PathLike)) else os.fspath(s) for i, s in enumerate(sources)]
+    out_names = _out_names(names)
+    if device is not None:
+        model.to(device)
+    run_on = next(model.parameters()).device
+    model.eval()
+    transform = transforms(model)
+    runner = _Runner(model, fast)
+    results = [ImagePrediction(name) for name in names]
+    starts = range(0, len(sources), batch_size)
+    for start in bar(starts, len(starts), "predict", progress):
+        indices, loaded = [], []
+        for index in range(start, min(start + batch_size, len(sources))):
+            try:
+                loaded.append(_load(sources[index], names[index], model))
+                indices.append(index)
+            except ZooError as exc:
+                results[index].error = str(exc)
+                warnings.warn(f"{exc}; skipped", ZooWarning, stacklevel=2)
+        if not loaded:
+            continue
+        sizes = [image.size for image in loaded]
+        answers = model.decode(runner(_batch(model, loaded, run_on, transform)), sizes, top_k=top_k,
+                               threshold=threshold, labels=labels)
+        for index, image, answer in zip(indices, loaded, answers):
+            result = results[index]
+            result.width, result.height = image.size
+            result.outputs = answer
+            if folder is not None:
+                canvas = Canvas(image)
+                for key, head in model.heads.items():
+                    head.draw(canvas, answer[key])
+                target = folder / out_names[index]
+                try:
+                    atomic_write_bytes(target, canvas.png())
+                except OSError as exc:
+                    raise ZooError(f"cannot write {target}: {exc.strerror or exc}") from None
+                result.drawn = str(target)
+    return results

@@ -1,0 +1,91 @@
+"""The resolved recipe: a spec with every name looked up in the registry and every option checked.
+
+A model keeps the recipe it was built from (``model.recipe``), so saving, re-freezing and benchmarking
+read it instead of parsing and resolving the spec string again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zoo._registry import Registry, default_registry
+from zoo._spec import ModelSpec, PartRef, parse
+from zoo.errors import ZooError
+from zoo.parts import BackbonePart, HeadPart, Option, OptionValue, check_image_heads, resolve_options
+
+# Every head takes ``weight=``: its share of the model's loss (``resnet50+cls10+kp5:weight=10``).
+LOSS_WEIGHT = Option("weight", float, 1.0, "this head's weight in the model's loss (0 or more)")
+
+
+@dataclass(frozen=True)
+class ResolvedHead:
+    ref: PartRef
+    part: HeadPart
+    options: dict[str, OptionValue]
+
+    @property
+    def key(self) -> str:
+        """The head's name in the model and in its outputs: ``cls10``."""
+        return f"{self.ref.name}{'' if self.ref.size is None else self.ref.size}"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A spec with every name resolved and every option checked; building it needs nothing else."""
+
+    spec: ModelSpec  # canonical, with qualified names
+    backbone: BackbonePart
+    backbone_options: dict[str, OptionValue]
+    heads: tuple[ResolvedHead, ...]
+    freeze: str | None
+
+    @property
+    def classifier_heads(self) -> tuple[ResolvedHead, ...]:
+        """Heads that declare a classifier layer: they take a reference model's classifier (names: `zoo._labels`)."""
+        return tuple(head for head in self.heads if head.part.classifier)
+
+
+def _backbone(spec: ModelSpec, registry: Registry) -> BackbonePart:
+    """The spec's backbone; ``timm/resnet50.a1_in1k`` (a name with its weights' tag) says where the tag goes."""
+    try:
+        return registry.backbone(spec.backbone)
+    except ZooError as exc:
+        arch, dot, tag = spec.backbone.name.rpartition(".")
+        try:
+            part = registry.backbone(PartRef(arch, spec.backbone.namespace)) if dot else None
+        except ZooError:
+            part = None
+        if part is None:
+            raise
+        heads = "".join(f"+{head}" for head in spec.heads)
+        raise ZooError(f"unknown backbone {spec.backbone.ref!r}: the tag of pretrained weights goes in --weights: "
+                       f"{part.qualified_name}{heads} --weights {tag}") from exc
+
+
+def resolve(text: str, freeze: str | None = None, registry: Registry | None = None) -> Recipe:
+    """Resolve a spec or preset name; the ``freeze`` argument overrides a preset's policy."""
+    registry = registry or default_registry()
+    preset = registry.presets.get(text.strip()) if isinstance(text, str) else None
+    if preset is not None:
+        text, freeze = preset.spec, freeze if freeze is not None else preset.freeze
+    spec = parse(text)
+    backbone = _backbone(spec, registry)
+    backbone_options = resolve_options(backbone.options, dict(spec.backbone.options), backbone.qualified_name)
+    heads = []
+    for ref in spec.heads:
+        part = registry.head(ref)
+        declared = part.options if any(o.name == LOSS_WEIGHT.name for o in part.options) else (*part.options, LOSS_WEIGHT)
+        options = resolve_options(declared, dict(ref.options), ref.ref)
+        if options.get(LOSS_WEIGHT.name, 0) < 0:
+            raise ZooError(f"head {ref.ref}: loss weight {options[LOSS_WEIGHT.name]:g} is negative; "
+                           "use weight=0 or more (0 leaves the head untrained)")
+        heads.append(ResolvedHead(ref, part, options))
+    keys = [head.key for head in heads]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ZooError(f"head {key} appears twice in {text!r}; each head needs its own name")
+    check_image_heads({head.key: head.part.inputs for head in heads}, spec.backbone.ref)
+    canonical = ModelSpec(
+        PartRef(backbone.name, backbone.namespace, None, spec.backbone.options),
+        tuple(PartRef(h.part.name, h.part.namespace, h.ref.size, h.ref.options) for h in heads),
+    )
+    return Recipe(canonical, backbone, backbone_options, tuple(heads), freeze)
