@@ -88,7 +88,7 @@ def test_gradual_unfreezing_trains_the_stage_from_its_epoch(tmp_path):
     assert torch.equal(layer3, model.backbone.layer3[0].conv1.weight)
 
 
-def test_an_interrupted_run_writes_nothing(tmp_path):
+def test_an_interrupted_run_writes_only_its_checkpoint(tmp_path):
     data = class_folders(tmp_path / "shapes", per_class=2)
 
     def interrupt(row):
@@ -97,4 +97,4 @@ def test_an_interrupted_run_writes_nothing(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         zoo.fit("resnet18+cls2", data, epochs=2, batch_size=4, img_size=32, output=tmp_path / "m.safetensors",
                 on_epoch=interrupt)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["shapes"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.checkpoint.pt", "shapes"]

@@ -1,4 +1,4 @@
-"""``python -m zoo``: the `zoo` command, for environments without the console script on PATH."""
+"""``python -m zoo`` (and ``torchrun -m zoo train ...``): the `zoo` command, also where no console script is on PATH."""
 from __future__ import annotations
 
 from zoo.cli import main

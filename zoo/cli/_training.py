@@ -5,6 +5,7 @@ so this module needs nothing from `zoo.cli` itself.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -51,11 +52,18 @@ def _train_command(registry: Callable[[click.Context], Any], emit: Callable[...,
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader worker processes.")
     @click.option("--device", default=None, help="cpu, cuda, ... (default: cpu).")
+    @click.option("--no-feature-cache", is_flag=True, help="Run frozen stages on every image every epoch instead of "
+                  "caching their output (the cache trains on the eval transform: no augmentation).")
+    @click.option("--feature-cache-limit", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True,
+                  metavar="GB", help="Train without the cache when it would be larger.")
+    @click.option("--resume", is_flag=True, help="Continue a stopped run from its checkpoint (OUTPUT.checkpoint.pt), "
+                  "with the same arguments.")
     @click.option("--quiet", is_flag=True, help="No progress bar and no line per epoch.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result (history, best epoch, files) as JSON.")
     @click.pass_context
     def train(ctx: click.Context, model: str, data: str, output: str, force: bool, val: str | None, freeze: str | None,
-              weights: str | None, no_augment: bool, device: str | None, quiet: bool, as_json: bool, **settings: Any) -> int:
+              weights: str | None, no_augment: bool, device: str | None, quiet: bool, as_json: bool,
+              no_feature_cache: bool, feature_cache_limit: float, **settings: Any) -> int:
         """Fine-tune SPEC (or a saved FILE) on DATA: a folder of class folders (train/ and val/ inside), a CSV or
         JSON-lines table (image column plus each head's columns), or a COCO JSON file (detection)."""
         from zoo.training.loop import fit
@@ -65,15 +73,22 @@ def _train_command(registry: Callable[[click.Context], Any], emit: Callable[...,
         try:
             result = fit(model, data, val, freeze=freeze, weights=weights, output=output, force=force, device=device,
                          progress=False if quiet else None, on_epoch=report, augment=not no_augment,
+                         feature_cache=not no_feature_cache, feature_cache_limit_gb=feature_cache_limit,
                          registry=registry(ctx), **settings)
-        except KeyboardInterrupt:
-            click.echo("zoo: interrupted; nothing was written", err=True)
+        except KeyboardInterrupt as stop:
+            click.echo(f"zoo: interrupted; {getattr(stop, 'message', 'nothing was written')}", err=True)
             return 130
+        if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+            return 0
         if as_json:
             emit(result.as_dict(), True)
         else:
             best = "  ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
             click.echo(f"best epoch {result.best_epoch}: {best}")
+            if result.feature_cache:
+                found = result.feature_cache
+                click.echo(f"feature cache: {found['file']} ({found['bytes'] / 2**20:.1f} MiB, "
+                           f"{'built' if found['built'] else 'reused'})")
             click.echo("saved: " + ", ".join(result.files.values()))
         return 0
 

@@ -3,11 +3,13 @@ everything that decides what the model computes (labels, image size, eval transf
 
 The loop is the seeds' loop (forward, the model's loss, backward, step; then validation) with what they
 leave to the user done once: data and transform from the model, parameter groups per stage, warm-up and
-schedule, gradual unfreezing with the optimizer kept right, progress, history and atomic files. A
-KeyboardInterrupt stops it before anything is written.
+schedule, gradual unfreezing with the optimizer kept right, progress, history and atomic files. With an output, a
+checkpoint after every epoch lets ``resume=True`` continue a stopped run (`zoo.training.checkpoint`); a loss
+that is not finite stops the run with the last good checkpoint kept.
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
@@ -20,7 +22,11 @@ from zoo._artifact import check_output, load, save
 from zoo._builder import build, freeze as apply_freeze
 from zoo._modelfile import model_file
 from zoo.errors import ZooError
+from zoo.training.checkpoint import (Checkpoints, StoppedTraining, checkpoint_path, data_fingerprint, identity,
+                                     random_states, restore_random_states)
 from zoo.training.data import load_data, loader
+from zoo.training.distributed import join
+from zoo.training.feature_cache import DEFAULT_LIMIT_GB, use_feature_cache
 from zoo.training.evaluation import check_unreadable, head_metrics, run, to_device, unpack
 from zoo.training.history import history_paths, write_history
 from zoo.training.optim import Schedule, add_unfrozen, make_optimizer, param_groups, parse_unfreeze
@@ -71,9 +77,11 @@ class FitResult:
     best_epoch: int
     metrics: dict[str, float]
     files: dict[str, str] = field(default_factory=dict)
+    feature_cache: dict[str, Any] | None = None  # the cache file, its size in bytes, whether this run built it
 
     def as_dict(self) -> dict[str, Any]:
-        return {"best_epoch": self.best_epoch, "metrics": self.metrics, "history": self.history, "files": self.files}
+        return {"best_epoch": self.best_epoch, "metrics": self.metrics, "history": self.history, "files": self.files,
+                "feature_cache": self.feature_cache}
 
 
 def _seed(seed: int) -> None:
@@ -108,8 +116,10 @@ def _score(row: dict[str, Any], model: ZooModel) -> float:
     return -row["val/loss"]
 
 
-def _outputs(output: str | os.PathLike[str] | None, force: bool) -> dict[str, Path]:
+def _outputs(output: str | os.PathLike[str] | None, force: bool, resume: bool) -> dict[str, Path]:
     if output is None:
+        if resume:
+            raise ZooError("--resume needs the output (-o) of the run to continue")
         return {}
     best = check_output(output, force)
     last = best.with_name(best.stem + "-last.safetensors")
@@ -117,7 +127,10 @@ def _outputs(output: str | os.PathLike[str] | None, force: bool) -> dict[str, Pa
     for path in history_paths(best).values():
         if path.exists() and not force:
             raise ZooError(f"{path} exists; use --force (force=True) to replace it")
-    return {"best": best, "last": last}
+    checkpoint = checkpoint_path(best)
+    if checkpoint.exists() and not (force or resume):
+        raise ZooError(f"{checkpoint} is left by a stopped run; continue it with --resume, or start over with --force")
+    return {"best": best, "last": last, "checkpoint": checkpoint}
 
 
 def fit(
@@ -132,6 +145,9 @@ def fit(
     device: str | None = None,
     progress: bool | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    resume: bool = False,
+    feature_cache: bool = True,
+    feature_cache_limit_gb: float | None = None,
     registry: Registry | None = None,
     **settings: Any,
 ) -> FitResult:
@@ -144,7 +160,9 @@ def fit(
     of `Settings` (epochs, batch_size, img_size, lr, optimizer, schedule, warmup, backbone_lr, layer_decay,
     unfreeze, augment, val_split, seed, workers). The model ends with its best epoch's weights; with
     ``output``, the best and the last epoch are saved (``NAME.safetensors``, ``NAME-last.safetensors``) with
-    the history (``NAME.history.csv``/``.json``, ``NAME.curves.png``).
+    the history (``NAME.history.csv``/``.json``, ``NAME.curves.png``); ``NAME.checkpoint.pt`` holds the run's
+    state after each epoch until it ends, and ``resume=True`` continues from it. With ``feature_cache`` (the
+    default), stages frozen before the first trainable one run once per image (`zoo.training.feature_cache`).
 
     >>> zoo.fit("resnet18+cls2", "hymenoptera_data", weights="imagenet", freeze="layer4", epochs=5)  # doctest: +SKIP
     """
@@ -154,7 +172,9 @@ def fit(
     config = Settings(**settings)
     config.check()
     config.lr = config.lr or DEFAULT_LR[config.optimizer]
-    files = _outputs(output, force)
+    files = _outputs(output, force, resume)
+    group = join(device)
+    writes = group is None or group.writes
     _seed(config.seed)
     model = _model(model, freeze, weights, registry)
     if config.img_size is not None:
@@ -162,6 +182,8 @@ def fit(
     plan = parse_unfreeze(config.unfreeze, model.backbone.stage_names)
     if plan and plan[-1][0] > config.epochs:
         raise ZooError(f"--unfreeze {config.unfreeze}: epoch {plan[-1][0]} is after the last epoch {config.epochs}")
+    if plan and group is not None:
+        raise ZooError("--unfreeze is not supported with several processes (torchrun): train the stages in two runs")
     preprocessing = of_model(model)
     whole = model.takes_images
     if isinstance(data, (str, os.PathLike)):
@@ -174,71 +196,125 @@ def fit(
                             whole=whole, workers=config.workers)
         sizes = (len(train_samples), len(val_samples))
         source = os.fspath(data)
+        data_key = data_fingerprint([train_samples, val_samples])
+        if group is not None:
+            group.check_samples(len(train_samples))
+            train_loader = group.shard(train_loader, config.seed)
     else:
         if val is None:
             raise ZooError("with your own DataLoader, give a validation DataLoader too (val=...)")
         train_loader, val_loader, sizes, source = data, val, (None, None), "DataLoader"
+        data_key = "DataLoader"
     if device is not None:
         model.to(device)
     run_on = next(model.parameters()).device
+    cache, cache_report = None, None
+    if feature_cache and sizes[0] is not None and not plan and group is None:
+        found = use_feature_cache(model, train_samples, val_samples, preprocessing, data_key, config.batch_size,
+                                  config.seed, run_on, feature_cache_limit_gb or DEFAULT_LIMIT_GB)
+        if found is not None:
+            cache, train_loader, val_loader = found
+            cache_report = {"file": str(cache.path), "bytes": cache.size_bytes, "built": cache.built}
     groups = dict(backbone_lr=config.backbone_lr, layer_decay=config.layer_decay)
     optimizer = make_optimizer(config.optimizer, param_groups(model, config.lr, weight_decay=config.weight_decay,
                                                               **groups), momentum=config.momentum)
     steps = len(train_loader)
     schedule = Schedule(config.schedule, config.epochs * steps, config.warmup * steps, max(1, config.epochs // 3) * steps)
     history: list[dict[str, Any]] = []
-    best_state, best_score, best_epoch, step = None, float("-inf"), 0, 0
-    for epoch in range(1, config.epochs + 1):
+    best_state, best_score, best_epoch, step, first = None, float("-inf"), 0, 0, 1
+    generator = getattr(train_loader, "generator", None)
+    checkpoints = None
+    if files and writes:
+        checkpoints = Checkpoints(files["checkpoint"], identity(model.spec, model.freeze_policy, data_key, asdict(config)))
+
+    def unfreeze_at(epoch: int) -> None:
         for at, stage in plan:
             if at == epoch:
                 apply_freeze(model, stage if stage.startswith(("last:", "none", "all")) else f"before:{stage}", registry)
                 add_unfrozen(optimizer, model, config.lr, weight_decay=config.weight_decay, **groups)
-        model.train()
-        metric = None if whole else model.metric()
-        loss_sum, images, skipped, started = 0.0, 0, 0, time.perf_counter()
-        for batch in bar(train_loader, steps, f"epoch {epoch}/{config.epochs}", progress):
-            inputs, targets, missed = unpack(batch)
-            skipped += missed
-            if len(inputs) == 0:
-                continue
-            inputs, targets = to_device(inputs, run_on), to_device(targets, run_on)
-            schedule.apply(optimizer, step)
-            outputs = model(inputs, targets) if whole else model(inputs)
-            loss = model.loss(outputs, targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            loss_sum += float(loss.detach()) * len(inputs)
-            images += len(inputs)
+
+    if resume and checkpoints is not None:
+        state = checkpoints.load()
+        for epoch in range(1, state["epoch"] + 1):
+            unfreeze_at(epoch)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        restore_random_states(state["random"], generator)
+        history, best_state, best_score, best_epoch = state["history"], state["best_state"], *state["best"]
+        step, first = state["step"], state["epoch"] + 1
+    if cache is not None:
+        cache.bypass()
+    net = group.wrap(model, run_on) if group is not None else model
+    try:
+        for epoch in range(first, config.epochs + 1):
+            unfreeze_at(epoch)
+            model.train()
+            if group is not None:
+                train_loader.sampler.set_epoch(epoch)
+            metric = None if whole else model.metric()
+            loss_sum, images, skipped, started = 0.0, 0, 0, time.perf_counter()
+            for batch in bar(train_loader, steps, f"epoch {epoch}/{config.epochs}", progress):
+                inputs, targets, missed = unpack(batch)
+                skipped += missed
+                if len(inputs) == 0:
+                    continue
+                inputs, targets = to_device(inputs, run_on), to_device(targets, run_on)
+                schedule.apply(optimizer, step)
+                outputs = net(inputs, targets) if whole else net(inputs)
+                loss = model.loss(outputs, targets)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    where = checkpoints.where() if checkpoints else "nothing was written"
+                    raise ZooError(f"epoch {epoch}: the training loss is {value}; stopped ({where})")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                loss_sum += value * len(inputs)
+                images += len(inputs)
+                if metric is not None:
+                    metric.update(_detach(outputs), targets)
+            seconds = time.perf_counter() - started
+            if group is not None:
+                loss_sum, images, skipped = group.total(loss_sum, images, skipped)
+                images, skipped = int(images), int(skipped)
+            if sizes[0] is not None:
+                check_unreadable(skipped, sizes[0], source)
+            if images == 0:
+                raise ZooError(f"epoch {epoch}: no training image could be read")
+            found = run(model, val_loader, run_on)
+            row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train/loss": loss_sum / images}
             if metric is not None:
-                metric.update(_detach(outputs), targets)
-        seconds = time.perf_counter() - started
-        if sizes[0] is not None:
-            check_unreadable(skipped, sizes[0], source)
-        if images == 0:
-            raise ZooError(f"epoch {epoch}: no training image could be read")
-        found = run(model, val_loader, run_on)
-        row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train/loss": loss_sum / images}
-        if metric is not None:
-            row.update({f"train/{k}": v for k, v in head_metrics(metric).items()})
-        if found["loss"] is not None:
-            row["val/loss"] = found["loss"]
-        row.update({f"val/{k}": v for k, v in found["metrics"].items()})
-        row.update({"seconds": round(seconds, 3), "images_per_s": round(images / seconds, 2), "skipped": skipped})
-        history.append(row)
-        if on_epoch is not None:
-            on_epoch(row)
-        score = _score(row, model)
-        if score > best_score:
-            best_score, best_epoch = score, epoch
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                row.update({f"train/{k}": v for k, v in head_metrics(metric).items()})
+            if found["loss"] is not None:
+                row["val/loss"] = found["loss"]
+            row.update({f"val/{k}": v for k, v in found["metrics"].items()})
+            row.update({"seconds": round(seconds, 3), "images_per_s": round(images / seconds, 2), "skipped": skipped})
+            history.append(row)
+            score = _score(row, model)
+            if score > best_score:
+                best_score, best_epoch = score, epoch
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            if checkpoints is not None:
+                checkpoints.save(epoch, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+                                         "random": random_states(generator), "history": history,
+                                         "best_state": best_state, "best": [best_score, best_epoch]})
+            if on_epoch is not None and writes:
+                on_epoch(row)
+    except KeyboardInterrupt:
+        raise StoppedTraining(checkpoints.where() if checkpoints else "nothing was written") from None
+    finally:
+        if cache is not None:
+            cache.restore()
     best_row = history[best_epoch - 1]
     metrics = {k[4:]: v for k, v in best_row.items() if k.startswith("val/")}
     model.record["preprocessing"] = preprocessing.as_dict()
     model.record["training"] = {**asdict(config), "data": source, "train_images": sizes[0], "val_images": sizes[1],
                                 "epochs_run": len(history), "best_epoch": best_epoch}
     written: dict[str, str] = {}
+    if group is not None:
+        group.leave()
+        files = files if writes else {}
     if files:
         model.record["metrics"] = {k[4:]: v for k, v in history[-1].items() if k.startswith("val/")}
         model.record["training"]["epoch"] = len(history)
@@ -249,7 +325,8 @@ def fit(
     model.record["training"]["epoch"] = best_epoch
     if files:
         written["best"] = str(save(model, files["best"], force=force, registry=registry))
-    return FitResult(model, history, best_epoch, metrics, written)
+        checkpoints.remove()
+    return FitResult(model, history, best_epoch, metrics, written, cache_report)
 
 
 def _detach(outputs: Any) -> Any:

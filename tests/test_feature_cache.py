@@ -1,0 +1,80 @@
+"""The feature cache: frozen stages run once per image, training on their cached outputs computes what training
+without the cache computes, the cache is rebuilt when what it depends on changes, and a cache that cannot be
+written or would be too large leaves training as it was."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from click.testing import CliRunner
+from drawn_data import class_folders
+
+import zoo
+from zoo.cli import cli
+
+RUN = dict(epochs=2, batch_size=4, img_size=32, augment=False, seed=1, lr=0.05)
+
+
+@pytest.fixture
+def shapes(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    return class_folders(tmp_path / "shapes", per_class=4)
+
+
+def _metrics(result):
+    return [v for row in result.history for k, v in sorted(row.items()) if k.startswith(("train/", "val/"))]
+
+
+@pytest.mark.parametrize("freeze", ["all", "layer4"])
+def test_training_on_cached_features_computes_what_training_without_them_does(shapes, freeze):
+    cached = zoo.fit("resnet18+cls2", shapes, freeze=freeze, **RUN)
+    plain = zoo.fit("resnet18+cls2", shapes, freeze=freeze, feature_cache=False, **RUN)
+    assert cached.feature_cache["built"] and cached.feature_cache["bytes"] > 0
+    assert plain.feature_cache is None
+    assert _metrics(cached) == pytest.approx(_metrics(plain), rel=1e-3, abs=1e-4)
+
+
+def test_the_cache_is_reused_and_rebuilt_when_its_inputs_change(shapes, tmp_path):
+    first = zoo.fit("resnet18+cls2", shapes, freeze="all", **RUN)
+    again = zoo.fit("resnet18+cls2", shapes, freeze="all", **RUN)
+    assert again.feature_cache == {**first.feature_cache, "built": False}
+    resized = zoo.fit("resnet18+cls2", shapes, freeze="all", **{**RUN, "img_size": 40})
+    shutil.copy(shapes / "train" / "red" / "0.png", shapes / "train" / "red" / "extra.png")
+    more_data = zoo.fit("resnet18+cls2", shapes, freeze="all", **RUN)
+    model = zoo.build("resnet18+cls2", freeze="all")
+    with __import__("torch").no_grad():
+        model.backbone.layer1[0].conv1.weight.mul_(0.5)
+    other_weights = zoo.fit(model, shapes, **RUN)
+    files = {r.feature_cache["file"] for r in (first, resized, more_data, other_weights)}
+    assert len(files) == 4 and all(r.feature_cache["built"] for r in (resized, more_data, other_weights))
+    assert len(os.listdir(tmp_path / "cache" / "features")) == 4
+
+
+def test_no_cache_when_nothing_is_frozen_or_stages_unfreeze(shapes):
+    assert zoo.fit("resnet18+cls2", shapes, **RUN).feature_cache is None
+    assert zoo.fit("resnet18+cls2", shapes, freeze="all", unfreeze="2:layer4", **RUN).feature_cache is None
+
+
+def test_an_unwritable_cache_dir_warns_and_trains_without(shapes, tmp_path, monkeypatch):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(blocked))
+    with pytest.warns(zoo.ZooWarning, match="feature cache cannot be written .*; training without it"):
+        result = zoo.fit("resnet18+cls2", shapes, freeze="all", **RUN)
+    assert result.feature_cache is None and len(result.history) == 2
+
+
+def test_a_cache_over_its_limit_is_not_built(shapes, tmp_path):
+    with pytest.warns(zoo.ZooWarning, match="would exceed 0.0 GiB; training without it"):
+        result = zoo.fit("resnet18+cls2", shapes, freeze="all", feature_cache_limit_gb=1e-6, **RUN)
+    assert result.feature_cache is None and not (tmp_path / "cache" / "features").exists()
+
+
+def test_zoo_train_reports_the_cache_and_no_feature_cache_turns_it_off(shapes, tmp_path):
+    args = ["train", "resnet18+cls2", str(shapes), "--epochs", "1", "-b", "4", "--img-size", "32", "--freeze", "all"]
+    shown = CliRunner().invoke(cli, args + ["-o", str(tmp_path / "a.safetensors")])
+    assert shown.exit_code == 0, shown.output
+    assert "feature cache: " in shown.output and "MiB, built)" in shown.output
+    off = CliRunner().invoke(cli, args + ["-o", str(tmp_path / "b.safetensors"), "--no-feature-cache"])
+    assert off.exit_code == 0 and "feature cache" not in off.output

@@ -1,0 +1,241 @@
+"""Feature cache: when every stage before the first trainable one is frozen, those stages are a fixed function,
+so their output for an image (through the eval transform) is computed once and kept on disk; every epoch then
+trains the rest of the model on the cached tensors.
+
+The cache is a safetensors file under ``$ZOO_CACHE_DIR/features/``, named by a hash of what decides its contents
+(the frozen stages' weights, the eval transform, the image size, the data files and targets), so a change to any
+of them builds a new one. While training on it, the frozen modules pass their input through unchanged (their
+``forward`` is shadowed on the instance, so the model's weights and state dict stay as they are), and the first
+batch is checked against the whole model before the cache is trusted.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo.errors import ZooWarning
+from zoo.files import cache_dir
+from zoo.training.data import ImageDataset, collate
+
+if TYPE_CHECKING:
+    import torch
+
+    from zoo._model import ZooModel
+    from zoo.training.data import Samples
+
+DEFAULT_LIMIT_GB = 8.0
+
+
+class _Captured(Exception):
+    """Raised by a forward hook to stop the backbone once the frozen prefix has run."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def frozen_prefix(model: ZooModel) -> list[str] | None:
+    """Names of the modules that run before the first trainable stage, in forward order; None when no cache fits
+    (nothing frozen, frozen stages that are not a prefix, stage parameters outside modules, whole-image models)."""
+    names = model.backbone.stage_names
+    frozen = [name for name in names if name in model.frozen_stages]
+    if not frozen or model.takes_images or tuple(frozen) != names[:len(frozen)]:
+        return None
+    if any(model.backbone.stage(name).parameters for name in frozen):
+        return None
+    return [module for name in frozen for module in model.backbone.stage(name).modules]
+
+
+def cache_key(model: ZooModel, modules: list[str], transform: dict[str, Any], data_key: str) -> str:
+    """A hash of the frozen weights, the transform, the image size and the data."""
+    import torch
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"spec": model.spec, "modules": modules, "transform": transform,
+                              "size": list(model.image_size), "data": data_key, "torch": torch.__version__},
+                             sort_keys=True, default=str).encode())
+    for module in modules:
+        for name, tensor in sorted(model.backbone.get_submodule(module).state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
+    return digest.hexdigest()[:32]
+
+
+def prefix_output(model: ZooModel, modules: list[str], images: torch.Tensor) -> torch.Tensor:
+    """The frozen prefix's output for ``images``: the backbone runs until its last frozen module, then stops."""
+    last = model.backbone.get_submodule(modules[-1])
+
+    def capture(module: Any, inputs: Any, output: Any) -> None:
+        raise _Captured(output)
+
+    handle = last.register_forward_hook(capture)
+    try:
+        model.backbone(images)
+    except _Captured as captured:
+        return captured.value
+    finally:
+        handle.remove()
+    raise RuntimeError(f"the backbone never ran {modules[-1]}")
+
+
+class FeatureCache:
+    """The cached prefix outputs of one run's training and validation images."""
+
+    def __init__(self, model: ZooModel, modules: list[str], path: Path) -> None:
+        self.model, self.modules, self.path = model, modules, path
+        self.tensors: dict[str, torch.Tensor] = {}
+        self.built = False
+
+    def build(self, parts: dict[str, tuple[Samples, Any]], batch_size: int, device: Any, limit_bytes: float) -> bool:
+        """Read the file if it exists, else compute every image's prefix output and write it; False when the
+        cache would exceed ``limit_bytes`` or cannot be written (training then goes without it)."""
+        import torch
+        from safetensors import safe_open
+        from safetensors.torch import save_file
+
+
+        if self.path.is_file():
+            with safe_open(str(self.path), framework="pt") as handle:  # memory-mapped; each tensor read once
+                self.tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+            return True
+        found: dict[str, torch.Tensor] = {}
+        self.model.eval()
+        with torch.no_grad():
+            for part, (samples, transform) in parts.items():
+                outputs, readable = [], []
+                for images, flags in _batches(ImageDataset(samples, transform), batch_size):
+                    outputs.append(prefix_output(self.model, self.modules, images.to(device)).to("cpu"))
+                    readable.append(flags)
+                    if sum(o.numel() for o in outputs) * 4 > limit_bytes:
+                        warnings.warn(f"the feature cache would exceed {limit_bytes / 2**30:.1f} GiB; training without "
+                                      "it (raise the limit with --feature-cache-limit)", ZooWarning, stacklevel=2)
+                        return False
+                found[part] = torch.cat(outputs).contiguous()
+                found[f"{part}.readable"] = torch.cat(readable)
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            save_file(found, str(temporary))
+            os.replace(temporary, self.path)
+        except (OSError, RuntimeError) as exc:  # safetensors reports a failed write as either
+            reason = getattr(exc, "strerror", None) or exc
+            warnings.warn(f"the feature cache cannot be written in {self.path.parent} ({reason}); training without it",
+                          ZooWarning, stacklevel=2)
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            return False
+        self.tensors, self.built = found, True
+        return True
+
+    @property
+    def size_bytes(self) -> int:
+        return self.path.stat().st_size if self.path.is_file() else 0
+
+    def dataset(self, part: str, samples: Samples) -> CachedDataset:
+        return CachedDataset(self.tensors[part], self.tensors[f"{part}.readable"], samples)
+
+    def bypass(self) -> None:
+        """Make the frozen modules pass their input through: the model now takes cached tensors."""
+        for name in self.modules:
+            self.model.backbone.get_submodule(name).forward = _passthrough
+
+    def restore(self) -> None:
+        for name in self.modules:
+            module = self.model.backbone.get_submodule(name)
+            if "forward" in vars(module):
+                del module.forward
+
+
+def _passthrough(x: Any, *args: Any, **kwargs: Any) -> Any:
+    return x
+
+
+def _batches(dataset: Any, batch_size: int):
+    """(images, per-image readable flags) in order; an unreadable image gets zeros so that indices stay aligned."""
+    import torch
+
+    for start in range(0, len(dataset), batch_size):
+        got = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        shape = next((g[0].shape for g in got if g is not None), (3, 1, 1))
+        yield (torch.stack([g[0] if g is not None else torch.zeros(shape) for g in got]),
+               torch.tensor([g is not None for g in got]))
+
+
+class CachedDataset:
+    """(cached tensor, target) per sample; None for an image that could not be read when the cache was built."""
+
+    def __init__(self, features: torch.Tensor, readable: torch.Tensor, samples: Samples) -> None:
+        self.features, self.readable, self.items = features, readable, samples.items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any] | None:
+        target = self.items[index][1]
+        if target is None or not bool(self.readable[index]):
+            return None
+        return self.features[index], target
+
+
+def cached_loader(dataset: CachedDataset, batch_size: int, *, shuffle: bool, seed: int = 0):
+    """A DataLoader over cached tensors, batching as `zoo.training.data.loader` does."""
+    from functools import partial
+
+    import torch
+    from torch.utils.data import DataLoader
+
+
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=partial(collate, whole=False),
+                      generator=torch.Generator().manual_seed(seed), drop_last=shuffle and len(dataset) > batch_size)
+
+
+def matches_model(model: ZooModel, cache: FeatureCache, images: torch.Tensor) -> bool:
+    """Whether the model on cached tensors computes what it computes on images (a backbone whose forward does
+    more than call its stage modules in order would not)."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        whole = model(images)
+        features = prefix_output(model, cache.modules, images)
+        cache.bypass()
+        try:
+            cached = model(features)
+        except Exception:  # shapes that do not fit: the backbone does not chain its modules
+            return False
+        finally:
+            cache.restore()
+    pairs = [(whole[k], cached[k]) for k in whole] if isinstance(whole, dict) else [(whole, cached)]
+    return all(a.shape == b.shape and torch.allclose(a, b, rtol=1e-3, atol=1e-4) for a, b in pairs)
+
+
+def use_feature_cache(model: ZooModel, train: Samples, val: Samples, preprocessing: Any, data_key: str,
+                      batch_size: int, seed: int, device: Any, limit_gb: float = DEFAULT_LIMIT_GB):
+    """(cache, train loader, val loader) over cached prefix outputs, or None when no cache fits this run."""
+
+    modules = frozen_prefix(model)
+    if modules is None:
+        return None
+    path = cache_dir() / "features" / f"{cache_key(model, modules, preprocessing.as_dict(), data_key)}.safetensors"
+    cache = FeatureCache(model, modules, path)
+    transform_of = preprocessing.eval_transform()
+    if not cache.build({"train": (train, transform_of), "val": (val, transform_of)}, batch_size, device,
+                       limit_gb * 2**30):
+        return None
+    probe = next(_batches(_first(train, transform_of), min(4, len(train))))[0].to(device)
+    if not matches_model(model, cache, probe):
+        warnings.warn(f"{model.spec}: the backbone does not run its frozen stages as a chain; training without the "
+                      "feature cache", ZooWarning, stacklevel=2)
+        return None
+    return (cache, cached_loader(cache.dataset("train", train), batch_size, shuffle=True, seed=seed),
+            cached_loader(cache.dataset("val", val), batch_size, shuffle=False))
+
+
+def _first(samples: Samples, transform: Any) -> Any:
+
+    dataset = ImageDataset(samples, transform)
+    return [item for item in (dataset[i] for i in range(min(8, len(dataset)))) if item is not None]
