@@ -23,7 +23,7 @@ HEAVY = ("torch", "torchvision", "timm", "matplotlib")
 LAYERS = (
     ("base", ("zoo._version", "zoo.errors")),
     ("contract", ("zoo.hookspecs", "zoo.parts", "zoo.backbone", "zoo.head", "zoo.metrics", "zoo.drawing",
-                  "zoo.batchnorm", "zoo.files")),
+                  "zoo.batchnorm", "zoo.files", "zoo.freezing")),
     ("core", ("zoo._spec", "zoo._catalogue", "zoo._plugin_host", "zoo._registry", "zoo._recipe", "zoo._modelfile",
               "zoo._model", "zoo._reference", "zoo._weights", "zoo._builder", "zoo._artifact", "zoo._summary",
               "zoo._images")),

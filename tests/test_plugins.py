@@ -98,7 +98,7 @@ def test_plugins_command_shows_every_plugin_with_its_status(plugin_site, run_zoo
     records = {r["name"]: r for r in json.loads(result.stdout)}
     assert records["example"]["version"] == "1.2.0"
     assert records["example"]["provides"] == {"backbone": ["example/tinycnn", "example/flatnet"],
-                                              "head": ["example/msp"], "freeze": ["example/first"]}
+                                              "head": ["example/msp"], "freeze": ["example/first", "example/keepnorms"]}
     assert records["badimport"]["status"] == "error"
     assert "zoo: warning: backbone torchvision/resnet50 is provided by both zoo" in result.stderr
     table = run_zoo("plugins", site=plugin_site)

@@ -118,6 +118,8 @@ def metadata_for(model: ZooModel, registry: Registry, labels: Labels | None = No
         "spec": model.spec,
         "freeze": model.freeze_policy,
         "frozen_stages": list(model.frozen_stages),
+        "frozen_parameters": model.frozen_parameters(),
+        "frozen_by_hand": tuple(model.frozen_parameters()) != model.policy_frozen,
         "heads": [{"name": h.key, "part": h.part.qualified_name, "size": h.ref.size, "options": h.options}
                   for h in recipe.heads],
         "labels": resolve_labels(labels, model, recipe),
@@ -224,6 +226,20 @@ def _check_fit(path: Path, model: ZooModel, tensors: Mapping[str, torch.Tensor])
         raise ZooError(f"{path} does not fit {model.spec}: {'; '.join(problems[:3])}")
 
 
+def _restore_frozen_parameters(path: Path, model: ZooModel, meta: dict[str, Any]) -> None:
+    """Freeze exactly the parameters the file records (files from before zoo recorded them keep the stages)."""
+    recorded = meta.get("frozen_parameters")
+    if recorded is None or list(model.frozen_parameters()) == [str(name) for name in recorded]:
+        return
+    if not meta.get("frozen_by_hand"):
+        warnings.warn(f"{path}: freeze policy {meta['freeze']} now freezes other parameters; "
+                      f"keeping the file's {len(recorded)} frozen parameters", ZooWarning, stacklevel=3)
+    try:
+        model.set_frozen_parameters(str(name) for name in recorded)
+    except ZooError as exc:
+        raise ZooError(f"{path}: {exc}") from None
+
+
 def load(
     path: str | os.PathLike[str],
     *,
@@ -252,6 +268,7 @@ def load(
         warnings.warn(f"{path}: freeze policy {meta['freeze']} now freezes {list(model.frozen_stages)}; "
                       f"keeping the file's frozen stages {frozen}", ZooWarning, stacklevel=2)
         model.set_frozen(frozen, meta["freeze"])
+    _restore_frozen_parameters(path, model, meta)
     model.labels = {str(k): [str(v) for v in values] for k, values in (meta.get("labels") or {}).items()}
     model.weights_report = WeightsReport(str(path), str(path), file_sha, "zoo", len(tensors))
     return model if device is None else model.to(device)

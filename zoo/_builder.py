@@ -68,9 +68,20 @@ def freeze(model: ZooModel, policy: str | None = None, registry: Registry | None
     backbone = model.backbone
     name = (model.recipe or resolve(model.spec, registry=registry)).spec.backbone.ref
     part, argument = registry.freeze_policy(policy or "none", backbone.stage_names, name)
+    label = part.name if argument is None else f"{part.name}:{argument}"
+    if part.chooses == "parameters":
+        from zoo.freezing import stage_views
+
+        chosen = list(part.select(stage_views(backbone), argument))
+        known = dict(backbone.named_parameters())
+        unknown = [p for p in chosen if p not in known]
+        if unknown:
+            raise ZooError(f"freeze policy {part.qualified_name} chose unknown parameters {unknown[:3]} for {name}")
+        model.set_frozen((), label, chosen)
+        return model
     selected = list(part.select(backbone.stage_names, argument))
     unknown = [s for s in selected if s not in backbone.stage_names]
     if unknown:
         raise ZooError(f"freeze policy {part.qualified_name} chose unknown stages {unknown} for {name}")
-    model.set_frozen(selected, part.name if argument is None else f"{part.name}:{argument}")
+    model.set_frozen(selected, label)
     return model

@@ -168,6 +168,10 @@ class FreezePolicyPart:
     ``stages`` are the backbone's stage names in order; ``argument`` is what follows the colon in
     ``--freeze=name:argument`` (already checked to be an int or a stage name, as ``argument`` says).
     The heads always train.
+
+    With ``chooses="parameters"`` the policy chooses parameters instead: ``select`` gets the stages as
+    `zoo.freezing.StageView` (modules, parameters, sizes) and returns the names of the backbone
+    parameters to freeze. A module whose own parameters are all frozen stays in eval mode.
     """
 
     name: str
@@ -175,6 +179,7 @@ class FreezePolicyPart:
     description: str = ""
     namespace: str = ""
     argument: Literal["none", "int", "stage"] = "none"
+    chooses: Literal["stages", "parameters"] = "stages"
 
     kind = "freeze"
 
@@ -184,6 +189,8 @@ class FreezePolicyPart:
             raise TypeError(f"freeze policy {self.name!r}: select must be callable")
         if self.argument not in ("none", "int", "stage"):
             raise ValueError(f"freeze policy {self.name!r}: argument must be 'none', 'int' or 'stage'")
+        if self.chooses not in ("stages", "parameters"):
+            raise ValueError(f"freeze policy {self.name!r}: chooses must be 'stages' or 'parameters'")
 
     @property
     def qualified_name(self) -> str:

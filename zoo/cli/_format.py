@@ -24,13 +24,20 @@ def format_table(headers: list[str], rows: list[list[str]], right: set[int] = fr
     return "\n".join(lines)
 
 
+def _status(part: dict[str, Any]) -> str:
+    """trains, frozen, or partly for a part whose policy chose some of its parameters."""
+    if part["trainable"] == part["params"] or not part["params"]:
+        return "trains" if part["trains"] else "frozen"
+    return "frozen" if not part["trainable"] else f"partly ({part['trainable']:,} train)"
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """A model summary (`zoo._summary.model_summary`) as a table of parts and what trains."""
     rows = []
     for part in summary["parts"]:
         stride = "" if part["stride"] is None else f"/{part['stride']}"
         rows.append([part["kind"], part["name"], f"{part['params']:,}", "" if part["channels"] is None else part["channels"],
-                     stride, "trains" if part["trains"] else "frozen"])
+                     stride, _status(part)])
     table = format_table(["part", "name", "params", "channels", "stride", "status"], rows, right={2, 3, 4})
     total, trainable = summary["total_params"], summary["trainable_params"]
     share = 100.0 * trainable / total if total else 0.0
@@ -88,6 +95,9 @@ def format_metadata(data: dict[str, Any]) -> str:
         options = ", ".join(f"{k}={v}" for k, v in sorted(head.get("options", {}).items()) if v is not None)
         heads.append(f"{head['name']} ({head['part']}" + (f"; {options}" if options else "") + ")")
     frozen = ", ".join(data["frozen_stages"]) or "nothing"
+    if data.get("frozen_parameters") and not data["frozen_stages"] or data.get("frozen_by_hand"):
+        how = "by hand" if data.get("frozen_by_hand") else "chosen by the policy"
+        frozen = f"{len(data['frozen_parameters'])} parameter tensors, {how}"
     weights = data.get("weights")
     lines = [
         f"{data['file']}  (zoo artifact, {data['bytes'] / 1e6:.1f} MB, {data['tensors']} tensors)",

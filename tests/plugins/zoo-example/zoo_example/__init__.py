@@ -27,6 +27,14 @@ def _first(stages, count):
     return list(stages[:count])
 
 
+def _stage_but_norms(stages, stage):
+    """Freeze one stage's parameters except its normalisation layers', which keep adapting."""
+    from zoo.freezing import is_norm, parameters_where
+
+    chosen = [view for view in stages if view.name == stage]
+    return parameters_where(chosen, lambda name, parameter, module: not is_norm(module))
+
+
 @hookimpl
 def zoo_backbones():
     yield BackbonePart("tinycnn", _tinycnn, "three-stage toy CNN for tests",
@@ -43,3 +51,5 @@ def zoo_heads():
 @hookimpl
 def zoo_freeze_policies():
     yield FreezePolicyPart("first", _first, "the first N stages are frozen", argument="int")
+    yield FreezePolicyPart("keepnorms", _stage_but_norms, "STAGE is frozen except its norms", argument="stage",
+                           chooses="parameters")
