@@ -61,7 +61,7 @@ def test_strict_mode_makes_a_failing_plugin_fatal(with_plugins, monkeypatch):
 
 def test_disabled_plugins_are_never_imported(with_plugins, monkeypatch):
     monkeypatch.setenv("ZOO_DISABLE_PLUGINS", "zoo-broken")
-    for module in ("zoo_broken.bad_import", "zoo_broken.bad_hook", "zoo_broken.clash"):
+    for module in ("zoo_broken.bad_import", "zoo_broken.bad_hook", "zoo_broken.clash", "zoo_broken.reserved"):
         sys.modules.pop(module, None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no clash warning either

@@ -49,8 +49,7 @@ def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None 
         if head.part.needs == "stage" and not backbone.feature_info.spatial_stages:
             raise ZooError(f"head {head.key} needs a spatial stage and {name} has none; choose a CNN backbone")
         options = {k: v for k, v in head.options.items() if v is not None}
-        if not any(o.name == LOSS_WEIGHT.name for o in head.part.options):
-            loss_weights[head.key] = options.pop(LOSS_WEIGHT.name, 1.0)
+        loss_weights[head.key] = options.pop(LOSS_WEIGHT.name, 1.0)
         heads[head.key] = head.part.build(backbone.feature_info, head.ref.size, **options)
     model = ZooModel(backbone, heads, str(recipe.spec), loss_weights, recipe)
     freeze(model, recipe.freeze, registry)

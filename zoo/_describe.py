@@ -9,7 +9,7 @@ from zoo._registry import Registry, default_registry
 from zoo._spec import parse
 from zoo._summary import model_summary
 from zoo.errors import ZooError
-from zoo.parts import KINDS
+from zoo.parts import KINDS, RESERVED_HEAD_OPTIONS
 
 
 def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
@@ -41,9 +41,11 @@ def _part_info(kind: str, name: str, registry: Registry) -> dict[str, Any]:
     part = entry.part
     result = {"kind": kind, "name": part.qualified_name, "requested": name, "provider": entry.plugin.distribution,
               "plugin": entry.plugin.name, "description": part.description, "usage": part.usage}
-    for option in getattr(part, "options", ()):
+    reserved = RESERVED_HEAD_OPTIONS if kind == "head" else ()
+    for option in (*getattr(part, "options", ()), *reserved):
         result.setdefault("options", []).append(
-            {"name": option.name, "type": option.type.__name__, "default": option.default, "help": option.help})
+            {"name": option.name, "type": option.type.__name__, "default": option.default, "help": option.help,
+             "reserved": option in reserved})
     return result
 
 

@@ -49,6 +49,12 @@ class Option:
         return value
 
 
+# Every head takes ``weight=``: its share of the model's loss (``resnet50+cls10+kp5:weight=10``). zoo reads it
+# itself, so a head may not declare an option of that name.
+LOSS_WEIGHT = Option("weight", float, 1.0, "this head's weight in the model's loss (0 or more); every head has it")
+RESERVED_HEAD_OPTIONS = (LOSS_WEIGHT,)
+
+
 def resolve_options(
     declared: Sequence[Option], given: Mapping[str, OptionValue], owner: str
 ) -> dict[str, OptionValue]:
@@ -149,6 +155,11 @@ class HeadPart:
             raise ValueError(f"head {self.name!r}: size must be 'required' or 'none', needs 'pooled', 'stage' or 'stages'")
         if self.inputs not in ("features", "images"):
             raise ValueError(f"head {self.name!r}: inputs must be 'features' or 'images'")
+        reserved = {option.name for option in RESERVED_HEAD_OPTIONS}
+        clash = [option.name for option in self.options if option.name in reserved]
+        if clash:
+            raise ValueError(f"head {self.name!r}: option {clash[0]!r} is reserved (zoo gives every head "
+                             f"{clash[0]}=, its share of the model's loss); name your option differently")
 
     @property
     def qualified_name(self) -> str:
