@@ -9,13 +9,21 @@ from zoo._registry import Registry, default_registry
 from zoo._spec import parse
 from zoo._summary import model_summary
 from zoo.errors import ZooError
-from zoo.parts import KINDS, RESERVED_HEAD_OPTIONS
+from zoo.parts import KINDS, RESERVED_HEAD_OPTIONS, resolve_options
+
+
+def _options(options) -> list[dict[str, Any]]:
+    return [{"name": o.name, "type": o.type.__name__, "default": o.default, "help": o.help,
+             "choices": list(o.choices), "reserved": o in RESERVED_HEAD_OPTIONS} for o in options]
 
 
 def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
-    entry = registry.entry("backbone", name)
+    """A backbone, built with the options written after its name (``mynet:width=8``) or its defaults."""
+    ref = parse(f"{name}+x").backbone if ":" in name else None
+    entry = registry.entry("backbone", ref.name, ref.namespace) if ref else registry.entry("backbone", name)
     part = entry.part
-    backbone = part.build()
+    options = resolve_options(part.options, dict(ref.options) if ref else {}, part.qualified_name)
+    backbone = part.build(**{k: v for k, v in options.items() if v is not None})
     stages = [
         {"name": s.name, "params": backbone.stage_size(s.name), "channels": s.channels, "stride": s.stride}
         for s in backbone.stages
@@ -27,6 +35,9 @@ def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
         "provider": entry.plugin.distribution,
         "plugin": entry.plugin.name,
         "description": part.description,
+        "usage": part.usage,
+        "options": _options(part.options),
+        "resolved_options": options,
         "stages": stages,
         "params": sum(p.numel() for p in backbone.parameters()),
         "pooled_features": backbone.num_features,
@@ -42,10 +53,8 @@ def _part_info(kind: str, name: str, registry: Registry) -> dict[str, Any]:
     result = {"kind": kind, "name": part.qualified_name, "requested": name, "provider": entry.plugin.distribution,
               "plugin": entry.plugin.name, "description": part.description, "usage": part.usage}
     reserved = RESERVED_HEAD_OPTIONS if kind == "head" else ()
-    for option in (*getattr(part, "options", ()), *reserved):
-        result.setdefault("options", []).append(
-            {"name": option.name, "type": option.type.__name__, "default": option.default, "help": option.help,
-             "reserved": option in reserved})
+    if kind == "head":
+        result["options"] = _options((*part.options, *reserved))
     return result
 
 

@@ -31,10 +31,18 @@ class Option:
     help: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    choices: tuple[OptionValue, ...] = ()  # the only values allowed, when given: ("relu", "gelu")
 
     def __post_init__(self) -> None:
         if self.type not in (int, float, str, bool):
             raise TypeError(f"option {self.name!r}: type must be int, float, str or bool")
+        if self.choices and self.default is not None and self.default not in self.choices:
+            raise ValueError(f"option {self.name!r}: default {self.default!r} is not one of its choices")
+
+    @property
+    def usage(self) -> str:
+        """``name=`` or, with choices, ``name=a|b``."""
+        return f"{self.name}=" + "|".join(map(str, self.choices))
 
     def convert(self, value: OptionValue, owner: str) -> OptionValue:
         """Check a parsed value against this option, converting int to float where a float is wanted."""
@@ -46,6 +54,8 @@ class Option:
             raise ZooError(f"{owner}: option {self.name}={value} is below its minimum {self.minimum:g}")
         if self.maximum is not None and value > self.maximum:
             raise ZooError(f"{owner}: option {self.name}={value} is above its maximum {self.maximum:g}")
+        if self.choices and value not in self.choices:
+            raise ZooError(f"{owner}: option {self.name}={value} is not one of {', '.join(map(str, self.choices))}")
         return value
 
 
@@ -67,6 +77,11 @@ def resolve_options(
     resolved = {option.name: option.default for option in declared}
     resolved.update({name: by_name[name].convert(value, owner) for name, value in given.items()})
     return resolved
+
+
+def options_usage(options: Sequence[Option]) -> str:
+    """How options are written after a part's name: ``[:width=,act=relu|gelu]``, or nothing."""
+    return f"[:{','.join(o.usage for o in options)}]" if options else ""
 
 
 def _check_name(kind: str, name: str, pattern: re.Pattern[str], namespace: str) -> None:
@@ -121,6 +136,10 @@ class BackbonePart:
     def qualified_name(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    @property
+    def usage(self) -> str:
+        return self.name + options_usage(self.options)
+
 
 @dataclass(frozen=True)
 class HeadPart:
@@ -168,8 +187,7 @@ class HeadPart:
     @property
     def usage(self) -> str:
         size = f"<{self.size_label}>" if self.size == "required" else ""
-        opts = ",".join(f"{o.name}=" for o in self.options)
-        return f"{self.name}{size}" + (f"[:{opts}]" if opts else "")
+        return f"{self.name}{size}" + options_usage(self.options)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,11 @@ def format_info(data: dict[str, Any]) -> str:
         lines.append(f"{data['requested']!r} resolves to {data['name']}")
     if data.get("description"):
         lines.append(data["description"])
+    if data.get("options"):
+        lines.append(f"usage: {data['usage']}")
+        for option in data["options"]:
+            choices = f", one of {'|'.join(map(str, option['choices']))}" if option.get("choices") else ""
+            lines.append(f"  {option['name']}={option['type']} (default {option['default']}{choices}): {option['help']}")
     if data["kind"] == "backbone":
         rows = [[s["name"], f"{s['params']:,}", s["channels"], "" if s["stride"] is None else f"/{s['stride']}"]
                 for s in data["stages"]]
@@ -69,10 +74,8 @@ def format_info(data: dict[str, Any]) -> str:
             f"mean: {', '.join(f'{v:.4f}' for v in data['mean'])}",
             f"std:  {', '.join(f'{v:.4f}' for v in data['std'])}",
         ]
-    else:
+    elif not data.get("options"):
         lines.append(f"usage: {data['usage']}")
-        for option in data.get("options", []):
-            lines.append(f"  {option['name']}={option['type']} (default {option['default']}): {option['help']}")
     return "\n".join(lines)
 
 
@@ -103,6 +106,8 @@ def format_metadata(data: dict[str, Any]) -> str:
         f"{data['file']}  (zoo artifact, {data['bytes'] / 1e6:.1f} MB, {data['tensors']} tensors)",
         f"spec:         {data['spec']}",
         f"freeze:       {data['freeze']} (frozen: {frozen})",
+        *([f"backbone:     {', '.join(f'{k}={v}' for k, v in sorted(data['backbone_options'].items()))}"]
+          if data.get("backbone_options") else []),
         f"heads:        {'; '.join(heads)}",
         f"parameters:   {data.get('parameters', 0):,} ({data.get('trainable_parameters', 0):,} trainable)",
         f"input size:   {'x'.join(map(str, data.get('input_size', [])))}",

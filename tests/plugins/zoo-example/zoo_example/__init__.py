@@ -5,10 +5,10 @@ from zoo import hookimpl
 from zoo.parts import BackbonePart, FreezePolicyPart, HeadPart, Option
 
 
-def _tinycnn(width: int = 8):
+def _tinycnn(width: int = 8, act: str = "relu"):
     from zoo_example.modules import TinyCNN
 
-    return TinyCNN(width)
+    return TinyCNN(width, act)
 
 
 def _flatnet():
@@ -38,7 +38,9 @@ def _stage_but_norms(stages, stage):
 @hookimpl
 def zoo_backbones():
     yield BackbonePart("tinycnn", _tinycnn, "three-stage toy CNN for tests",
-                       options=(Option("width", int, 8, "channels of the first stage", minimum=1),))
+                       options=(Option("width", int, 8, "channels of the first stage", minimum=1),
+                                Option("act", str, "relu", "activation after each convolution",
+                                       choices=("relu", "gelu"))))
     yield BackbonePart("flatnet", _flatnet, "one linear stage, no spatial features")
 
 

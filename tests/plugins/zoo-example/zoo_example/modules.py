@@ -7,13 +7,14 @@ from zoo.backbone import Backbone, Features, Stage
 
 
 class TinyCNN(Backbone):
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, act: str = "relu") -> None:
         super().__init__()
         self.input_size = (3, 32, 32)
         widths = (width, width * 2, width * 4)
         blocks, channels = [], 3
         for out in widths:
-            blocks.append(nn.Sequential(nn.Conv2d(channels, out, 3, stride=2, padding=1), nn.BatchNorm2d(out), nn.ReLU()))
+            blocks.append(nn.Sequential(nn.Conv2d(channels, out, 3, stride=2, padding=1), nn.BatchNorm2d(out),
+                                        nn.GELU() if act == "gelu" else nn.ReLU()))
             channels = out
         self.s1, self.s2, self.s3 = blocks
         self.stages = tuple(Stage(f"s{i + 1}", (f"s{i + 1}",), c, 2 ** (i + 1)) for i, c in enumerate(widths))
