@@ -115,7 +115,7 @@ def test_isolated_registry_fixture_holds_builtins_and_the_given_plugins(zoo_regi
     import zoo_example
 
     registry = zoo_registry(zoo_example)
-    assert {r.name for r in registry.plugins} == {"torchvision", "timm", "heads", "freeze", "zoo_example"}
+    assert {r.name for r in registry.plugins} == {"torchvision", "timm", "heads", "freeze", "example"}
     model = zoo.build("tinycnn+msp2", freeze="first:2", registry=registry)
     assert model.frozen_stages == ("s1", "s2")
     bare = zoo_registry(zoo_example, builtins=False)

@@ -172,7 +172,7 @@ def save(
     >>> zoo.save(model, "ants-bees.safetensors", labels=["ant", "bee"])  # doctest: +SKIP
     """
     path = check_output(path, force)
-    meta = metadata_for(model, registry or default_registry(), labels)
+    meta = metadata_for(model, registry or model.registry or default_registry(), labels)
     tensors = _tensors(model)
     meta["content_sha256"] = _data_sha256(_serialise(tensors, meta))
     blob = _serialise(tensors, meta)

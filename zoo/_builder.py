@@ -52,6 +52,7 @@ def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None 
         loss_weights[head.key] = options.pop(LOSS_WEIGHT.name, 1.0)
         heads[head.key] = head.part.build(backbone.feature_info, head.ref.size, **options)
     model = ZooModel(backbone, heads, str(recipe.spec), loss_weights, recipe)
+    model.registry = registry
     freeze(model, recipe.freeze, registry)
     if weights is not None:
         load_weights(model, weights, recipe, registry)
@@ -63,7 +64,7 @@ def freeze(model: ZooModel, policy: str | None = None, registry: Registry | None
 
     Freezing again replaces the previous policy, so ``all`` then ``layer4`` unfreezes step by step.
     """
-    registry = registry or default_registry()
+    registry = registry or model.registry or default_registry()
     backbone = model.backbone
     name = (model.recipe or resolve(model.spec, registry=registry)).spec.backbone.ref
     part, argument = registry.freeze_policy(policy or "none", backbone.stage_names, name)

@@ -1,6 +1,7 @@
 """The composed model: one backbone, one or more heads, and the stages a freeze policy froze."""
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,10 @@ from zoo.parts import check_image_heads
 
 if TYPE_CHECKING:
     from zoo._recipe import Recipe
+    from zoo._registry import Registry
+
+# The registry each model was built in, kept beside the model (not in it: copies and pickles stay light).
+_REGISTRIES: weakref.WeakKeyDictionary[nn.Module, Registry] = weakref.WeakKeyDictionary()
 
 
 class ZooModel(nn.Module):
@@ -55,6 +60,15 @@ class ZooModel(nn.Module):
         self.policy_frozen: tuple[str, ...] = ()  # the parameters the policy froze; a hand-made freeze differs
         self.labels: dict[str, list[str]] = {}  # class names by head, saved in artifacts
         self.weights_report = None  # a zoo._weights.WeightsReport once weights were loaded
+
+    @property
+    def registry(self) -> Registry | None:
+        """The registry the model was built in: `zoo.save` and `zoo.freeze` use it when given none."""
+        return _REGISTRIES.get(self)
+
+    @registry.setter
+    def registry(self, registry: Registry) -> None:
+        _REGISTRIES[self] = registry
 
     @property
     def takes_images(self) -> bool:
