@@ -1,4 +1,9 @@
-"""A third-party plugin, written only against zoo's public contract."""
+"""A third-party plugin, written only against zoo's public contract: the reference to copy.
+
+This entry module stays light (no torch import): the builders import `zoo_example.modules` when a
+model is built. It offers two backbones (one with options), a head implementing the whole
+`zoo.head.Head` contract (loss, decode, metric), a stage-choosing and a parameter-choosing freeze policy.
+"""
 from __future__ import annotations
 
 from zoo import hookimpl
@@ -17,10 +22,10 @@ def _flatnet():
     return FlatNet()
 
 
-def _multiscale(features, size, **options):
+def _multiscale(features, size, dropout: float = 0.0):
     from zoo_example.modules import MultiScaleHead
 
-    return MultiScaleHead(features, size)
+    return MultiScaleHead(features, size, dropout)
 
 
 def _first(stages, count):
@@ -47,7 +52,8 @@ def zoo_backbones():
 @hookimpl
 def zoo_heads():
     yield HeadPart("msp", _multiscale, "classifier over the pooled outputs of every stage",
-                   size_label="classes", needs="stages")
+                   size_label="classes", needs="stages",
+                   options=(Option("dropout", float, 0.0, "dropout before the logits", minimum=0, maximum=1),))
 
 
 @hookimpl
