@@ -298,5 +298,8 @@ def load(
         model.set_frozen(frozen, meta["freeze"])
     _restore_frozen_parameters(path, model, meta)
     model.labels = {str(k): [str(v) for v in values] for k, values in (meta.get("labels") or {}).items()}
+    for key in ("input_size", "mean", "std"):  # the file's preprocessing (its weights' own, maybe) is the truth
+        if isinstance(meta.get(key), list) and meta[key]:
+            setattr(model.backbone, key, tuple(meta[key]))
     model.weights_report = WeightsReport(str(path), str(path), file_sha, "zoo", len(tensors))
     return model if device is None else model.to(device)

@@ -1,6 +1,7 @@
 """`zoo info`: what a backbone, head, freeze policy, preset or spec is, in one dictionary."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from zoo._builder import build
@@ -15,6 +16,22 @@ from zoo.parts import KINDS, RESERVED_HEAD_OPTIONS, resolve_options
 def _options(options) -> list[dict[str, Any]]:
     return [{"name": o.name, "type": o.type.__name__, "default": o.default, "help": o.help,
              "choices": list(o.choices), "reserved": o in RESERVED_HEAD_OPTIONS} for o in options]
+
+
+def _weights(part) -> list[dict[str, Any]]:
+    """Each weights tag the backbone's plugin offers (``default`` is what ``imagenet`` means) and whether
+    its file is on this machine; asking the plugin touches no network."""
+    if part.pretrained is None:
+        return []
+    rows = []
+    for tag in dict.fromkeys(("default", *part.weight_tags)):
+        try:
+            found = part.pretrained(tag)
+            local = bool(found.path) and Path(found.path).is_file()
+            rows.append({"tag": tag, "source": found.source, "on_this_machine": local, "path": found.path})
+        except ZooError as exc:
+            rows.append({"tag": tag, "source": "", "on_this_machine": False, "path": "", "error": str(exc)})
+    return rows
 
 
 def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
@@ -38,6 +55,8 @@ def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
         "usage": part.usage,
         "options": _options(part.options),
         "resolved_options": options,
+        "aliases": list(part.aliases),
+        "weights": _weights(part),
         "stages": stages,
         "params": sum(p.numel() for p in backbone.parameters()),
         "pooled_features": backbone.num_features,

@@ -106,10 +106,28 @@ class WeightsFile:
     fetch: Callable[[], str] | None = None  # downloads into the plugin's own cache and returns the path
     expected: str = ""  # for people: which file to put where, shown when it is missing offline
     labels: tuple[str, ...] = ()  # class names of the weights' classifier, when known
+    # The preprocessing these weights were trained with, when it differs from the backbone's own: loading
+    # them sets the model's input size, mean and std (and so the saved file's and `zoo predict`'s).
+    input_size: tuple[int, int, int] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.sha256 and not re.fullmatch(r"[0-9a-f]{8,64}", self.sha256):
             raise ValueError(f"weights {self.source}: sha256 must be 8 to 64 lowercase hex digits")
+
+
+@dataclass(frozen=True)
+class PresetPart:
+    """A whole recipe a plugin ships under a name, as registry.toml's presets: ``zoo build tiny-probe``.
+
+    A user's registry.toml preset of the same name wins.
+    """
+
+    name: str
+    spec: str
+    freeze: str | None = None
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,7 +141,11 @@ class BackbonePart:
     options: tuple[Option, ...] = ()
     tags: tuple[str, ...] = ()
     # ``pretrained(tag)`` -> `WeightsFile` for ``default`` or a tag of the plugin's own (``a1_in1k``); no network.
+    # ``--weights imagenet`` means ``default``.
     pretrained: Callable[[str], WeightsFile] | None = None
+    weight_tags: tuple[str, ...] = ()  # tags ``pretrained`` knows besides ``default``, shown by `zoo info`
+    aliases: tuple[str, ...] = ()  # other bare names for this backbone (registry.toml's aliases win)
+    presets: tuple[PresetPart, ...] = ()  # recipes built on this backbone
 
     kind = "backbone"
 
@@ -131,6 +153,10 @@ class BackbonePart:
         _check_name("backbone", self.name, BACKBONE_NAME, self.namespace)
         if not callable(self.build):
             raise TypeError(f"backbone {self.name!r}: build must be callable")
+        for alias in self.aliases:
+            _check_name("backbone alias", alias, BACKBONE_NAME, "")
+        if not all(isinstance(preset, PresetPart) for preset in self.presets):
+            raise TypeError(f"backbone {self.name!r}: presets must be zoo.parts.PresetPart")
 
     @property
     def qualified_name(self) -> str:

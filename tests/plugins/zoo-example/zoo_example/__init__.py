@@ -7,13 +7,31 @@ model is built. It offers two backbones (one with options), a head implementing 
 from __future__ import annotations
 
 from zoo import hookimpl
-from zoo.parts import BackbonePart, FreezePolicyPart, HeadPart, Option
+from zoo.errors import ZooError
+from zoo.parts import BackbonePart, FreezePolicyPart, HeadPart, Option, PresetPart, WeightsFile
+
+# The weights this plugin offers, by tag: ``default`` (what ``--weights imagenet`` means) and its own.
+# Each tag's file lives in zoo's cache; ``gray_v1`` was trained on gray images, so it brings its own mean and std.
+_WEIGHTS = {"default": "tinycnn-rgb_v1.safetensors", "rgb_v1": "tinycnn-rgb_v1.safetensors",
+            "gray_v1": "tinycnn-gray_v1.safetensors"}
+_GRAY = {"mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
 
 
 def _tinycnn(width: int = 8, act: str = "relu"):
     from zoo_example.modules import TinyCNN
 
     return TinyCNN(width, act)
+
+
+def _tinycnn_weights(tag: str) -> WeightsFile:
+    """Where a tag's file is; never touches the network (these weights cannot be downloaded)."""
+    from zoo.files import cache_dir
+
+    if tag not in _WEIGHTS:
+        raise ZooError(f"example/tinycnn has no weights {tag!r}; weights: {', '.join(_WEIGHTS)}")
+    path = cache_dir() / "zoo-example" / _WEIGHTS[tag]
+    return WeightsFile(f"zoo-example/{path.stem}", str(path), expected=f"put {path.name} in {path.parent}",
+                       **(_GRAY if tag == "gray_v1" else {}))
 
 
 def _flatnet():
@@ -45,7 +63,10 @@ def zoo_backbones():
     yield BackbonePart("tinycnn", _tinycnn, "three-stage toy CNN for tests",
                        options=(Option("width", int, 8, "channels of the first stage", minimum=1),
                                 Option("act", str, "relu", "activation after each convolution",
-                                       choices=("relu", "gelu"))))
+                                       choices=("relu", "gelu"))),
+                       pretrained=_tinycnn_weights, weight_tags=("rgb_v1", "gray_v1"), aliases=("tiny",),
+                       presets=(PresetPart("tiny-probe", "example/tinycnn+example/msp2", "all",
+                                           "a linear probe on tinycnn's three stages"),))
     yield BackbonePart("flatnet", _flatnet, "one linear stage, no spatial features")
 
 
