@@ -18,19 +18,19 @@ def _options(options) -> list[dict[str, Any]]:
              "choices": list(o.choices), "reserved": o in RESERVED_HEAD_OPTIONS} for o in options]
 
 
-def _weights(part) -> list[dict[str, Any]]:
-    """Each weights tag the backbone's plugin offers (``default`` is what ``imagenet`` means) and whether
+def weights_info(part: Any) -> list[dict[str, Any]]:
+    """Each weights tag the backbone's plugin knows, the default (what ``imagenet`` means) first, and whether
     its file is on this machine; asking the plugin touches no network."""
-    if part.pretrained is None:
-        return []
     rows = []
-    for tag in dict.fromkeys(("default", *part.weight_tags)):
+    for index, tag in enumerate(part.weights_tags or ("default",)):
+        row: dict[str, Any] = {"tag": tag, "default": index == 0}
         try:
             found = part.pretrained(tag)
-            local = bool(found.path) and Path(found.path).is_file()
-            rows.append({"tag": tag, "source": found.source, "on_this_machine": local, "path": found.path})
         except ZooError as exc:
-            rows.append({"tag": tag, "source": "", "on_this_machine": False, "path": "", "error": str(exc)})
+            rows.append({**row, "error": str(exc)})
+            continue
+        here = bool(found.path) and Path(found.path).is_file()
+        rows.append({**row, "source": found.source, "on_this_machine": here, "path": found.path if here else ""})
     return rows
 
 
@@ -56,7 +56,7 @@ def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
         "options": _options(part.options),
         "resolved_options": options,
         "aliases": list(part.aliases),
-        "weights": _weights(part),
+        "weights": weights_info(part) if part.pretrained is not None else [],
         "stages": stages,
         "params": sum(p.numel() for p in backbone.parameters()),
         "pooled_features": backbone.num_features,

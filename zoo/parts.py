@@ -143,7 +143,8 @@ class BackbonePart:
     # ``pretrained(tag)`` -> `WeightsFile` for ``default`` or a tag of the plugin's own (``a1_in1k``); no network.
     # ``--weights imagenet`` means ``default``.
     pretrained: Callable[[str], WeightsFile] | None = None
-    weight_tags: tuple[str, ...] = ()  # tags ``pretrained`` knows besides ``default``, shown by `zoo info`
+    # the tags ``pretrained`` knows, the default first: `zoo info` shows each with whether its file is here
+    weights_tags: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # other bare names for this backbone (registry.toml's aliases win)
     presets: tuple[PresetPart, ...] = ()  # recipes built on this backbone
 

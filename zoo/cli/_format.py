@@ -77,9 +77,9 @@ def format_info(data: dict[str, Any]) -> str:
         if data.get("aliases"):
             lines.append(f"aliases: {', '.join(data['aliases'])}")
         for row in data.get("weights", []):
-            where = "on this machine" if row["on_this_machine"] else "not on this machine"
-            also = " (--weights imagenet)" if row["tag"] == "default" else ""
-            lines.append(f"weights {row['tag']}{also}: {row['source'] or row.get('error', '')}, {where}")
+            where = "on this machine" if row.get("on_this_machine") else "not on this machine"
+            also = " (--weights imagenet)" if row["default"] else ""
+            lines.append(f"weights {row['tag']}{also}: {row.get('source') or row.get('error', '')}, {where}")
     elif not data.get("options"):
         lines.append(f"usage: {data['usage']}")
     return "\n".join(lines)

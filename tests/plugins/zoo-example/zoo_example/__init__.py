@@ -10,7 +10,7 @@ from zoo import hookimpl
 from zoo.errors import ZooError
 from zoo.parts import BackbonePart, FreezePolicyPart, HeadPart, Option, PresetPart, WeightsFile
 
-# The weights this plugin offers, by tag: ``default`` (what ``--weights imagenet`` means) and its own.
+# The weights this plugin offers, by tag; ``default`` (what ``--weights imagenet`` means) is the first, rgb_v1.
 # Each tag's file lives in zoo's cache; ``gray_v1`` was trained on gray images, so it brings its own mean and std.
 _WEIGHTS = {"default": "tinycnn-rgb_v1.safetensors", "rgb_v1": "tinycnn-rgb_v1.safetensors",
             "gray_v1": "tinycnn-gray_v1.safetensors"}
@@ -64,7 +64,7 @@ def zoo_backbones():
                        options=(Option("width", int, 8, "channels of the first stage", minimum=1),
                                 Option("act", str, "relu", "activation after each convolution",
                                        choices=("relu", "gelu"))),
-                       pretrained=_tinycnn_weights, weight_tags=("rgb_v1", "gray_v1"), aliases=("tiny",),
+                       pretrained=_tinycnn_weights, weights_tags=("rgb_v1", "gray_v1"), aliases=("tiny",),
                        presets=(PresetPart("tiny-probe", "example/tinycnn+example/msp2", "all",
                                            "a linear probe on tinycnn's three stages"),))
     yield BackbonePart("flatnet", _flatnet, "one linear stage, no spatial features")
