@@ -1,7 +1,7 @@
 """Writing benchmark results: one folder per machine, every file written atomically.
 
 Shared by `run_matrix.py` and `targets.py`: the folder is named for the machine
-(``benchmarks/results/amd-epyc-2cpu/``) and holds its description beside the figures.
+(``benchmarks/results/amd-epyc-avx2-2cpu/``) and holds its description beside the figures.
 """
 from __future__ import annotations
 

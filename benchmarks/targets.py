@@ -4,12 +4,14 @@
                          inference and training step                                   at least 0.98x
     freeze all vs none   resnet50+cls10 training step, --freeze=all over --freeze=none   at least 2.5x
     fast vs eager        resnet50+cls10 inference at batch 32, --fast over eager fp32    at least 2.5x
+    fast vs plain        --fast over torchvision's model compiled by a plain script, inductor's
+                         freezing applied, channels-last: the best this stack does     at least 0.9x
 
-Every figure comes with the fraction of a matmul measured in the same run that it reaches. Each target
-runs in a fresh process (see `isolation.py`). Writes targets.md and targets.json into
-benchmarks/results/<machine>/.
+Every figure comes with the fraction of a matmul it reaches, the matmul measured in the same run and in
+the precision that figure ran in (bf16 for --fast where native). Each target runs in a fresh process
+(see `isolation.py`). Writes targets.md and targets.json into benchmarks/results/<machine>/.
 
-    python benchmarks/targets.py [--only reference,freeze,fast] [--spec resnet50+cls10] [--strict]
+    python benchmarks/targets.py [--only reference,freeze,fast,plain] [--spec resnet50+cls10] [--strict]
     python benchmarks/targets.py --quick --spec resnet18+cls10 --out /tmp/targets   # checks it runs
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ from zoo.benchmark import Candidate, compare
 
 import isolation
 import output
+import plain
 
 # name -> (what is compared, the least ratio, settings of the measurement)
 TARGETS = {
@@ -36,6 +39,8 @@ TARGETS = {
                {"mode": "train", "batch_size": 32, "warmup": 1, "iters": 1, "repeats": 5}),
     "fast": ("inference, --fast over eager fp32", 2.5,
              {"mode": "infer", "batch_size": 32, "warmup": 1, "iters": 2, "repeats": 5}),
+    "plain": ("inference, --fast over a plain compiled script", 0.9,
+              {"mode": "infer", "batch_size": 32, "warmup": 1, "iters": 2, "repeats": 5}),
 }
 QUICK = {"batch_size": 2, "img_size": 64, "warmup": 1, "iters": 1, "repeats": 1}
 
@@ -47,10 +52,13 @@ def measure(name: str, spec: str, settings: dict[str, Any]) -> BenchReport:
         return compare([Candidate("freeze=all", zoo.build(spec, freeze="all")),
                         Candidate("freeze=none", zoo.build(spec, freeze="none"))], **settings)
     fast, _ = resolve_settings(Settings(device=settings.get("device", "cpu"), fast=True))
-    return compare([Candidate("--fast", zoo.build(spec), channels_last=fast.channels_last, compile=fast.compile,
-                              precision=fast.precision),
-                    Candidate("eager fp32", zoo.build(spec), channels_last=False, compile=False, precision="fp32")],
-                   **settings)
+    subject = Candidate("--fast", zoo.build(spec), channels_last=fast.channels_last, compile=fast.compile,
+                        precision=fast.precision)
+    if name == "plain":
+        return compare([subject, Candidate("plain compiled", plain.compiled_reference(zoo.build(spec)),
+                                           channels_last=True, compile=False, precision=fast.precision)], **settings)
+    return compare([subject, Candidate("eager fp32", zoo.build(spec), channels_last=False, compile=False,
+                                       precision="fp32")], **settings)
 
 
 def rows(name: str, report: BenchReport) -> list[dict[str, Any]]:
@@ -68,7 +76,9 @@ def rows(name: str, report: BenchReport) -> list[dict[str, Any]]:
             "baseline_range": [baseline.timing["images_per_s_min"], baseline.timing["images_per_s_max"]],
             "subject_of_matmul": subject.fraction_of_matmul, "baseline_of_matmul": baseline.fraction_of_matmul,
             "subject_gflops": subject.achieved_gflops, "baseline_gflops": baseline.achieved_gflops,
-            "matmul_gflops": report.matmul["gflops"], "repeats": report.settings["repeats"],
+            "subject_precision": subject.precision, "baseline_precision": baseline.precision,
+            "subject_matmul_gflops": subject.matmul_gflops, "baseline_matmul_gflops": baseline.matmul_gflops,
+            "repeats": report.settings["repeats"],
             "loadavg": report.machine["loadavg"], "loadavg_after": report.machine["loadavg_after"],
         })
     return result
@@ -86,7 +96,9 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], spec: str) 
               f"{r['subject']}: {_figure(r['subject_images_per_s'], r['subject_range'], r['subject_of_matmul'])}",
               f"{r['baseline']}: {_figure(r['baseline_images_per_s'], r['baseline_range'], r['baseline_of_matmul'])}",
               r["batch_size"], f"{r['loadavg'][0]} / {r['loadavg_after'][0]}"] for r in results]
-    matmuls = ", ".join(f"{name} {gflops:g}" for name, gflops in {r["target"]: r["matmul_gflops"] for r in results}.items())
+    yardsticks = {(r["target"], r[f"{side}_precision"]): r[f"{side}_matmul_gflops"]
+                  for r in results for side in ("subject", "baseline")}
+    matmuls = ", ".join(f"{name} {precision} {gflops:g}" for (name, precision), gflops in yardsticks.items())
     return "\n".join([
         f"# Throughput targets: {spec}", "",
         f"`{output.command_line()}`", "",
@@ -94,8 +106,8 @@ def markdown(results: list[dict[str, Any]], machine: dict[str, Any], spec: str) 
         "median over the repeats of the first model's images per second over the second's in the same "
         "repeat, and its least and greatest are beside it; min-max of images per second is over the "
         "repeats. Each target runs in a fresh process, as a user's own process would start. The share of matmul is "
-        "the achieved GFLOP/s (counted FLOPs per image x images per second) over a square fp32 matmul "
-        f"measured in the same run (GFLOP/s: {matmuls}).", "",
+        "the achieved GFLOP/s (counted FLOPs per image x images per second) over a square matmul in the "
+        f"precision that model ran in (bf16 for --fast where native), measured in the same run (GFLOP/s: {matmuls}).", "",
         output.machine_markdown(machine), "", output.markdown_table(headers, table), "",
     ])
 

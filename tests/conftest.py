@@ -26,11 +26,10 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
 PLUGIN_PACKAGES = Path(__file__).parent / "plugins"
 
 
-@pytest.fixture(scope="session")
-def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The test plugin packages, installed by pip (entry points and all) into a directory of their own."""
+def _install(tmp_path_factory: pytest.TempPathFactory, *packages: str) -> Path:
+    """Install test plugin packages with pip (entry points and all) into a directory of their own."""
     target = tmp_path_factory.mktemp("plugin-site")
-    for package in ("zoo-example", "zoo-broken"):
+    for package in packages:
         build_dir = tmp_path_factory.mktemp(f"build-{package}")
         shutil.copytree(PLUGIN_PACKAGES / package, build_dir, dirs_exist_ok=True)
         subprocess.run(
@@ -41,6 +40,18 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example and broken plugin packages, installed by pip into a directory of their own."""
+    return _install(tmp_path_factory, "zoo-example", "zoo-broken")
+
+
+@pytest.fixture(scope="session")
+def contract_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Packages testing the plugin contract: rival names (zoo-rivals) and faulty plugin code (zoo-faulty)."""
+    return _install(tmp_path_factory, "zoo-rivals", "zoo-faulty")
+
+
 @pytest.fixture
 def with_plugins(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Make the installed test plugins visible to entry-point discovery in this process."""
@@ -48,11 +59,12 @@ def with_plugins(plugin_site: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return plugin_site
 
 
-def _run_zoo(*args: str, env: dict[str, str] | None = None, site: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the installed `zoo` console script in a fresh process."""
+def _run_zoo(*args: str, env: dict[str, str] | None = None, site: Path | list[Path] | None = None) -> subprocess.CompletedProcess:
+    """Run the installed `zoo` console script in a fresh process, with the plugins installed in ``site``."""
     environment = {**os.environ, **(env or {})}
     if site is not None:
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), environment.get("PYTHONPATH", "")]))
+        sites = [str(s) for s in (site if isinstance(site, list) else [site])]
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [*sites, environment.get("PYTHONPATH", "")]))
     script = Path(sys.executable).with_name("zoo")
     return subprocess.run([str(script), *args], capture_output=True, text=True, env=environment, timeout=600)
 
@@ -83,3 +95,25 @@ def _train_steps(model, inputs, targets, steps: int = 4, lr: float = 1e-3) -> li
 def train_steps():
     """``train_steps(model, inputs, targets, steps=4)``: a real training loop, returning each step's loss."""
     return _train_steps
+
+
+@pytest.fixture
+def no_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
+    """Offline-capable caches of the test's own (torch.hub, Hugging Face, zoo) and a guard on every socket.
+
+    Returns the list of connections attempted: each is refused and recorded, so a test can assert none was.
+    """
+    import socket
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    attempts: list = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("the tests have no network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return attempts

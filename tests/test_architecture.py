@@ -21,15 +21,17 @@ HEAVY = ("torch", "torchvision", "timm", "matplotlib")
 
 # Lowest first: a module may import modules of its own layer or of lower layers, never of higher ones.
 LAYERS = (
-    ("base", ("zoo._version", "zoo.errors")),
+    ("base", ("zoo._version", "zoo.errors", "zoo._untrusted")),
     ("contract", ("zoo.hookspecs", "zoo.parts", "zoo.backbone", "zoo.head", "zoo.metrics", "zoo.drawing",
-                  "zoo.batchnorm", "zoo.files", "zoo.freezing")),
-    ("core", ("zoo._spec", "zoo._catalogue", "zoo._plugin_host", "zoo._registry", "zoo._recipe", "zoo._modelfile",
-              "zoo._model", "zoo._reference", "zoo._weights", "zoo._builder", "zoo._artifact", "zoo._summary",
-              "zoo._images")),
-    ("services", ("zoo._describe", "zoo._prediction", "zoo.testing", "zoo.benchmark", "zoo.benchmark.*",
-                  "zoo.training", "zoo.training.*")),
-    ("cli", ("zoo.cli", "zoo.cli.*")),
+                  "zoo.batchnorm", "zoo.files", "zoo.freezing", "zoo.targets")),
+    ("core", ("zoo._spec", "zoo._catalogue", "zoo._plugin_host", "zoo._registry", "zoo._plugin_checks",
+              "zoo._recipe", "zoo._metadata_check", "zoo._modelfile", "zoo._model", "zoo._reference",
+              "zoo._weights", "zoo._builder", "zoo._labels", "zoo._artifact", "zoo._summary", "zoo._images",
+              "zoo._optimizer_check")),
+    ("services", ("zoo._describe", "zoo._prediction", "zoo._fast", "zoo._export", "zoo._quantize",
+                  "zoo._environment", "zoo.testing", "zoo.benchmark", "zoo.benchmark.*", "zoo.training",
+                  "zoo.training.*")),
+    ("cli", ("zoo.cli", "zoo.cli.*", "zoo.__main__")),
     ("face", ("zoo",)),
 )
 CONTRACT_LAYERS = ("base", "contract", "face")  # what a plugin may import of zoo
@@ -181,16 +183,17 @@ def _heavy_modules() -> set[str]:
 
 
 def test_imports_inside_functions_only_defer_heavy_modules():
-    """The exceptions: the package face and the CLI import on first use, so that ``import zoo``,
-    ``zoo --help`` and ``zoo list`` stay fast (benchmarks/startup.py)."""
+    """The exceptions: the package face and the CLI (``zoo.cli`` and its command modules) import on
+    first use, so that ``import zoo``, ``zoo --help`` and ``zoo list`` stay fast (benchmarks/startup.py)."""
     heavy = _heavy_modules()
-    needless = sorted({f"{module}: {_target(name)}" for module in MODULES if module != "zoo" and module != "zoo.cli"
+    needless = sorted({f"{module}: {_target(name)}" for module in MODULES if _layer(module) not in ("face", "cli")
                        for name, nested in _imports(module)
                        if nested and _target(name) and _target(name) not in heavy and _target(name) != "zoo"})
     assert needless == [], "import these at the top of the module: they do not defer torch"
 
 
-@pytest.mark.parametrize("name", ["hookspecs", "parts", "backbone", "head", "metrics", "errors", "testing", "drawing"])
+@pytest.mark.parametrize("name", ["hookspecs", "parts", "backbone", "head", "metrics", "errors", "testing", "drawing",
+                                  "targets"])
 def test_the_public_contract_keeps_its_names(name):
     assert (ROOT / "zoo" / f"{name}.py").is_file()
     assert _layer(f"zoo.{name}") in ("base", "contract", "services")

@@ -280,12 +280,17 @@ def test_cuda_without_cuda_is_a_clear_error():
         zoo.bench("resnet18+cls10", device="cuda")
 
 
-def test_compiled_inference_runs_and_says_so():
+def test_compiled_inference_and_training_are_compiled_and_say_so():
+    from torch._dynamo.utils import counters
+
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
-    report = zoo.bench(model, mode="infer", compile=True, channels_last=True, img_size=16, batch_size=2, warmup=1,
+    counters.clear()
+    report = zoo.bench(model, mode="both", compile=True, channels_last=True, img_size=16, batch_size=2, warmup=1,
                        iters=1, repeats=1)
     assert report.settings["compile"] and report.settings["channels_last"]
-    assert report.run("infer").images_per_s > 0
+    assert report.run("infer").images_per_s > 0 and report.run("infer").form == "fp32"
+    assert counters["stats"]["unique_graphs"] >= 2  # dynamo captured a graph for each mode: it really compiled
+    assert counters["inductor"]["mkldnn_linear_weight_pack_matcher_count"] >= 1  # inference froze the weights
 
 
 def test_compare_times_candidates_side_by_side_with_their_own_setup():
@@ -375,3 +380,23 @@ def test_gpu_memory_is_the_allocator_peak(monkeypatch):
     memory.reset()
     assert memory.peak() == 123 and calls == [("reset", device), ("peak", device)]
     assert memory.source == "cuda max_memory_allocated"
+
+
+def test_each_run_is_measured_against_a_matmul_in_its_own_precision(monkeypatch):
+    from zoo.benchmark import Candidate, _machine as machine, compare
+
+    yardsticks = {"float32": 100.0, "bfloat16": 400.0}
+    monkeypatch.setattr(machine, "matmul_gflops", lambda device="cpu", dtype=None, **_: {
+        "gflops": yardsticks[str(dtype).removeprefix("torch.")], "size": 64, "dtype": str(dtype).removeprefix("torch.")})
+
+    def small():
+        return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+
+    report = compare([Candidate("bf16", small(), precision="bf16"), Candidate("fp32", small())], mode="infer", **TINY)
+    fast, eager = report.run("infer", "bf16"), report.run("infer", "fp32")
+    assert fast.fraction_of_matmul == pytest.approx(fast.achieved_gflops / 400.0, rel=1e-2)
+    assert eager.fraction_of_matmul == pytest.approx(eager.achieved_gflops / 100.0, rel=1e-2)
+    assert (fast.matmul_gflops, eager.matmul_gflops) == (400.0, 100.0)
+    from zoo.cli._format import format_report
+
+    assert "bf16 400" in format_report(report)

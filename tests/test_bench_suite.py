@@ -37,17 +37,14 @@ def test_matrix_writes_csv_json_markdown_and_machine(tmp_path):
     with open(tmp_path / "matrix.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [(r["mode"], r["freeze"]) for r in rows] == [
-        ("infer", "any"), ("train", "none"), ("train", "before:layer4"), ("train", "all")]
+        ("infer", "any"), ("train", "zoo/none"), ("train", "zoo/before:layer4"), ("train", "zoo/all")]
     trainable = [int(r["trainable_params"]) for r in rows[1:]]
     assert trainable == sorted(trainable, reverse=True) and trainable[-1] == 5130
     data = json.loads((tmp_path / "matrix.json").read_text())
     assert len(data["reports"]) == 4 and data["machine"]["cpu"]
-    assert "| resnet18+cls10 | train | before:layer4 |" in (tmp_path / "matrix.md").read_text()
+    assert "| resnet18+cls10 | train | zoo/before:layer4 |" in (tmp_path / "matrix.md").read_text()
     assert json.loads((tmp_path / "machine.json").read_text())["loadavg"]
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return
+    pytest.importorskip("matplotlib", reason="the plot needs the bench extra (matplotlib)")
     assert (tmp_path / "matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -67,3 +64,16 @@ def test_an_unknown_target_is_refused():
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "targets.py"), "--only", "speed"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "unknown target 'speed'" in result.stderr
+
+
+def test_results_of_cpus_sold_under_one_name_are_kept_apart():
+    from zoo.benchmark._machine import isa_tier, machine_slug
+
+    avx2 = {"cpu": "AMD EPYC", "usable_cpus": 2, "cpu_isa": isa_tier({"avx2", "fma"})}
+    zen4 = {"cpu": "AMD EPYC", "usable_cpus": 2, "cpu_isa": isa_tier({"avx2", "avx512f", "avx512_bf16"})}
+    spr = {"cpu": "Intel(R) Xeon(R) Platinum 8480+", "usable_cpus": 2,
+           "cpu_isa": isa_tier({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})}
+    assert machine_slug(avx2) == "amd-epyc-avx2-2cpu"
+    assert machine_slug(zen4) == "amd-epyc-avx512-bf16-2cpu"
+    assert machine_slug(spr) == "intel-xeon-platinum-8480-amx-2cpu"
+    assert machine_slug({"gpu": "NVIDIA H100 80GB HBM3", "cpu": "x", "usable_cpus": 2}) == "nvidia-h100-80gb-hbm3"

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 import pytest
 import torch
 import torchvision
-from click.testing import CliRunner
 
-from zoo.cli import cli
+from cli_helpers import one_line_error, zoo
 
 
 @pytest.fixture(autouse=True)
@@ -37,30 +35,23 @@ def files(tmp_path_factory) -> Path:
     return folder
 
 
-def zoo(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
-
-def one_line_error(result, pattern: str) -> str:
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("zoo: error: "), result.stderr
-    assert re.search(pattern, lines[0]), lines[0]
-    return lines[0]
-
-
-def test_build_with_weights_saves_one_file_and_says_so(files):
-    result = zoo("build", "resnet18+cls2", "--weights", str(files / "r18.pth"), "--json")
+def test_build_with_weights_saves_one_file_and_says_so(files, tmp_path):
+    target = tmp_path / "saved.safetensors"
+    result = zoo("build", "resnet18+cls2", "--weights", str(files / "r18.pth"), "-o", str(target), "--json")
     assert result.exit_code == 0, result.stderr
-    report = json.loads(result.stdout)["weights"]
+    summary = json.loads(result.stdout)
+    report = summary["weights"]
     assert report["loaded"] == 120 and report["dropped"] == ["fc.weight", "fc.bias"] and report["fresh_heads"] == ["cls2"]
-    assert (files / "model.safetensors").is_file()
+    assert summary["saved"] == str(target) and target.is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["saved.safetensors"]
+    text = zoo("build", "resnet18+cls2", "-o", str(tmp_path / "again.safetensors"))
+    assert text.exit_code == 0 and text.stdout.splitlines()[-1] == f"saved: {tmp_path / 'again.safetensors'}"
 
 
 def test_info_prints_the_metadata_without_building(files):
     result = zoo("info", str(files / "model.safetensors"))
     assert result.exit_code == 0, result.stderr
-    for expected in ("spec:         torchvision/resnet18+zoo/cls2", "freeze:       before:layer4", "labels cls2: ants, bees",
+    for expected in ("spec:         torchvision/resnet18+zoo/cls2", "freeze:       zoo/before:layer4", "labels cls2: ants, bees",
                      f"weights:      {files / 'r18.pth'} (sha256 ", "input size:   3x224x224", "torchvision/resnet18  torchvision  zoo"):
         assert expected in result.stdout
     data = json.loads(zoo("info", str(files / "model.safetensors"), "--json").stdout)
@@ -161,7 +152,7 @@ def test_label_mistakes_are_one_line(files, tmp_path):
     out = tmp_path / "m.safetensors"
     one_line_error(zoo("build", "resnet18+cls3", "--labels", str(files / "labels.txt")), "--labels .* -o")
     one_line_error(zoo("build", "resnet18+cls3", "-o", str(out), "--labels", str(files / "labels.txt")),
-                   "2 labels given for head cls3, which has 3 classes")
+                   "2 names given for head cls3, which takes 3")
     one_line_error(zoo("build", "resnet18+cls2", "-o", str(out), "--labels", str(tmp_path / "none.txt")),
                    "labels file .* does not exist")
     assert not out.exists()

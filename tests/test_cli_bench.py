@@ -59,7 +59,7 @@ def test_json_output_holds_runs_machine_and_matmul():
     result = CliRunner().invoke(cli, ["bench", "resnet18+cls10", "--mode", "train", "--freeze", "all", "--json", *TINY])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["freeze"] == "all" and data["settings"]["mode"] == "train"
+    assert data["freeze"] == "zoo/all" and data["settings"]["mode"] == "train"
     [run] = data["runs"]
     assert run["mode"] == "train" and run["trainable_params"] == 5130 and run["batch_size"] == 2
     assert data["matmul"]["gflops"] > 0 and data["machine"]["torch_threads"] >= 1
@@ -68,7 +68,7 @@ def test_json_output_holds_runs_machine_and_matmul():
 def test_table_output_for_people():
     result = CliRunner().invoke(cli, ["bench", "resnet18+cls10", "--mode", "infer", "--vs-reference", *TINY])
     assert result.exit_code == 0, result.output
-    assert "torchvision/resnet18+zoo/cls10  (freeze: none) at 32px on cpu" in result.output
+    assert "torchvision/resnet18+zoo/cls10  (freeze: zoo/none) at 32px on cpu" in result.output
     assert "fp32 NCHW eager" in result.output
     assert "img/s" in result.output and "of matmul" in result.output
     assert "infer: zoo / torchvision = " in result.output
@@ -88,7 +88,7 @@ def test_a_saved_model_is_benchmarked_as_saved_or_refrozen(tmp_path):
     result = CliRunner().invoke(cli, ["bench", str(path), "--mode", "train", "--json", *TINY])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["spec"] == "torchvision/resnet18+zoo/cls10" and data["freeze"] == "all"
+    assert data["spec"] == "torchvision/resnet18+zoo/cls10" and data["freeze"] == "zoo/all"
     assert data["runs"][0]["trainable_params"] == 5130
     result = CliRunner().invoke(cli, ["bench", str(path), "--mode", "train", "--freeze", "none", "--json", *TINY])
     run = json.loads(result.output)["runs"][0]

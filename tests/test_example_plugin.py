@@ -1,5 +1,5 @@
 """The installed example package (`tests/plugins/zoo-example`) is a complete plugin: its head trains
-(`model.loss`), is measured (`model.metric()`) and answers `zoo predict`; its backbone hands the input
+(`model.loss`, and `zoo train` from image folders), is measured (`model.metric()`) and answers `zoo predict`; its backbone hands the input
 batch over as `Features.inputs`."""
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from drawn_data import class_folders
 from PIL import Image
 
 import zoo
@@ -63,3 +64,15 @@ def test_zoo_predict_answers_with_the_heads_labels(registry, plugin_site, run_zo
     assert answer["label"] in ("red", "blue") and 0.5 <= answer["probability"] <= 1
     shown = run_zoo("predict", str(path), str(tmp_path / "red.png"), env=ENV, site=plugin_site)
     assert f"{answer['label']} {answer['probability']:.3f}" in shown.stdout
+
+
+def test_zoo_train_teaches_the_example_head_from_folders(plugin_site, run_zoo, tmp_path):
+    data = class_folders(tmp_path / "shapes", per_class=2)
+    out = tmp_path / "tiny.safetensors"
+    result = run_zoo("train", "tinycnn:width=4+msp2", str(data), "-o", str(out), "--epochs", "1", "-b", "4",
+                     "--img-size", "32", "--json", env=ENV, site=plugin_site)
+    assert result.returncode == 0, result.stderr
+    trained = json.loads(result.stdout)
+    assert len(trained["history"]) == 1 and "val/msp2/accuracy" in trained["history"][0]
+    info = json.loads(run_zoo("info", str(out), "--json", env=ENV, site=plugin_site).stdout)
+    assert info["labels"] == {"msp2": ["blue", "red"]} and info["input_size"] == [3, 32, 32]

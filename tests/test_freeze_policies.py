@@ -1,6 +1,8 @@
 """Freeze policies: what trains, what does not, and frozen BatchNorm that never drifts."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -20,7 +22,7 @@ def test_freeze_before_layer4_trains_layer4_and_the_head():
     model = zoo.build("resnet50+cls10", freeze="layer4")
     assert (trainable(model), total(model)) == (14_985_226, 23_528_522)
     assert model.frozen_stages == ("stem", "layer1", "layer2", "layer3")
-    assert model.freeze_policy == "before:layer4"
+    assert model.freeze_policy == "zoo/before:layer4"
 
 
 def test_none_trains_everything_and_all_trains_only_the_heads():
@@ -56,9 +58,17 @@ def test_unknown_policy_names_policies_and_stages():
         zoo.build("resnet18+cls2", freeze="layer9")
 
 
-@pytest.mark.parametrize("text", ["last", "last:", "last:-1", "last:x", "all:3", "none:1", "before"])
-def test_policy_arguments_are_checked(text):
-    with pytest.raises(ZooError):
+@pytest.mark.parametrize("text, message", [
+    ("last", "freeze policy last needs an argument: last:N"),
+    ("last:", "freeze policy last needs an argument: last:N"),
+    ("last:-1", "freeze policy last:N: N must be a whole number >= 0, not '-1'"),
+    ("last:x", "freeze policy last:N: N must be a whole number >= 0, not 'x'"),
+    ("all:3", "freeze policy all takes no argument; write all"),
+    ("none:1", "freeze policy none takes no argument; write none"),
+    ("before", "freeze policy before needs an argument: before:STAGE"),
+])
+def test_policy_arguments_are_checked(text, message):
+    with pytest.raises(ZooError, match=re.escape(message)):
         zoo.build("resnet18+cls2", freeze=text)
 
 
@@ -88,6 +98,47 @@ def test_frozen_batchnorm_keeps_running_stats_through_a_training_step():
     for name, value in model.backbone.layer3.named_parameters():
         assert torch.equal(value, frozen_weights[name]) and value.grad is None, name
     assert not torch.equal(model.heads["cls3"].fc.weight, head_weight)
+
+
+def _one_step(model) -> None:
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    loss = torch.nn.functional.cross_entropy(model(torch.randn(4, 3, 64, 64)), torch.tensor([0, 1, 2, 0]))
+    loss.backward()
+    optimizer.step()
+
+
+def test_the_readme_flow_keeps_frozen_batchnorm_without_calling_train():
+    torch.manual_seed(0)
+    model = zoo.build("resnet18+cls3", freeze="layer4")  # as the README shows: build, then an optimizer step
+    frozen_bn, training_bn = model.backbone.layer3[0].bn1, model.backbone.layer4[0].bn1
+    before_frozen, before_training = _bn_state(frozen_bn), _bn_state(training_bn)
+    _one_step(model)
+    for name, value in _bn_state(frozen_bn).items():
+        assert torch.equal(value, before_frozen[name]), name
+    assert not torch.equal(training_bn.running_mean, before_training["running_mean"])
+
+
+def test_freezing_a_model_already_training_puts_its_frozen_stages_in_eval():
+    torch.manual_seed(0)
+    model = zoo.build("resnet18+cls3").train()
+    assert model.backbone.layer3.training
+    zoo.freeze(model, "layer4")
+    frozen_bn = model.backbone.layer3[0].bn1
+    assert not frozen_bn.training and model.backbone.layer4.training
+    before = _bn_state(frozen_bn)
+    _one_step(model)
+    for name, value in _bn_state(frozen_bn).items():
+        assert torch.equal(value, before[name]), name
+
+
+def test_dropout_inside_a_frozen_vgg_is_off_in_training_mode():
+    torch.manual_seed(0)
+    model = zoo.build("vgg11+cls2", freeze="all").train()
+    assert any(isinstance(m, torch.nn.Dropout) for m in model.backbone.modules())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        first, second = model.backbone(x), model.backbone(x)
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
 
 
 def test_all_keeps_every_backbone_module_in_eval_after_train():
@@ -122,7 +173,7 @@ def test_timm_parameters_outside_stage_modules_are_frozen_with_the_first_stage()
 def test_freezing_again_replaces_the_policy_for_progressive_unfreezing():
     model = zoo.build("resnet18+cls2", freeze="all")
     assert zoo.freeze(model, "layer4") is model
-    assert model.frozen_stages == ("stem", "layer1", "layer2", "layer3") and model.freeze_policy == "before:layer4"
+    assert model.frozen_stages == ("stem", "layer1", "layer2", "layer3") and model.freeze_policy == "zoo/before:layer4"
     zoo.freeze(model)
     assert model.frozen_stages == () and all(p.requires_grad for p in model.parameters())
     with pytest.raises(ZooError, match="resnet18 has no stage 'layer9'"):

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torchvision
 from torchvision.models.detection import FasterRCNN, fasterrcnn_resnet50_fpn
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 import zoo
+from zoo._modelfile import read_metadata
 from zoo.head import DecodeContext
 from zoo._reference import from_reference
 
@@ -44,7 +46,7 @@ def coco_layout(reference):
 
 @pytest.fixture(scope="module")
 def model(reference):
-    model = zoo.build(f"resnet50+det91:{SMALL},score_thresh=0.0")
+    model = zoo.build(f"resnet50+det91:{SMALL},score_thresh=0.0,frozen_bn=true")  # as for COCO's weights
     state, unmatched = from_reference(model, reference.state_dict())
     assert unmatched == []
     result = model.load_state_dict(state, strict=True)
@@ -150,7 +152,7 @@ def test_map_metric_is_one_for_perfect_boxes_and_half_for_one_of_two(model):
 ])
 def test_detection_on_vgg_and_timm_backbones(spec, levels):
     torch.manual_seed(0)
-    model = zoo.build(f"{spec}:min_size=96,max_size=128,score_thresh=0.0").eval()
+    model = zoo.build(f"{spec}:min_size=96,max_size=128,score_thresh=0.0,frozen_bn=true").eval()
     head = model.heads["det5"]
     if levels:
         assert head.levels == levels
@@ -199,3 +201,30 @@ def test_torchvisions_checkpoint_file_loads_through_weights(model, reference, tm
         finetune = zoo.build(f"resnet50+det3:{SMALL}", weights=str(path))
     assert finetune.weights_report.dropped == [f"roi_heads.box_predictor.{n}" for n in
                                                ("cls_score.weight", "cls_score.bias", "bbox_pred.weight", "bbox_pred.bias")]
+
+
+def _norms(model):
+    return [type(m) for m in model.backbone.modules() if isinstance(m, (torch.nn.BatchNorm2d, FrozenBatchNorm2d))]
+
+
+def test_untrained_backbone_keeps_learning_batchnorm():
+    model = zoo.build(f"resnet18+det3:{SMALL}")
+    assert set(_norms(model)) == {torch.nn.BatchNorm2d}
+    assert model.backbone.bn1.weight.requires_grad and "frozen_bn" not in model.spec
+
+
+def test_batchnorm_is_frozen_when_asked_or_when_pretrained_weights_load_and_the_choice_is_saved(tmp_path):
+    assert set(_norms(zoo.build(f"resnet18+det3:{SMALL},frozen_bn=true"))) == {FrozenBatchNorm2d}
+    weights = tmp_path / "resnet18.pth"
+    torch.save({k: v for k, v in torchvision.models.resnet18().state_dict().items() if not k.startswith("fc.")}, weights)
+    pretrained = zoo.build(f"resnet18+det3:{SMALL}", weights=str(weights))
+    assert set(_norms(pretrained)) == {FrozenBatchNorm2d}
+    assert "frozen_bn=true" in pretrained.spec and str(pretrained.recipe.spec) == pretrained.spec
+    assert pretrained.recipe.heads[0].options["frozen_bn"] is True  # the recipe, which saving reads
+    assert torch.equal(pretrained.backbone.bn1.running_var, torchvision.models.resnet18().bn1.running_var)
+    saved = zoo.save(pretrained, tmp_path / "det.safetensors")
+    reloaded = zoo.load(saved)
+    assert set(_norms(reloaded)) == {FrozenBatchNorm2d} and reloaded.spec == pretrained.spec
+    assert read_metadata(saved)["heads"][0]["options"]["frozen_bn"] is True
+    kept = zoo.build(f"resnet18+det3:{SMALL},frozen_bn=false", weights=str(weights))
+    assert set(_norms(kept)) == {torch.nn.BatchNorm2d}

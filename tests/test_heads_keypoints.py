@@ -47,9 +47,9 @@ def test_kp_decodes_to_pixels_of_each_original_image(model):
     assert answers == [{"keypoints": [[320.0, 120.0], [0.0, 480.0]]}, {"keypoints": [[10.0, 45.0], [100.0, 0.0]]}]
 
 
-def test_kp_metric_is_mean_pixel_error_over_batches(model):
-    head = model.heads["kp5"]
-    assert head.image_size == (224, 224)  # from resnet18's input size
+def test_kp_metric_is_mean_pixel_error_over_batches():
+    head = zoo.build("resnet18+kp5").heads["kp5"]
+    assert head.image_size == (224, 224)  # from resnet18's input size, before any forward pass
     metric = head.metric()
     target = torch.zeros(1, 2, 2)
     metric.update(torch.tensor([[[3 / 224, 4 / 224], [0.0, 0.0]]]), target)  # errors 5 px and 0 px
@@ -120,3 +120,12 @@ def test_kp_refuses_a_backbone_without_spatial_stages():
     registry = isolated_registry(_Flat())
     with pytest.raises(zoo.ZooError, match="head kp2 needs a spatial stage and flat/flat has none"):
         zoo.build("flat+kp2", registry=registry)
+
+
+def test_kp_metric_reports_pixels_of_the_images_evaluated(model):
+    images = torch.rand(2, 3, 64, 48)  # height 64, width 48: not the backbone's 224
+    output = model.eval()(images)
+    target = output.detach() + torch.tensor([3 / 48, 4 / 64])  # every point 3 px right and 4 px down
+    metric = model.metric()
+    metric.update(output, target)
+    assert metric.compute()["pixel_error"] == pytest.approx(5.0)

@@ -67,7 +67,24 @@ def test_listing_never_imports_torch(tmp_path):
     assert out.stdout.strip().splitlines()[-1] == "heavy: []"
 
 
-def test_nothing_matching_is_an_error():
-    result = run("list", "no-such-model*")
-    assert result.exit_code == 2
-    assert result.output.strip() == "zoo: error: nothing matches 'no-such-model*'"
+def test_nothing_matching_is_an_empty_list_with_or_without_json():
+    table, as_json = run("list", "no-such-model*"), run("list", "no-such-model*", "--json")
+    assert (table.exit_code, as_json.exit_code) == (0, 0)
+    assert table.stdout == "" and json.loads(as_json.stdout) == []
+    assert table.stderr.strip() == as_json.stderr.strip() == "zoo: nothing matches 'no-such-model*'"
+
+
+def test_timms_model_list_is_cached_per_timm_version(tmp_path, monkeypatch):
+    """A list cached for another timm version is never read: an upgrade brings its own models."""
+    from importlib.metadata import version
+
+    from zoo.plugins.timm import plugin as timm_plugin
+
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path))
+    (tmp_path / "timm-0.0.1-models.json").write_text(json.dumps({"models": ["stale_net"], "pretrained": {}}))
+    names = timm_plugin.catalogue()["models"]
+    assert "stale_net" not in names and "resnet50" in names
+    current = tmp_path / f"timm-{version('timm')}-models.json"
+    assert json.loads(current.read_text())["models"] == names
+    current.write_text(json.dumps({"models": ["cached_net"], "pretrained": {}}))  # the current version's list is read
+    assert timm_plugin.catalogue()["models"] == ["cached_net"]

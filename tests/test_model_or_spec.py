@@ -17,6 +17,7 @@ COMMANDS = {  # each command's arguments after MODEL, and the advice it gives fo
     "info": ([], "zoo build SPEC --weights"),
     "predict": (["image.png"], "zoo predict SPEC --weights"),
     "bench": (["--img-size", "32", "-b", "1"], "-o model.safetensors"),
+    "export": (["-o", "never-written.onnx"], "zoo export SPEC --weights"),
 }
 
 

@@ -109,5 +109,25 @@ def test_a_policy_choosing_unknown_parameters_is_refused(zoo_registry):
         def zoo_freeze_policies(self):
             yield FreezePolicyPart("ghost", lambda stages, _: ["nowhere.weight"], chooses="parameters")
 
-    with pytest.raises(ZooError, match=r"freeze policy .*ghost chose unknown parameters \['nowhere.weight'\]"):
+    with pytest.raises(ZooError, match=r"freeze policy .*ghost .*select chose .nowhere.weight., not among the backbone.s parameters"):
         zoo.build("resnet18+cls3", freeze="ghost", registry=zoo_registry(Plugin()))
+
+
+def test_stage_groups_of_a_partly_frozen_backbone_hold_only_what_trains():
+    from zoo.training.optim import param_groups
+
+    model = zoo.build("resnet18+cls3", freeze="norms")
+    groups = param_groups(model, 0.1, backbone_lr=0.1)
+    held = [p for group in groups for p in group["params"]]
+    assert all(p.requires_grad for p in held) and sum(p.numel() for p in held) == trainable(model)
+    layer1 = [g for g in groups if g["name"] == "layer1"]
+    assert layer1 and sum(p.numel() for g in layer1 for p in g["params"]) == norm_parameters(model.backbone.layer1)
+
+
+def test_an_optimizer_made_before_a_parameter_policy_is_lifted_is_warned_about():
+    model = zoo.build("resnet18+cls3", freeze="bias")
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    zoo.freeze(model, "none")
+    model.loss(model(torch.rand(2, 3, 32, 32)), torch.tensor([0, 1])).backward()
+    with pytest.warns(zoo.ZooWarning, match="lacks .* unfrozen by freeze policy .*none"):
+        optimizer.step()

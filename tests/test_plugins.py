@@ -89,7 +89,7 @@ def test_third_party_plugin_works_through_the_cli(plugin_site, run_zoo):
     summary = json.loads(built.stdout)
     assert summary["spec"] == "example/tinycnn:width=4+example/msp3"
     assert summary["frozen_stages"] == ["s1"]
-    assert summary["freeze"] == "first:1"
+    assert summary["freeze"] == "example/first:1"
 
 
 def test_plugins_command_shows_every_plugin_with_its_status(plugin_site, run_zoo):

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 import zoo
 from zoo.cli import cli
 from zoo.drawing import PALETTE
-from zoo._images import open_image, prepare, to_rgb
+from zoo._images import open_image, to_rgb
 
 
 @pytest.fixture(scope="module")
@@ -72,14 +72,14 @@ def test_a_photo_is_turned_upright_by_its_exif_orientation(tmp_path):
 
 def test_images_are_prepared_with_the_backbones_size_mean_and_std(folder):
     image = Image.new("RGB", (300, 120), (51, 51, 51))  # 0.2 in [0, 1]
-    resnet = zoo.build("resnet18+cls2").backbone
-    tensor = prepare(image, resnet)
+    resnet = zoo.build("resnet18+cls2")
+    tensor = zoo.transforms(resnet)(image)
     assert tensor.shape == (3, 224, 224)
-    expected = (0.2 - torch.tensor(resnet.mean)) / torch.tensor(resnet.std)
+    expected = (0.2 - torch.tensor(resnet.backbone.mean)) / torch.tensor(resnet.backbone.std)
     torch.testing.assert_close(tensor[:, 100, 100], expected, atol=1e-3, rtol=0)
-    vit = zoo.build("timm/vit_tiny_patch16_224+cls2").backbone
-    assert vit.mean == (0.5, 0.5, 0.5)
-    torch.testing.assert_close(prepare(image, vit)[:, 0, 0], torch.full((3,), -0.6), atol=1e-3, rtol=0)
+    vit = zoo.build("timm/vit_tiny_patch16_224+cls2")
+    assert vit.backbone.mean == (0.5, 0.5, 0.5)
+    torch.testing.assert_close(zoo.transforms(vit)(image)[:, 0, 0], torch.full((3,), -0.6), atol=1e-3, rtol=0)
 
 
 def test_classification_gives_top_k_labels_from_the_model_file(folder, artifacts):
@@ -91,7 +91,7 @@ def test_classification_gives_top_k_labels_from_the_model_file(folder, artifacts
     assert len(top) == 2 and {t["label"] for t in top} <= {"ant", "bee", "cat"}
     model = zoo.load(artifacts["cls"]).eval()  # the same answer as the model on the prepared image
     with torch.no_grad():
-        probabilities = model(prepare(open_image(folder / "photo.jpg"), model.backbone)[None]).softmax(1)[0]
+        probabilities = model(zoo.transforms(model)(open_image(folder / "photo.jpg"))[None]).softmax(1)[0]
     assert top[0]["index"] == int(probabilities.argmax())
     assert top[0]["probability"] == pytest.approx(float(probabilities.max()), abs=1e-4)
 

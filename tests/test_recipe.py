@@ -25,7 +25,7 @@ def test_the_model_keeps_its_recipe(tmp_path, monkeypatch):
     path = zoo.save(model, tmp_path / "m.safetensors", labels=["a", "b"])
     monkeypatch.undo()
     loaded = zoo.load(path)
-    assert loaded.recipe.spec == model.recipe.spec and loaded.freeze_policy == "all"
+    assert loaded.recipe.spec == model.recipe.spec and loaded.freeze_policy == "zoo/all"
 
 
 @pytest.fixture

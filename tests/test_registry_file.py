@@ -29,14 +29,14 @@ def test_a_user_file_changes_preference_and_adds_presets_and_aliases(tmp_path, m
     assert registry.backbone("tiny").qualified_name == "timm/convnext_atto"
     assert "resnet18-finetune" in registry.presets  # the packaged presets stay
     model = zoo.build("tiny-probe", registry=registry)
-    assert model.spec == "timm/convnext_atto+zoo/cls3" and model.freeze_policy == "all"
+    assert model.spec == "timm/convnext_atto+zoo/cls3" and model.freeze_policy == "zoo/all"
     monkeypatch.setenv("ZOO_REGISTRY", str(user))
     assert Registry.from_environment().backbone("resnet50").qualified_name == "timm/resnet50"
 
 
 def test_a_preset_builds_with_its_policy_and_an_explicit_freeze_overrides_it():
-    assert zoo.build("resnet18-feature-extractor").freeze_policy == "all"
-    assert zoo.build("resnet18-feature-extractor", freeze="none").freeze_policy == "none"
+    assert zoo.build("resnet18-feature-extractor").freeze_policy == "zoo/all"
+    assert zoo.build("resnet18-feature-extractor", freeze="none").freeze_policy == "zoo/none"
 
 
 def test_qualified_names_always_work_and_ambiguity_without_preference_is_explained(tmp_path):
@@ -44,7 +44,7 @@ def test_qualified_names_always_work_and_ambiguity_without_preference_is_explain
     user.write_text("[resolve]\nprefer = []\n")
     registry = Registry.from_environment(user)
     assert registry.backbone("torchvision/resnet50").qualified_name == "torchvision/resnet50"
-    with pytest.raises(ZooError, match=r"backbone 'resnet50' is ambiguous: timm/resnet50, torchvision/resnet50|ambiguous"):
+    with pytest.raises(ZooError, match=r"backbone 'resnet50' is ambiguous: timm/resnet50, torchvision/resnet50; use a qualified name"):
         registry.backbone("resnet50")
 
 

@@ -31,18 +31,25 @@ def registry():
 
 
 @pytest.fixture(autouse=True)
-def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No test may reach the network: offline, with empty torch.hub and Hugging Face caches of its own."""
+def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """No test may reach the network: offline, with empty torch.hub and Hugging Face caches of its own.
+
+    The guard records every attempt and the test fails on any, even one zoo's error handling turned into
+    a tidy message (a test that replaces the guard with its own fake is not checked)."""
     monkeypatch.setenv("ZOO_OFFLINE", "1")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    attempts: list[str] = []
 
-    def no_network(*args, **kwargs):
+    def no_network(url, *args, **kwargs):
+        attempts.append(str(url))
         raise AssertionError("a test tried to download")
 
     monkeypatch.setattr("urllib.request.urlopen", no_network)
-    return tmp_path
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", no_network)
+    yield tmp_path
+    assert attempts == [], f"tried to download {attempts}"
 
 
 def logits(model: torch.nn.Module) -> torch.Tensor:
@@ -96,6 +103,23 @@ def test_resnet50_cls10_takes_whole_backbone_and_keeps_a_fresh_head(tmp_path, re
     assert torch.equal(model.heads["cls10"].fc.weight, fresh)
     report = model.weights_report
     assert (report.loaded, report.missing, report.dropped, report.fresh_heads) == (318, [], ["fc.weight", "fc.bias"], ["cls10"])
+
+
+def test_a_distilled_checkpoints_second_classifier_does_not_overwrite_the_first(tmp_path, registry):
+    """DeiT's checkpoint holds ``head`` and ``head_dist``: only ``head`` is the classifier the head takes."""
+    reference = timm.create_model("deit_tiny_distilled_patch16_224", num_classes=10)
+    state = reference.state_dict()
+    for prefix, value in (("head.", 1.0), ("head_dist.", 2.0)):
+        for key in [k for k in state if k.startswith(prefix)]:
+            state[key] = torch.full_like(state[key], value)
+    save_file(state, tmp_path / "deit.safetensors")
+    with pytest.warns(ZooWarning, match="have no place in the model and were ignored: head_dist.bias, head_dist.weight"):
+        model = zoo.build("timm/deit_tiny_distilled_patch16_224+cls10", weights=str(tmp_path / "deit.safetensors"),
+                          registry=registry)
+    head = model.heads["cls10"].fc
+    assert torch.all(head.weight == 1.0) and torch.all(head.bias == 1.0)
+    assert model.weights_report.fresh_heads == []
+    assert {"head_dist.weight", "head_dist.bias"} <= set(model.weights_report.unexpected)
 
 
 def test_bare_backbone_state_dict_and_checkpoint_wrappers_load(tmp_path, registry):
@@ -172,7 +196,7 @@ def test_garbage_checkpoint_is_an_error(tmp_path, registry):
 
 def test_torchvision_imagenet_offline_names_the_file_and_where_it_goes(offline, registry):
     folder = offline / "torch" / "hub" / "checkpoints"
-    with pytest.raises(ZooError, match=rf"put resnet18-f37072fd.pth .* in {folder}/"):
+    with pytest.raises(ZooError, match=rf"not on this machine and ZOO_OFFLINE is set; put resnet18-f37072fd.pth .* in {folder}/"):
         zoo.build("resnet18+cls2", weights="imagenet", registry=registry)
 
 
@@ -242,6 +266,51 @@ def test_imagenet_through_a_plugin_loads_the_checked_file_and_its_labels(offline
     assert model.labels == {"cls1000": list(labels)}
 
 
+def _serve(monkeypatch, path: Path) -> list[str]:
+    """urllib answering with ``path``'s bytes, recording the URLs asked for."""
+    asked: list[str] = []
+
+    def urlopen(url, timeout):
+        asked.append(url)
+        return io.BytesIO(path.read_bytes())
+
+    monkeypatch.delenv("ZOO_OFFLINE")
+    monkeypatch.setattr("urllib.request.urlopen", urlopen)
+    return asked
+
+
+def test_a_download_that_passes_its_hash_is_kept_where_torch_hub_looks(offline, monkeypatch, tmp_path):
+    reference = torchvision.models.resnet18(weights=None)
+    torch.save(reference.state_dict(), tmp_path / "served.pth")
+    name = f"hubnet-{sha256(tmp_path / 'served.pth')[:8]}.pth"
+    asked = _serve(monkeypatch, tmp_path / "served.pth")
+    registry = isolated_registry(_HubPlugin(f"https://example.invalid/{name}"))
+    model = zoo.build("acme/hubnet+cls1000", weights="imagenet", registry=registry)
+    kept = offline / "torch" / "hub" / "checkpoints" / name
+    assert asked == [f"https://example.invalid/{name}"]
+    assert kept.read_bytes() == (tmp_path / "served.pth").read_bytes()
+    assert [p.name for p in kept.parent.iterdir()] == [name]  # no partial file left beside it
+    assert model.weights_report.path == str(kept)
+    torch.testing.assert_close(logits(model), logits(reference), atol=1e-5, rtol=0)
+    zoo.build("acme/hubnet+cls1000", weights="imagenet", registry=registry)
+    assert len(asked) == 1  # the kept file serves the next build
+
+
+def test_url_pinned_weights_are_downloaded_checked_and_kept_in_the_cache(offline, monkeypatch, tmp_path):
+    reference = torchvision.models.resnet18(weights=None)
+    torch.save(reference.state_dict(), tmp_path / "served.pth")
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    asked = _serve(monkeypatch, tmp_path / "served.pth")
+    toml = tmp_path / "registry.toml"
+    toml.write_text(f'[weights.remote]\nurl = "https://example.invalid/files/r18.pth"\n'
+                    f'sha256 = "{sha256(tmp_path / "served.pth")}"\n')
+    registry = isolated_registry(catalogue=load_catalogue(toml))
+    model = zoo.build("resnet18+cls1000", weights="remote", registry=registry)
+    assert asked == ["https://example.invalid/files/r18.pth"]
+    assert (tmp_path / "cache" / "weights" / "r18.pth").read_bytes() == (tmp_path / "served.pth").read_bytes()
+    torch.testing.assert_close(logits(model), logits(reference), atol=1e-5, rtol=0)
+
+
 def test_backbone_without_pretrained_weights_says_so():
     registry = isolated_registry(_HubPlugin())
     with pytest.raises(ZooError, match="has no pretrained weights in its plugin"):
@@ -280,7 +349,7 @@ def test_timm_file_not_matching_its_blob_hash_is_refused(offline, registry):
 
 
 def test_timm_offline_names_the_hub_file_and_cache(offline, registry):
-    with pytest.raises(ZooError, match=rf"model.safetensors of timm/resnet18.a1_in1k belongs in the Hugging Face cache {offline / 'hf' / 'hub'}"):
+    with pytest.raises(ZooError, match=rf"ZOO_OFFLINE is set; model.safetensors of timm/resnet18.a1_in1k belongs in the Hugging Face cache {offline / 'hf' / 'hub'}"):
         zoo.build("timm/resnet18+cls2", weights="imagenet", registry=registry)
 
 

@@ -46,11 +46,14 @@ def test_weights_bring_their_preprocessing_into_the_model_and_its_file(registry,
     state = put_weights(tmp_path / "cache", "tinycnn-gray_v1.safetensors")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the head starts fresh
-        model = zoo.build("tinycnn+msp2", weights="gray_v1", registry=registry)
+        model = zoo.build("tinycnn+msp2+kp1", weights="gray_v1", registry=registry)
     assert torch.equal(model.backbone.s1[0].weight, state["s1.0.weight"])
     assert (model.backbone.mean, model.backbone.std) == ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    # the weights' input size is the model's one image size, and heads working in pixels are told
+    assert model.image_size == (48, 48) and model.heads["kp1"].image_size == (48, 48)
     loaded = zoo.load(zoo.save(model, tmp_path / "gray.safetensors"), registry=registry)
     assert (loaded.backbone.mean, loaded.backbone.std) == ((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    assert loaded.image_size == (48, 48) and loaded.heads["kp1"].image_size == (48, 48)
     plain = zoo.build("tinycnn+msp2", registry=registry)
     assert plain.backbone.mean != (0.5, 0.5, 0.5)  # only those weights change it
 

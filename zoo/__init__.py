@@ -19,6 +19,10 @@ __all__ = [
     "__version__",
     "bench",
     "build",
+    "compile_for_inference",
+    "evaluate",
+    "export",
+    "fit",
     "freeze",
     "hookimpl",
     "info",
@@ -28,20 +32,28 @@ __all__ = [
     "predict",
     "resolve",
     "save",
+    "transforms",
 ]
 
 if TYPE_CHECKING:
     from zoo._artifact import load, save
+    from zoo._export import export
     from zoo.benchmark import bench
     from zoo._builder import build, freeze
     from zoo._recipe import resolve
     from zoo._describe import info
+    from zoo._fast import compile_for_inference
     from zoo._prediction import predict
     from zoo._spec import parse
+    from zoo.training.evaluation import evaluate
+    from zoo.training.loop import fit
+    from zoo.training.transforms import transforms
 
 _LAZY = {
     "bench": ("zoo.benchmark", "bench"),
     "build": ("zoo._builder", "build"),
+    "compile_for_inference": ("zoo._fast", "compile_for_inference"),
+    "export": ("zoo._export", "export"),
     "freeze": ("zoo._builder", "freeze"),
     "resolve": ("zoo._recipe", "resolve"),
     "info": ("zoo._describe", "info"),
@@ -49,14 +61,19 @@ _LAZY = {
     "predict": ("zoo._prediction", "predict"),
     "load": ("zoo._artifact", "load"),
     "save": ("zoo._artifact", "save"),
+    "fit": ("zoo.training.loop", "fit"),
+    "evaluate": ("zoo.training.evaluation", "evaluate"),
+    "transforms": ("zoo.training.transforms", "transforms"),
 }
 
 
-def list_parts(pattern: str | None = None, kind: str | None = None, registry: Any = None) -> list[dict[str, Any]]:
-    """Every backbone, head, freeze policy and preset matching a wildcard, as `zoo list --json` shows."""
+def list_parts(pattern: str | None = None, kind: str | None = None, registry: Any = None,
+               pretrained: bool = False) -> list[dict[str, Any]]:
+    """Every backbone, head, freeze policy and preset matching a wildcard, as `zoo list --json` shows;
+    ``pretrained``: only backbones with pretrained weights."""
     from zoo._registry import default_registry
 
-    return (registry or default_registry()).find(pattern, kind)
+    return (registry or default_registry()).find(pattern, kind, pretrained)
 
 
 def __getattr__(name: str) -> Any:

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from zoo._builder import build_recipe
-from zoo._modelfile import FORMAT, METADATA_KEY, SUFFIX, read_header, read_tensors, required_metadata
+from zoo._labels import check_names
+from zoo._modelfile import FORMAT, METADATA_KEY, RECORDED, SUFFIX, read_header, read_tensors, required_metadata
 from zoo._recipe import Recipe, resolve
 from zoo._registry import default_registry
+from zoo._untrusted import clean_labels, one_line
 from zoo._version import __version__
 from zoo._weights import WeightsReport
 from zoo.errors import ZooError, ZooWarning
-from zoo.files import atomic_write_bytes
+from zoo.files import atomic_write_bytes, check_new_file
 from zoo.parts import KIND_LABELS, resolve_options
 
 if TYPE_CHECKING:
@@ -43,33 +45,20 @@ def read_labels(path: str | os.PathLike[str]) -> list[str]:
         raise ZooError(f"labels file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ZooError(f"cannot read labels file {path}: {exc}") from None
-    labels = [line.strip() for line in lines if line.strip()]
+    labels = [one_line(line.strip()) for line in lines if line.strip()]
     if not labels:
         raise ZooError(f"labels file {path} is empty; write one class label a line")
     return labels
 
 
 def resolve_labels(labels: Labels | None, model: ZooModel, recipe: Recipe) -> dict[str, list[str]]:
-    """Labels by head: a list labels the first classification head; a dict names heads; a path is a file."""
+    """Labels by head: a list names the first head that takes names; a dict names heads; a path is a file."""
     if labels is None:
         return {key: list(values) for key, values in model.labels.items()}
-    heads = {head.key: head.ref.size for head in recipe.classifier_heads}
     if isinstance(labels, (str, os.PathLike)):
         labels = read_labels(labels)
-    if not isinstance(labels, Mapping):
-        if not heads:
-            raise ZooError(f"{model.spec} has no classification head to label")
-        labels = {next(iter(heads)): labels}
-    resolved = {}
-    for key, values in labels.items():
-        values = [str(v) for v in values]
-        if key not in model.heads:
-            raise ZooError(f"labels for head {key!r}, which {model.spec} lacks; heads: {', '.join(model.heads)}")
-        size = heads.get(key)
-        if size is not None and len(values) != size:
-            raise ZooError(f"{len(values)} labels given for head {key}, which has {size} classes")
-        resolved[key] = values
-    return resolved
+    pairs = labels.items() if isinstance(labels, Mapping) else [(None, labels)]
+    return dict(check_names(recipe.heads, key, values, model.spec) for key, values in pairs)
 
 
 def check_output(path: str | os.PathLike[str], force: bool = False) -> Path:
@@ -77,19 +66,13 @@ def check_output(path: str | os.PathLike[str], force: bool = False) -> Path:
     path = Path(path)
     if path.suffix.lower() != SUFFIX:
         raise ZooError(f"output {path} must end in {SUFFIX}")
-    if path.is_dir():
-        raise ZooError(f"output {path} is a folder; name a file such as {path / ('model' + SUFFIX)}")
-    if not path.parent.is_dir():
-        raise ZooError(f"cannot write {path}: the folder {path.parent} does not exist")
-    if path.exists() and not force:
-        raise ZooError(f"{path} exists; use --force (force=True) to replace it")
-    return path
+    return check_new_file(path, force, SUFFIX)
 
 
 def _distribution_version(name: str) -> str:
     try:
         return version(name)
-    except PackageNotFoundError:
+    except (PackageNotFoundError, ValueError):
         return ""
 
 
@@ -134,6 +117,7 @@ def metadata_for(model: ZooModel, registry: Registry, labels: Labels | None = No
         "torch_version": torch.__version__.split("+")[0],
         "plugins": _plugins(model, recipe, registry),
         "weights": {"source": report.source, "sha256": report.sha256} if report is not None else None,
+        **{key: value for key, value in getattr(model, "record", {}).items() if key in RECORDED},
         "content_sha256": "",
     }
 
@@ -191,7 +175,9 @@ def _missing_plugin(path: Path, record: dict[str, str], registry: Registry, prob
     dist, made_with = record.get("distribution", "?"), record.get("version", "")
     installed = _distribution_version(dist)
     plugin = next((r for r in registry.plugins if r.name == record.get("plugin")), None)
-    if not installed and (plugin is None or plugin.distribution != dist):
+    if not dist:
+        why = "the file does not say which distribution provides it"
+    elif not installed and (plugin is None or plugin.distribution != dist):
         why = f"the distribution {dist} is not installed: pip install {dist}" + (f"=={made_with}" if made_with else "")
     elif plugin is not None and plugin.status == "disabled":
         why = f"its plugin {plugin.name} is disabled (ZOO_DISABLE_PLUGINS)"
@@ -246,7 +232,8 @@ def _check_fit(path: Path, model: ZooModel, tensors: Mapping[str, torch.Tensor])
     if missing:
         problems.append(f"{len(missing)} tensor(s) missing from the file: {', '.join(missing[:3])}")
     if unexpected:
-        problems.append(f"{len(unexpected)} unexpected tensor(s): {', '.join(unexpected[:3])}")
+        shown = ", ".join(one_line(name, 80) for name in unexpected[:3])
+        problems.append(f"{len(unexpected)} unexpected tensor(s): {shown}")
     if problems:
         raise ZooError(f"{path} does not fit {model.spec}: {'; '.join(problems[:3])}")
 
@@ -297,9 +284,13 @@ def load(
                       f"keeping the file's frozen stages {frozen}", ZooWarning, stacklevel=2)
         model.set_frozen(frozen, meta["freeze"])
     _restore_frozen_parameters(path, model, meta)
-    model.labels = {str(k): [str(v) for v in values] for k, values in (meta.get("labels") or {}).items()}
-    for key in ("input_size", "mean", "std"):  # the file's preprocessing (its weights' own, maybe) is the truth
+    model.labels = clean_labels(meta.get("labels") or {})
+    size = meta.get("input_size")
+    if isinstance(size, list) and len(size) == 3 and tuple(size[1:]) != model.image_size:
+        model.set_image_size(tuple(int(v) for v in size[1:]))
+    for key in ("mean", "std"):  # the file's preprocessing (its weights' own, maybe) is the truth
         if isinstance(meta.get(key), list) and meta[key]:
-            setattr(model.backbone, key, tuple(meta[key]))
+            setattr(model.backbone, key, tuple(float(v) for v in meta[key]))
+    model.record = {key: meta[key] for key in RECORDED if isinstance(meta.get(key), dict)}
     model.weights_report = WeightsReport(str(path), str(path), file_sha, "zoo", len(tensors))
     return model if device is None else model.to(device)

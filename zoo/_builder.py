@@ -1,15 +1,20 @@
 """From a spec string to a model: resolve names through the registry, build, attach heads, freeze."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from zoo._recipe import LOSS_WEIGHT, Recipe, resolve
+from zoo._optimizer_check import watch
+from zoo._plugin_checks import FeaturesCheck, build_backbone, build_head, origin, select_parameters, select_stages
+from zoo._recipe import LOSS_WEIGHT, Recipe, ResolvedHead, resolve
 from zoo._registry import Registry, default_registry
 from zoo._weights import Weights, load_weights
+from zoo._spec import PartRef
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
     from zoo._model import ZooModel
+    from zoo.parts import OptionValue
 
 def build(
     spec: str,
@@ -17,8 +22,11 @@ def build(
     freeze: str | None = None,
     weights: Weights | None = None,
     registry: Registry | None = None,
+    img_size: int | None = None,
 ) -> ZooModel:
     """Build ``backbone+head[+head...]`` with a freeze policy (``none`` when not given).
+
+    ``img_size``: the square image size the model is for (default: the backbone's); saved with it.
 
     ``weights``: ``imagenet``, a tag of the backbone's plugin, a name pinned in registry.toml, or a
     .safetensors/.pth/.pt file (see `zoo._weights`); None keeps the fresh initialisation.
@@ -27,17 +35,18 @@ def build(
     """
     registry = registry or default_registry()
     recipe = resolve(spec, freeze, registry)
-    return build_recipe(recipe, registry, weights=weights)
+    model = build_recipe(recipe, registry, weights=weights)
+    if img_size is not None:
+        model.set_image_size(img_size)
+    return model
 
 
 def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None = None) -> ZooModel:
-    from zoo.backbone import Backbone
     from zoo._model import ZooModel
 
     name = recipe.backbone.qualified_name
-    backbone = recipe.backbone.build(**{k: v for k, v in recipe.backbone_options.items() if v is not None})
-    if not isinstance(backbone, Backbone):
-        raise ZooError(f"backbone {name} built a {type(backbone).__name__}, not a zoo.backbone.Backbone")
+    backbone_entry = registry.entry("backbone", name)
+    backbone = build_backbone(backbone_entry, {k: v for k, v in recipe.backbone_options.items() if v is not None})
     heads: dict[str, Any] = {}
     loss_weights: dict[str, float] = {}
     for head in recipe.heads:
@@ -49,14 +58,41 @@ def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None 
         if head.part.needs == "stage" and not backbone.feature_info.spatial_stages:
             raise ZooError(f"head {head.key} needs a spatial stage and {name} has none; choose a CNN backbone")
         options = {k: v for k, v in head.options.items() if v is not None}
-        loss_weights[head.key] = options.pop(LOSS_WEIGHT.name, 1.0)
-        heads[head.key] = head.part.build(backbone.feature_info, head.ref.size, **options)
+        loss_weights[head.key] = options.pop(LOSS_WEIGHT.name, 1.0)  # reserved: no head declares its own
+        heads[head.key] = build_head(registry.entry("head", head.part.qualified_name), backbone.feature_info,
+                                     head.ref.size, options)
     model = ZooModel(backbone, heads, str(recipe.spec), loss_weights, recipe)
     model.registry = registry
+    model.features_check = FeaturesCheck(origin(backbone_entry))
     freeze(model, recipe.freeze, registry)
-    if weights is not None:
-        load_weights(model, weights, recipe, registry)
+    if weights is not None and load_weights(model, weights, recipe, registry).backbone_loaded:
+        _backbone_pretrained(model)
     return model
+
+
+def _backbone_pretrained(model: ZooModel) -> None:
+    """Tell each head that the backbone holds pretrained weights. The options they settle go into the
+    model's recipe and spec, which saving reads, so a saved model rebuilds the same modules."""
+    from zoo.head import Head
+
+    recipe = model.recipe
+    heads: list[ResolvedHead] = []
+    refs: list[PartRef] = []
+    for resolved, ref in zip(recipe.heads, recipe.spec.heads):  # as given, and canonical
+        head = model.heads[resolved.key]
+        settled = dict(head.backbone_pretrained(model.backbone)) if isinstance(head, Head) else {}
+        if settled:
+            resolved = replace(resolved, ref=_with_options(resolved.ref, settled),
+                               options={**resolved.options, **settled})
+            ref = _with_options(ref, settled)
+        heads.append(resolved)
+        refs.append(ref)
+    model.recipe = replace(recipe, spec=replace(recipe.spec, heads=tuple(refs)), heads=tuple(heads))
+    model.spec = str(model.recipe.spec)
+
+
+def _with_options(ref: PartRef, options: dict[str, OptionValue]) -> PartRef:
+    return replace(ref, options=tuple({**dict(ref.options), **options}.items()))
 
 
 def freeze(model: ZooModel, policy: str | None = None, registry: Registry | None = None) -> ZooModel:
@@ -68,20 +104,18 @@ def freeze(model: ZooModel, policy: str | None = None, registry: Registry | None
     backbone = model.backbone
     name = (model.recipe or resolve(model.spec, registry=registry)).spec.backbone.ref
     part, argument = registry.freeze_policy(policy or "none", backbone.stage_names, name)
-    label = part.name if argument is None else f"{part.name}:{argument}"
+    entry = registry.entry("freeze", part.qualified_name)
+    qualified = part.qualified_name  # saved and printed qualified, so another plugin's policy of the same name cannot take it
+    label = qualified if argument is None else f"{qualified}:{argument}"
+    frozen = [p for p in model.parameters() if not p.requires_grad]
     if part.chooses == "parameters":
         from zoo.freezing import stage_views
 
-        chosen = list(part.select(stage_views(backbone), argument))
-        known = dict(backbone.named_parameters())
-        unknown = [p for p in chosen if p not in known]
-        if unknown:
-            raise ZooError(f"freeze policy {part.qualified_name} chose unknown parameters {unknown[:3]} for {name}")
-        model.set_frozen((), label, chosen)
-        return model
-    selected = list(part.select(backbone.stage_names, argument))
-    unknown = [s for s in selected if s not in backbone.stage_names]
-    if unknown:
-        raise ZooError(f"freeze policy {part.qualified_name} chose unknown stages {unknown} for {name}")
-    model.set_frozen(selected, label)
+        names = [n for n, _ in backbone.named_parameters()]
+        model.set_frozen((), label, select_parameters(entry, stage_views(backbone), names, argument))
+    else:
+        model.set_frozen(select_stages(entry, backbone.stage_names, argument), label)
+    unfrozen = [p for p in frozen if p.requires_grad]
+    if unfrozen:  # an optimizer made before would silently skip them: warn if one steps without them
+        watch(model, unfrozen)
     return model

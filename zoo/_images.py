@@ -1,4 +1,6 @@
-"""Reading images of any size and mode with PIL, and preparing them as a backbone expects.
+"""Reading images of any size and mode with PIL, and checking they are large enough for a backbone.
+
+The tensor a model takes is made by its own eval transform (`zoo.transforms`).
 
 Every image becomes 8-bit RGB: grayscale and palette images are expanded, 16-bit and float images
 scaled, transparent images laid over white, and EXIF rotation applied. A file PIL cannot read, or a
@@ -13,7 +15,6 @@ from typing import TYPE_CHECKING
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
-    import torch
     from PIL import Image
 
     from zoo.backbone import Backbone
@@ -80,32 +81,3 @@ def check_size(image: Image.Image, name: str, backbone: Backbone) -> None:
     if width < need or height < need:
         raise ZooError(f"{name}: {width}x{height} pixels is too small for this backbone, which reduces images "
                        f"{need} times; give an image of at least {need}x{need}")
-
-
-def to_tensor(image: Image.Image) -> torch.Tensor:
-    """An RGB image as a float tensor (3, H, W) in [0, 1]."""
-    import numpy as np
-    import torch
-
-    array = np.asarray(image, dtype=np.uint8)
-    if array.ndim == 2:
-        array = array[:, :, None]
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
-
-
-def prepare(image: Image.Image, backbone: Backbone) -> torch.Tensor:
-    """The whole image resized to the backbone's input size and normalised with its mean and std.
-
-    Nothing is cropped, so that key points and other answers relative to the input map back onto
-    the whole original image.
-    """
-    import torch
-    from PIL import Image
-
-    channels, height, width = backbone.input_size
-    resized = image.resize((width, height), Image.Resampling.BILINEAR)
-    if channels == 1:
-        resized = resized.convert("L")
-    mean = torch.tensor(backbone.mean).view(-1, 1, 1)
-    std = torch.tensor(backbone.std).view(-1, 1, 1)
-    return (to_tensor(resized) - mean) / std

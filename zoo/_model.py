@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -60,6 +60,27 @@ class ZooModel(nn.Module):
         self.policy_frozen: tuple[str, ...] = ()  # the parameters the policy froze; a hand-made freeze differs
         self.labels: dict[str, list[str]] = {}  # class names by head, saved in artifacts
         self.weights_report = None  # a zoo._weights.WeightsReport once weights were loaded
+        # checks the backbone's first Features against its declared stages (set by the builder), then None
+        self.features_check: Callable[[Backbone, Any, torch.Tensor], None] | None = None
+        # saved with the model: "preprocessing" (its eval transform), "training" (settings), "metrics" (final)
+        self.record: dict[str, Any] = {}
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of the images the model is built or trained for: the backbone's input size,
+        the one place it is kept (saved as the file's ``input_size``)."""
+        return tuple(self.backbone.input_size[1:])
+
+    def set_image_size(self, size: int | Sequence[int]) -> None:
+        """Build or train the model for square ``size`` images (or (height, width)); heads that work in the
+        input's pixels (key points) are told, and the size is saved with the model."""
+        height, width = (size, size) if isinstance(size, int) else tuple(size)
+        if min(height, width) < 1:
+            raise ZooError(f"image size {height}x{width} must be positive")
+        self.backbone.input_size = (self.backbone.input_size[0], int(height), int(width))
+        for head in self.heads.values():
+            if isinstance(head, Head) and head.inputs == "features":
+                head.attach(self.backbone)
 
     @property
     def registry(self) -> Registry | None:
@@ -80,6 +101,9 @@ class ZooModel(nn.Module):
             head = next(iter(self.heads.values()))
             return head.forward_images(self.backbone, list(x), targets)
         features = self.backbone(x)
+        if self.features_check is not None and not torch.compiler.is_compiling():
+            self.features_check(self.backbone, features, x)
+            self.features_check = None
         outputs = {name: head(features) for name, head in self.heads.items()}
         if len(outputs) == 1:
             return next(iter(outputs.values()))

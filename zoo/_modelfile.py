@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo._metadata_check import check_metadata
+from zoo._untrusted import one_line
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ METADATA_KEY = "zoo"
 SUFFIX = ".safetensors"
 _MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit
 _REQUIRED = ("spec", "freeze", "frozen_stages", "plugins", "content_sha256")
+RECORDED = ("preprocessing", "training", "metrics")  # optional: what training and zoo.transforms add
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ def read_header(path: str | os.PathLike[str]) -> Header:
         raise ZooError(f"{path} is not a safetensors file")
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ZooError(f"{path} is not a safetensors file or is damaged: its header is not JSON") from None
     if not isinstance(header, dict):
         raise ZooError(f"{path} is damaged: its header is not a JSON object")
@@ -73,7 +76,7 @@ def read_header(path: str | os.PathLike[str]) -> Header:
         offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
         if (not isinstance(offsets, list) or len(offsets) != 2 or not all(isinstance(o, int) for o in offsets)
                 or not 0 <= offsets[0] <= offsets[1] or not isinstance(entry.get("shape"), list)):
-            raise ZooError(f"{path} is damaged: tensor {name!r} has no valid shape and offsets")
+            raise ZooError(f"{path} is damaged: tensor '{one_line(name, 80)}' has no valid shape and offsets")
         end = max(end, offsets[1])
     data = size - 8 - length
     if end > data:
@@ -89,14 +92,15 @@ def zoo_metadata(header: Header, path: Path) -> dict[str, Any] | None:
         return None
     try:
         meta = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ZooError(f"{path} is damaged: its zoo metadata is not JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
-        raise ZooError(f"{path}: unknown artifact format {found!r}; this zoo reads {FORMAT}")
+        raise ZooError(f"{path}: unknown artifact format '{one_line(found, 60)}'; this zoo reads {FORMAT}")
     absent = [key for key in _REQUIRED if key not in meta]
     if absent or not isinstance(meta["spec"], str) or not isinstance(meta["plugins"], list):
         raise ZooError(f"{path} is damaged: its zoo metadata lacks {', '.join(absent) or 'a valid spec'}")
+    check_metadata(meta, path)
     return meta
 
 
@@ -161,7 +165,8 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
     if meta is None:
         raise ZooError(f"{path} is a safetensors file without zoo metadata ({len(header.tensors)} tensors); "
                        f"use it with zoo build SPEC --weights {path}")
-    return {"kind": "artifact", "file": str(path), "bytes": header.size, "tensors": len(header.tensors), **meta}
+    facts = {"kind": "artifact", "file": str(path), "bytes": header.size, "tensors": len(header.tensors)}
+    return {**facts, **{key: value for key, value in meta.items() if key not in facts}}
 
 
 # --- a saved model file or a spec? -------------------------------------------------------------------
@@ -174,6 +179,10 @@ _AS_WEIGHTS = {  # per command: how to use a file of weights that is not a saved
     "info": "zoo info reads saved zoo models; use it as weights: zoo build SPEC --weights {path}",
     "bench": "zoo bench measures a saved zoo model or a SPEC: save one first with "
              "zoo build SPEC --weights {path} -o model.safetensors",
+    "train": "use it as weights: zoo train SPEC DATA --weights {path} -o model.safetensors",
+    "eval": "use it as weights: zoo eval SPEC DATA --weights {path}",
+    "transforms": "give the spec it was made for instead: zoo.transforms(SPEC)",
+    "export": "use it as weights: zoo export SPEC --weights {path} -o FILE.onnx",
 }
 
 
@@ -184,7 +193,8 @@ def model_file(target: str | os.PathLike[str], command: str) -> Path | None:
     zoo model file, else the error says how this command can use it instead.
 
     Every command that takes a model asks this one function, so each gives the same answer; ``command``
-    (build, predict, info, bench) picks the advice for a file that exists but holds only weights.
+    (build, predict, info, bench, train, eval, transforms, export) picks the advice for a file that exists but
+    holds only weights.
     """
     text = os.fspath(target)
     path = Path(text).expanduser()

@@ -2,11 +2,17 @@
 
 Plugins come from the entry-point group ``zoo`` (built-ins included) or are registered in-process
 (`zoo.testing`). ``ZOO_DISABLE_PLUGINS=a,b`` blocks plugins by plugin or distribution name before they
-are imported; ``ZOO_STRICT_PLUGINS=1`` turns a failing plugin into an error instead of a listed status.
+are imported (a name that matches nothing is a warning); ``ZOO_STRICT_PLUGINS=1`` turns a failing plugin
+into an error once every plugin has been tried, instead of a listed status. Each hook of a plugin is called
+on its own, so one failing hook keeps the plugin's working ones. Each plugin's import is timed, and a plugin
+that imports torch while loading is marked: it makes every `zoo list` wait for torch.
 """
 from __future__ import annotations
 
 import os
+import sys
+import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from importlib.metadata import EntryPoint, entry_points
@@ -15,7 +21,7 @@ from typing import Any
 import pluggy
 
 from zoo import hookspecs
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning, suggest
 from zoo.parts import HOOK_KINDS, PART_TYPES, Part
 
 GROUP = "zoo"
@@ -34,6 +40,8 @@ class PluginRecord:
     error: str = ""
     hooks: list[str] = field(default_factory=list)
     provides: dict[str, list[str]] = field(default_factory=dict)
+    load_ms: float = 0.0  # importing the plugin's module
+    imports_torch: bool = False  # torch was first imported while the plugin loaded
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +53,8 @@ class PluginRecord:
             "error": self.error,
             "hooks": self.hooks,
             "provides": self.provides,
+            "load_ms": round(self.load_ms, 1),
+            "imports_torch": self.imports_torch,
         }
 
 
@@ -56,7 +66,8 @@ def strict_from_env() -> bool:
     return os.environ.get("ZOO_STRICT_PLUGINS", "").strip().lower() in ("1", "true", "yes")
 
 
-def _describe(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
     return f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
 
 
@@ -80,11 +91,21 @@ class PluginHost:
         self.pm = pluggy.PluginManager(GROUP)
         self.pm.add_hookspecs(hookspecs)
         self.records: list[PluginRecord] = []
+        self.loaded: list[PluginRecord] = []  # registered with pluggy: their hooks are called
 
     def _fail(self, record: PluginRecord, message: str) -> None:
-        record.status, record.error = "error", message
-        if self.strict:
-            raise ZooError(f"plugin {record.name} ({record.distribution}) failed: {message}")
+        record.status, record.error = "error", f"{record.error}; {message}" if record.error else message
+
+    def raise_failures(self) -> None:
+        """In strict mode, every failed plugin in one `ZooError`; called once every plugin has been tried."""
+        failed = [f"plugin {r.name} ({r.distribution}) failed: {r.error}" for r in self.records if r.status == "error"]
+        if self.strict and failed:
+            raise ZooError("; ".join(failed))
+
+    def not_loaded(self) -> str:
+        """'badhook (zoo-broken, failed), timm (zoo, disabled)': the plugins whose parts are missing, for hints."""
+        return ", ".join(f"{r.name} ({r.distribution}, {'failed' if r.status == 'error' else r.status})"
+                         for r in self.records if r.status != "ok")
 
     def load_entry_points(self, builtin_only: bool = False) -> None:
         for ep in discover():
@@ -97,12 +118,24 @@ class PluginHost:
             if ep.name in self.disabled or dist in self.disabled:
                 record.status = "disabled"
                 continue
+            torch_before, start = "torch" in sys.modules, time.perf_counter()
             try:
                 plugin = ep.load()
             except Exception as exc:  # a broken plugin is reported, never fatal unless strict
-                self._fail(record, f"import failed: {_describe(exc)}")
+                self._fail(record, f"import failed: {one_line(exc)}")
                 continue
+            finally:
+                record.load_ms = 1000 * (time.perf_counter() - start)
+                record.imports_torch = not torch_before and "torch" in sys.modules
             self._register(record, plugin)
+        if not builtin_only:
+            self._warn_unknown_disabled()
+
+    def _warn_unknown_disabled(self) -> None:
+        known = {r.name for r in self.records} | {r.distribution for r in self.records}
+        for name in sorted(self.disabled - known):
+            warnings.warn(f"ZOO_DISABLE_PLUGINS names {name!r}, which is no installed plugin or distribution"
+                          f"{suggest(name, known)}; `zoo plugins` lists them", ZooWarning, stacklevel=3)
 
     def register(self, plugin: object, name: str, distribution: str = "local", version: str = "") -> PluginRecord:
         """Register an already imported plugin object (used by tests and `zoo.testing`)."""
@@ -119,38 +152,65 @@ class PluginHost:
         try:
             self.pm.register(plugin, name=record.name)
         except Exception as exc:
-            self._fail(record, f"registration failed: {_describe(exc)}")
+            self._fail(record, f"registration failed: {one_line(exc)}")
             return
         record.hooks = [h.name for h in self.pm.get_hookcallers(plugin) or []]
+        self.loaded.append(record)
 
     def collect(self) -> list[tuple[PluginRecord, Part]]:
-        """Call every hook of every working plugin; a plugin whose hook fails contributes nothing."""
+        """Call every hook of every loaded plugin; a hook that fails contributes nothing, the others do."""
         results: list[tuple[PluginRecord, Part]] = []
-        for record in self.records:
-            if record.status != "ok":
-                continue
-            parts = self._collect_one(record)
-            if parts is None:
-                continue
-            for part in parts:
+        for record in self.loaded:
+            for part in self._collect_one(record):
                 record.provides.setdefault(part.kind, []).append(part.qualified_name)
                 results.append((record, part))
         return results
 
-    def _collect_one(self, record: PluginRecord) -> list[Part] | None:
+    def _impls(self, record: PluginRecord, hook_name: str) -> list[Any]:
         plugin = self.pm.get_plugin(record.name)
+        return [i for i in getattr(self.pm.hook, hook_name).get_hookimpls() if i.plugin is plugin]
+
+    def _collect_one(self, record: PluginRecord) -> list[Part]:
         parts: list[Part] = []
         for hook_name in sorted(HOOK_KINDS):
-            impls = [i for i in getattr(self.pm.hook, hook_name).get_hookimpls() if i.plugin is plugin]
             kind = HOOK_KINDS[hook_name]
-            for impl in impls:
+            for impl in self._impls(record, hook_name):
                 try:
                     returned = list(impl.function() or ())
                     for part in returned:
                         if not isinstance(part, PART_TYPES[kind]):
                             raise TypeError(f"returned {type(part).__name__}, expected {PART_TYPES[kind].__name__}")
-                        parts.append(part if part.namespace else replace(part, namespace=record.name.lower()))
-                except Exception as exc:
-                    self._fail(record, f"{hook_name} failed: {_describe(exc)}")
-                    return None
+                except Exception as exc:  # this hook's parts are dropped; the plugin's other hooks still count
+                    self._fail(record, f"{hook_name} failed: {one_line(exc)}")
+                    continue
+                parts += [part if part.namespace else replace(part, namespace=record.name.lower()) for part in returned]
         return parts
+
+    def collect_commands(self, group: Any, reserved: Iterable[str] = ()) -> dict[str, Any]:
+        """Commands the ``zoo_commands`` hooks add to a scratch click ``group``, by name.
+
+        A hook that fails adds none of its commands; a command named like a ``reserved`` (built-in) one or
+        like another plugin's is left out with a warning.
+        """
+        taken, added = set(reserved), {}
+        for record in self.loaded:
+            for impl in self._impls(record, "zoo_commands"):
+                before = dict(group.commands)
+                try:
+                    impl.function(cli=group)
+                except Exception as exc:
+                    self._fail(record, f"zoo_commands failed: {one_line(exc)}")
+                    continue
+                finally:
+                    new = {n: c for n, c in group.commands.items() if n not in before}
+                    group.commands.clear()
+                    group.commands.update(before)
+                for name, command in new.items():
+                    if name in taken:
+                        warnings.warn(f"plugin {record.name} ({record.distribution}) adds command {name!r}, which "
+                                      "zoo or another plugin already has; it is left out", ZooWarning, stacklevel=2)
+                        continue
+                    taken.add(name)
+                    added[name] = command
+                    record.provides.setdefault("command", []).append(name)
+        return added

@@ -1,4 +1,4 @@
-"""Predicting on image files: load, prepare as the backbone expects, run, decode, and draw.
+"""Predicting on image files: load, prepare with the model's eval transform, run, decode, and draw.
 
 `predict` is what ``zoo predict`` runs. An image that cannot be read, or is too small for the
 backbone, is skipped with a `ZooWarning` naming it and reported with its error; the others are
@@ -6,6 +6,7 @@ still predicted.
 """
 from __future__ import annotations
 
+import glob
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,11 +16,16 @@ from typing import TYPE_CHECKING, Any, Union
 
 from zoo._artifact import load, read_labels as read_labels_file
 from zoo._builder import build
-from zoo._images import check_size, open_image, prepare, to_rgb, to_tensor
+from zoo._images import check_size, open_image, to_rgb
+from zoo._labels import check_names
 from zoo._modelfile import model_file
+from zoo._recipe import resolve
 from zoo.drawing import Canvas
 from zoo.errors import ZooError, ZooWarning
 from zoo.files import atomic_write_bytes
+from zoo.training.data import image_files
+from zoo.training.progress import progress as bar
+from zoo.training.transforms import transforms
 
 if TYPE_CHECKING:
     import torch
@@ -48,11 +54,12 @@ class ImagePrediction:
 
 
 def load_model(
-    model: str | os.PathLike[str], *, weights: Weights | None = None, registry: Registry | None = None
+    model: str | os.PathLike[str], *, weights: Weights | None = None, registry: Registry | None = None,
+    command: str = "predict",
 ) -> ZooModel:
-    """An artifact file (its own weights) or a spec built with ``weights``."""
+    """An artifact file (its own weights) or a spec built with ``weights``; ``command`` picks the advice."""
     text = os.fspath(model)
-    path = model_file(text, "predict")
+    path = model_file(text, command)
     if path is not None:
         if weights is not None:
             raise ZooError(f"{text} is a model file and carries its own weights; drop --weights")
@@ -63,8 +70,10 @@ def load_model(
     return build(text, weights=weights, registry=registry)
 
 
-def read_labels(values: Sequence[str], model: ZooModel) -> dict[str, list[str]]:
-    """Class names from text files, one name per line: ``FILE`` for a model's only head, else ``HEAD=FILE``."""
+def read_labels(values: Sequence[str], model: ZooModel, registry: Registry | None = None) -> dict[str, list[str]]:
+    """Output names from text files, one name per line: ``FILE`` for a model's only head, else ``HEAD=FILE``;
+    each head takes as many as `zoo._labels` says, as ``zoo build --labels`` and ``zoo.save`` do."""
+    heads = (model.recipe or resolve(model.spec, registry=registry)).heads
     labels: dict[str, list[str]] = {}
     for value in values:
         head, sep, file = value.partition("=")
@@ -74,13 +83,34 @@ def read_labels(values: Sequence[str], model: ZooModel) -> dict[str, list[str]]:
             head, file = next(iter(model.heads)), value
         if head not in model.heads:
             raise ZooError(f"--labels {value}: no head {head!r}; heads: {', '.join(model.heads)}")
-        names = read_labels_file(file)
-        size = getattr(model.heads[head], "num_classes", None)
-        if size is not None and len(names) not in (size, 2 if size == 1 else size):
-            raise ZooError(f"--labels {value}: {file} has {len(names)} names and head {head} has {size} classes; "
-                           "give one name per line, in class order")
-        labels[head] = names
+        try:
+            head, labels[head] = check_names(heads, head, read_labels_file(file), model.spec)
+        except ZooError as exc:
+            raise ZooError(f"--labels {value}: {exc}") from None
     return labels
+
+
+def expand_images(arguments: Sequence[str]) -> list[str]:
+    """Files as given, a folder's images (recursively, sorted), a glob's matches (``'photos/*.jpg'``).
+
+    A glob or folder that finds no image is a `ZooError`; a plain name is kept, so a missing file is
+    reported with the others.
+    """
+    found: list[str] = []
+    for argument in arguments:
+        if Path(argument).is_dir():
+            files = image_files(Path(argument))
+            if not files:
+                raise ZooError(f"folder {argument} has no images")
+            found += [str(p) for p in files]
+        elif glob.has_magic(argument) and not Path(argument).exists():
+            matches = sorted(glob.glob(argument, recursive=True))
+            if not matches:
+                raise ZooError(f"no file matches {argument}")
+            found += matches
+        else:
+            found.append(argument)
+    return found
 
 
 def _out_names(names: Sequence[str]) -> list[str]:
@@ -115,13 +145,39 @@ def _load(source: ImageSource, name: str, model: ZooModel) -> Image.Image:
     return image
 
 
-def _run(model: ZooModel, images: list[Image.Image], device: torch.device) -> Any:
+def _batch(model: ZooModel, images: list[Image.Image], device: torch.device, transform: Any) -> Any:
+    """What the model takes, each image prepared by the model's own eval transform: a list of images for
+    detection, else one batch."""
     import torch
 
-    with torch.inference_mode():
-        if model.takes_images:
-            return model([to_tensor(image).to(device) for image in images])
-        return model(torch.stack([prepare(image, model.backbone) for image in images]).to(device))
+    if model.takes_images:
+        return [transform(image).to(device) for image in images]
+    return torch.stack([transform(image) for image in images]).to(device)
+
+
+class _Runner:
+    """Runs the model on a batch: eagerly, or with ``fast`` through `zoo._fast`'s compiled path, made on the
+    first batch (the choice of form is measured on it where bf16 is native)."""
+
+    def __init__(self, model: ZooModel, fast: bool) -> None:
+        self.model, self.fast, self.compiled = model, fast, None
+        self.choice = None
+        if fast and model.takes_images:
+            warnings.warn("--fast compiles models that take an image batch; a detection model runs eagerly",
+                          ZooWarning, stacklevel=3)
+            self.fast = False
+
+    def __call__(self, batch: Any) -> Any:
+        import torch
+
+        if not self.fast:
+            with torch.inference_mode():
+                return self.model(batch)
+        if self.compiled is None:
+            from zoo._fast import fast_inference
+
+            self.compiled, self.choice = fast_inference(self.model, batch)
+        return self.compiled(batch)
 
 
 def predict(
@@ -134,17 +190,19 @@ def predict(
     out: str | os.PathLike[str] | None = None,
     batch_size: int = 8,
     device: str | None = None,
+    fast: bool = False,
     registry: Registry | None = None,
+    progress: bool | None = False,
 ) -> list[ImagePrediction]:
     """Each image's answers, in order: top-k classes, key points in pixels, age and gender, boxes.
 
     ``threshold`` keeps detections scoring at least that; ``out`` is a folder receiving, per image,
     a PNG with the answers drawn (boxes labelled, key points marked, other answers as captions).
+    ``progress``: a bar on stderr (None: when it is a terminal).
+    ``fast`` runs the model compiled with its weights frozen (`zoo._fast`), as ``zoo bench --fast`` does.
 
     >>> zoo.predict("ants-bees.safetensors", ["ant.jpg"], top_k=2)  # doctest: +SKIP
     """
-    import torch
-
     from zoo._model import ZooModel
 
     if not 0.0 <= threshold <= 1.0:
@@ -163,8 +221,11 @@ def predict(
         model.to(device)
     run_on = next(model.parameters()).device
     model.eval()
+    transform = transforms(model)
+    runner = _Runner(model, fast)
     results = [ImagePrediction(name) for name in names]
-    for start in range(0, len(sources), batch_size):
+    starts = range(0, len(sources), batch_size)
+    for start in bar(starts, len(starts), "predict", progress):
         indices, loaded = [], []
         for index in range(start, min(start + batch_size, len(sources))):
             try:
@@ -176,7 +237,8 @@ def predict(
         if not loaded:
             continue
         sizes = [image.size for image in loaded]
-        answers = model.decode(_run(model, loaded, run_on), sizes, top_k=top_k, threshold=threshold, labels=labels)
+        answers = model.decode(runner(_batch(model, loaded, run_on, transform)), sizes, top_k=top_k,
+                               threshold=threshold, labels=labels)
         for index, image, answer in zip(indices, loaded, answers):
             result = results[index]
             result.width, result.height = image.size

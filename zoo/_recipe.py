@@ -37,8 +37,25 @@ class Recipe:
 
     @property
     def classifier_heads(self) -> tuple[ResolvedHead, ...]:
-        """Heads that declare a classifier layer: they take a reference model's classifier and labels."""
+        """Heads that declare a classifier layer: they take a reference model's classifier (names: `zoo._labels`)."""
         return tuple(head for head in self.heads if head.part.classifier)
+
+
+def _backbone(spec: ModelSpec, registry: Registry) -> BackbonePart:
+    """The spec's backbone; ``timm/resnet50.a1_in1k`` (a name with its weights' tag) says where the tag goes."""
+    try:
+        return registry.backbone(spec.backbone)
+    except ZooError as exc:
+        arch, dot, tag = spec.backbone.name.rpartition(".")
+        try:
+            part = registry.backbone(PartRef(arch, spec.backbone.namespace)) if dot else None
+        except ZooError:
+            part = None
+        if part is None:
+            raise
+        heads = "".join(f"+{head}" for head in spec.heads)
+        raise ZooError(f"unknown backbone {spec.backbone.ref!r}: the tag of pretrained weights goes in --weights: "
+                       f"{part.qualified_name}{heads} --weights {tag}") from exc
 
 
 def resolve(text: str, freeze: str | None = None, registry: Registry | None = None) -> Recipe:
@@ -48,7 +65,7 @@ def resolve(text: str, freeze: str | None = None, registry: Registry | None = No
     if preset is not None:
         text, freeze = preset.spec, freeze if freeze is not None else preset.freeze
     spec = parse(text)
-    backbone = registry.backbone(spec.backbone)
+    backbone = _backbone(spec, registry)
     backbone_options = resolve_options(backbone.options, dict(spec.backbone.options), backbone.qualified_name)
     heads = []
     for ref in spec.heads:

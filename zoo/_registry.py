@@ -2,7 +2,8 @@
 
 A qualified name is ``namespace/name`` (``torchvision/resnet50``) and always works. A bare name
 (``resnet50``) resolves to the single part of that name, or, when several namespaces offer it, to the
-first in registry.toml's ``prefer`` list. Two plugins providing the same qualified name is a warning
+first in registry.toml's ``prefer`` list, else to the built-in one: a third-party plugin cannot take a
+built-in's bare name away unless the user's ``prefer`` names its namespace. Two plugins providing the same qualified name is a warning
 naming both distributions; the first loaded (built-ins first) keeps the name.
 """
 from __future__ import annotations
@@ -16,11 +17,15 @@ from typing import Any
 
 from zoo._catalogue import Catalogue, Preset, load_catalogue
 from zoo.errors import ZooError, ZooWarning, suggest
-from zoo._plugin_host import PluginHost, PluginRecord
+from zoo._plugin_host import BUILTIN_DISTRIBUTION, PluginHost, PluginRecord
 from zoo.parts import KIND_LABELS, KINDS, LISTED_KINDS, BackbonePart, FreezePolicyPart, HeadPart, Part
 from zoo._spec import INTEGER, PartRef
 
 STAGE_SHORTHAND = "before"  # `--freeze=layer4` means `--freeze=before:layer4`
+
+
+class AmbiguousName(ZooError):
+    """A bare name that several plugins offer and nothing decides between."""
 
 
 @dataclass(frozen=True)
@@ -37,13 +42,20 @@ class Registry:
         self._bare: dict[str, dict[str, list[str]]] = {kind: {} for kind in KINDS}
         for plugin, part in manager.collect():
             self._add(plugin, part)
+        manager.raise_failures()
         self._plugin_aliases, self._plugin_presets = self._shipped()
 
     @classmethod
-    def from_environment(cls, registry_file: str | os.PathLike[str] | None = None) -> Registry:
-        """Entry-point plugins and the packaged catalogue overlaid with the user's file."""
+    def from_environment(
+        cls, registry_file: str | os.PathLike[str] | None = None, *, strict: bool | None = None
+    ) -> Registry:
+        """Entry-point plugins and the packaged catalogue overlaid with the user's file.
+
+        ``strict`` (default: ``ZOO_STRICT_PLUGINS``) makes a failed plugin an error; `zoo plugins` passes
+        False so that it can list every failure first.
+        """
         catalogue = load_catalogue(registry_file)
-        manager = PluginHost()
+        manager = PluginHost(strict=strict)
         manager.load_entry_points()
         return cls(catalogue, manager)
 
@@ -97,7 +109,7 @@ class Registry:
             qualified = f"{namespace}/{name}"
             if qualified in self._entries[kind]:
                 return self._entries[kind][qualified]
-            raise ZooError(f"unknown {label} {qualified!r}{suggest(qualified, self._entries[kind])}")
+            raise ZooError(f"unknown {label} {qualified!r}{suggest(qualified, self._entries[kind])}{self._not_loaded()}")
         if kind == "backbone" and name in self.catalogue.aliases:
             return self.entry(kind, self.catalogue.aliases[name])
         candidates = self._bare[kind].get(name, [])
@@ -109,15 +121,23 @@ class Registry:
             hint = suggest(name, self._bare[kind]) or (
                 f" (try `zoo list --kind {kind}`)" if kind != "freeze" else ""
             )
-            raise ZooError(f"unknown {label} {name!r}{hint}")
+            raise ZooError(f"unknown {label} {name!r}{hint}{self._not_loaded()}")
         for namespace in self.catalogue.prefer:
             qualified = f"{namespace}/{name}"
             if qualified in candidates:
                 return self._entries[kind][qualified]
-        raise ZooError(
+        builtin = [q for q in candidates if self._entries[kind][q].plugin.distribution == BUILTIN_DISTRIBUTION]
+        if len(builtin) == 1:
+            return self._entries[kind][builtin[0]]
+        raise AmbiguousName(
             f"{label} {name!r} is ambiguous: {', '.join(candidates)}; "
             "use a qualified name or add a namespace to [resolve] prefer in registry.toml"
         )
+
+    def _not_loaded(self) -> str:
+        """For an unknown name: the plugins that failed or are disabled might have provided it."""
+        missing = self.manager.not_loaded()
+        return f"; not loaded: {missing} (see zoo plugins)" if missing else ""
 
     def backbone(self, ref: PartRef | str) -> BackbonePart:
         if isinstance(ref, str):
@@ -145,8 +165,8 @@ class Registry:
             name, argument, colon = STAGE_SHORTHAND, text, ":"
         try:
             part: FreezePolicyPart = self.entry("freeze", name).part  # type: ignore[assignment]
-        except ZooError as exc:
-            raise ZooError(f"{exc}; policies: {', '.join(self._bare['freeze'])}, or a stage of {backbone}: {', '.join(stages)}") from None
+        except ZooError as exc:  # the same type, so an ambiguous name stays ambiguous
+            raise type(exc)(f"{exc}; policies: {', '.join(self._bare['freeze'])}, or a stage of {backbone}: {', '.join(stages)}") from None
         if part.argument == "none":
             if colon:
                 raise ZooError(f"freeze policy {part.name} takes no argument; write {part.usage}")
@@ -161,8 +181,11 @@ class Registry:
             raise ZooError(f"{backbone} has no stage {argument!r}{suggest(argument, stages)}; stages: {', '.join(stages)}")
         return part, argument
 
-    def find(self, pattern: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
-        """Rows for `zoo list`: parts and presets whose bare or qualified name matches the wildcard."""
+    def find(self, pattern: str | None = None, kind: str | None = None, pretrained: bool = False) -> list[dict[str, Any]]:
+        """Rows for `zoo list`: parts and presets whose bare or qualified name matches the wildcard.
+
+        ``pretrained``: only backbones with pretrained weights (a backbone's row lists their tags, the default first).
+        """
         if kind is not None and kind not in LISTED_KINDS:
             raise ZooError(f"unknown kind {kind!r}; kinds: {', '.join(LISTED_KINDS)}")
 
@@ -174,11 +197,13 @@ class Registry:
             if kind not in (None, k):
                 continue
             for qualified, entry in self._entries[k].items():
-                if matches(entry.part.name, qualified):
+                tags = list(getattr(entry.part, "weights_tags", ()))
+                if matches(entry.part.name, qualified) and (tags or not pretrained):
                     usage = getattr(entry.part, "usage", entry.part.name)
                     rows.append({"kind": k, "name": qualified, "usage": usage, "provider": entry.plugin.distribution,
-                                 "plugin": entry.plugin.name, "description": entry.part.description})
-        if kind in (None, "preset"):
+                                 "plugin": entry.plugin.name, "description": entry.part.description,
+                                 **({"weights": tags} if k == "backbone" else {})})
+        if kind in (None, "preset") and not pretrained:
             for name, preset in self.presets.items():
                 if matches(name):
                     freeze = f" --freeze={preset.freeze}" if preset.freeze else ""

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import urlparse
 
 from zoo._modelfile import WEIGHTS_SUFFIXES, Header, digests, read_header, read_tensors, zoo_metadata
+from zoo._untrusted import clean_labels
 from zoo.errors import ZooError, ZooWarning
-from zoo.files import cache_dir
+from zoo.files import cache_dir, download
 from zoo.parts import WeightsFile
 
 if TYPE_CHECKING:
@@ -32,8 +33,10 @@ Weights = Union[str, "os.PathLike[str]", Mapping[str, "torch.Tensor"]]
 
 PRETRAINED = ("imagenet", "default")
 SUFFIXES = WEIGHTS_SUFFIXES
-DOWNLOAD_TIMEOUT = 30.0
-_CHECKPOINT_KEYS = ("state_dict", "model", "model_state_dict")
+# Where a training checkpoint keeps its tensors: EMA weights first when present, as timm reads them.
+_CHECKPOINT_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model", "model_state_dict")
+# Prefixes of wrapped models, removed as timm removes them: torch.compile around DDP, DDP, torch.compile.
+_WRAPPERS = ("_orig_mod.", "module.", "_orig_mod.")
 _SHOWN = 5  # names listed in a message before "and N more"
 
 
@@ -46,6 +49,7 @@ class WeightsReport:
     sha256: str = ""
     layout: str = ""  # zoo (an artifact's own keys) | backbone (a bare backbone) | reference (a whole model)
     loaded: int = 0
+    backbone_loaded: int = 0  # of ``loaded``, the backbone's tensors
     missing: list[str] = field(default_factory=list)  # backbone tensors the file lacked
     unexpected: list[str] = field(default_factory=list)  # file tensors the model has no place for
     dropped: list[str] = field(default_factory=list)  # file tensors whose head differs in shape
@@ -89,11 +93,32 @@ def pinned_file(name: str, pin: Any) -> WeightsFile:
 
 
 def _is_path(text: str) -> bool:
-    return text.lower().endswith(SUFFIXES) or os.sep in text or os.path.isfile(text)
+    """A file, not a name: it exists, ends like a weights file, or is written as a path (``./w``, ``~/w``, ``/w``)."""
+    return (text.lower().endswith(SUFFIXES) or os.path.exists(text)
+            or text.startswith(("/", "./", "../", "~", f".{os.sep}")))
+
+
+def _other_backbone(text: str, backbone: str, registry: Registry) -> str | None:
+    """The backbone a ``namespace/name.tag`` weights name belongs to, when that is not ``backbone``."""
+    name = text.split(":", 1)[-1]
+    if "/" not in name or "." not in name:
+        return None
+    owner = name.rsplit(".", 1)[0]
+    try:
+        qualified = registry.backbone(owner).qualified_name
+    except ZooError:
+        return None
+    return qualified if qualified != backbone else None
 
 
 def resolve_source(weights: str | os.PathLike[str], recipe: Recipe, registry: Registry) -> WeightsFile:
-    """The file a ``--weights`` value names, not yet checked or fetched."""
+    """The file a ``--weights`` value names, not yet checked or fetched.
+
+    Besides files and registry.toml names, a pretrained tag takes the spellings users copy: ``a1_in1k``,
+    ``timm/resnet50.a1_in1k``, ``hf-hub:timm/resnet50.a1_in1k``, ``IMAGENET1K_V2``,
+    ``ResNet50_Weights.IMAGENET1K_V2`` and ``torchvision/ResNet50_Weights.IMAGENET1K_V2`` (what zoo records
+    as the source in saved files); the backbone's plugin reads the tag.
+    """
     text = os.fspath(weights)
     backbone = recipe.backbone
     if text.startswith(f"{backbone.qualified_name}."):  # timm/resnet50.a1_in1k for timm/resnet50
@@ -106,6 +131,12 @@ def resolve_source(weights: str | os.PathLike[str], recipe: Recipe, registry: Re
         if not path.is_file():
             raise ZooError(f"weights file {text} does not exist" if not path.exists() else f"weights {text} is not a file")
         return WeightsFile(str(path.resolve()), str(path))
+    elif text.startswith(f"{backbone.namespace}/"):  # torchvision/ResNet50_Weights.IMAGENET1K_V2
+        text = text[len(backbone.namespace) + 1:]
+    owner = _other_backbone(text, backbone.qualified_name, registry)
+    if owner is not None:
+        heads = "".join(f"+{head}" for head in recipe.spec.heads)
+        raise ZooError(f"weights {text} belong to backbone {owner}, not {backbone.qualified_name}: build {owner}{heads}")
     pins = registry.catalogue.weights
     if text in pins:
         return pinned_file(text, pins[text])
@@ -126,27 +157,6 @@ def resolve_source(weights: str | os.PathLike[str], recipe: Recipe, registry: Re
         raise ZooError(f"backbone {backbone.qualified_name}: its plugin's pretrained() returned "
                        f"{type(found).__name__}, not a zoo.parts.WeightsFile")
     return found
-
-
-def _download(url: str, path: Path, sha256: str = "", timeout: float = DOWNLOAD_TIMEOUT) -> None:
-    """Stream ``url`` into ``path`` through a temporary file; a broken or wrong download leaves nothing."""
-    import tempfile
-    import urllib.request
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
-            for block in iter(lambda: response.read(1 << 20), b""):
-                digest.update(block)
-                out.write(block)
-        if not digest.hexdigest().startswith(sha256):
-            raise ZooError(f"the download from {url} has sha256 {digest.hexdigest()[:16]}..., expected {sha256}...")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)
@@ -184,7 +194,7 @@ def locate(found: WeightsFile) -> LocalFile:
             if found.fetch is not None:
                 path = Path(found.fetch())
             else:
-                _download(found.url, path, found.sha256)  # type: ignore[arg-type]
+                download(found.url, path, found.sha256)
         except ZooError as exc:
             raise ZooError(f"weights {found.source}: {exc}") from None
         except Exception as exc:  # no network, HTTP errors, a full disk: all mean "put it there yourself"
@@ -203,22 +213,27 @@ def locate(found: WeightsFile) -> LocalFile:
 
 # --- reading the file --------------------------------------------------------------------------------
 
+def clean_key(key: str) -> str:
+    """A key without the prefixes DataParallel and torch.compile add (``module.``, ``_orig_mod.``)."""
+    for prefix in _WRAPPERS:
+        key = key.removeprefix(prefix)
+    return key.replace("._orig_mod.", ".")  # a compiled submodule
+
+
 def _unwrap(obj: Any, source: str) -> dict[str, Any]:
-    """A checkpoint's tensors: ``{"state_dict": ...}`` and ``{"model": ...}`` wrappers and ``module.`` stripped."""
+    """A checkpoint's tensors: the EMA or model weights of a training checkpoint, wrapper prefixes removed."""
     import torch
 
     if isinstance(obj, Mapping) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
         for key in _CHECKPOINT_KEYS:
-            if isinstance(obj.get(key), Mapping):
+            if isinstance(obj.get(key), Mapping) and obj[key]:
                 obj = obj[key]
                 break
     if not isinstance(obj, Mapping) or not obj:
         raise ZooError(f"weights {source}: not a state dict (found {type(obj).__name__}); save model.state_dict()")
-    tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    tensors = {clean_key(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if not tensors:
         raise ZooError(f"weights {source}: holds no tensors")
-    if all(k.startswith("module.") for k in tensors):  # saved from DataParallel
-        tensors = {k[len("module."):]: v for k, v in tensors.items()}
     return tensors
 
 
@@ -236,8 +251,10 @@ def read_state_dict(path: Path, source: str, local: LocalFile | None = None) -> 
         raise ZooError(f"weights {source}: unknown file type {suffix or '(none)'}; use {', '.join(SUFFIXES)}")
     if suffix == ".safetensors":
         if local is not None and local.header is not None:
-            return read_tensors(path, local.header, (local.sha256, local.data_sha256))[0]
-        return read_tensors(path)[0]
+            tensors = read_tensors(path, local.header, (local.sha256, local.data_sha256))[0]
+        else:
+            tensors = read_tensors(path)[0]
+        return {clean_key(key): tensor for key, tensor in tensors.items()}
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -285,6 +302,13 @@ def _layouts(model: ZooModel, recipe: Recipe) -> dict[str, Any]:
     return layouts
 
 
+def best_layout(model: ZooModel, recipe: Recipe, tensors: Mapping[str, Any], own: Mapping[str, Any] | None = None) -> str:
+    """The way of reading the file's keys that places the most of them in the model."""
+    own = model.state_dict() if own is None else own
+    layouts = _layouts(model, recipe)
+    return max(layouts, key=lambda name: sum(layouts[name](k) in own for k in tensors))
+
+
 def fit_state_dict(
     model: ZooModel, tensors: Mapping[str, torch.Tensor], recipe: Recipe, source: str, layout: str | None = None
 ) -> tuple[dict[str, torch.Tensor], WeightsReport]:
@@ -294,8 +318,7 @@ def fit_state_dict(
     """
     own = model.state_dict()
     layouts = _layouts(model, recipe)
-    if layout is None:
-        layout = max(layouts, key=lambda name: sum(layouts[name](k) in own for k in tensors))
+    layout = layout or best_layout(model, recipe, tensors, own)
     mapping = layouts[layout]
     report = WeightsReport(source, layout=layout)
     fitted: dict[str, torch.Tensor] = {}
@@ -324,6 +347,7 @@ def fit_state_dict(
         raise ZooError(f"weights {source} fit none of {model.spec}'s tensors: the file's keys start "
                        f"{_names(sorted(tensors)[:3])}; the model's {_names(sorted(own)[:3])}")
     report.loaded = len(fitted)
+    report.backbone_loaded = sum(k.startswith("backbone.") for k in fitted)
     report.missing = [k[len("backbone."):] for k in own if k.startswith("backbone.") and k not in fitted
                       and not k.endswith("num_batches_tracked")]
     report.fresh_heads = [name for name in model.heads if not any(k.startswith(f"heads.{name}.") for k in fitted)]
@@ -337,6 +361,26 @@ def _warn(report: WeightsReport) -> None:
     if report.unexpected:
         warnings.warn(f"weights {report.source}: {len(report.unexpected)} tensor(s) in the file have no place in "
                       f"the model and were ignored: {_names(report.unexpected)}", ZooWarning, stacklevel=3)
+
+
+def _labelled_head(recipe: Recipe, fitted: Mapping[str, Any], labels: tuple[str, ...]) -> str | None:
+    """The head that takes the weights' class names: the first classifier head when it took the file's
+    classifier, else a head without one (detection) that took the file's tensors; its size must be their number."""
+    target = _classifier_target(recipe)
+    candidates = [target] if target else [(f"heads.{head.key}", head.ref.size) for head in recipe.heads]
+    for prefix, size in candidates:
+        if labels and size == len(labels) and any(k.startswith(prefix + ".") for k in fitted):
+            return prefix.split(".")[1]
+    return None
+
+
+def _through_plugin(model: ZooModel, recipe: Recipe, tensors: dict[str, torch.Tensor], whole: bool) -> dict[str, torch.Tensor]:
+    """A whole original model's checkpoint (a plugin's tag, or a file whose keys read best as one) through the
+    backbone library's own loading, so its conversions apply; other files as they are."""
+    layout = best_layout(model, recipe, tensors)
+    if layout == "reference" or (whole and layout != "task"):
+        return model.backbone.reference_state_dict(tensors)
+    return tensors
 
 
 def load_weights(model: ZooModel, weights: Weights, recipe: Recipe, registry: Registry) -> WeightsReport:
@@ -356,21 +400,25 @@ def load_weights(model: ZooModel, weights: Weights, recipe: Recipe, registry: Re
         meta = zoo_metadata(local.header, path) if local.header is not None else None
         if meta is not None:
             layout = "zoo"
+        else:
+            whole = not (found.source.startswith("registry:") or os.path.isabs(found.source))  # a plugin's tag
+            tensors = _through_plugin(model, recipe, tensors, whole)
     fitted, report = fit_state_dict(model, tensors, recipe, source, layout)
     report.path, report.sha256 = (str(path) if path else ""), digest
     model.load_state_dict(fitted, strict=False)
     _warn(report)
-    target = _classifier_target(recipe)
-    if labels and target and target[1] == len(labels) and any(k.startswith(target[0] + ".") for k in fitted):
-        model.labels[target[0].split(".")[1]] = list(labels)
+    head = _labelled_head(recipe, fitted, labels)
+    if head is not None:
+        model.labels[head] = list(labels)
     if meta is not None:  # an artifact's labels go with the heads that took its weights whole
-        for head, names in (meta.get("labels") or {}).items():
+        for head, names in clean_labels(meta.get("labels") or {}).items():
             taken = any(k.startswith(f"heads.{head}.") for k in fitted)
             if head in model.heads and taken and not any(k.startswith(f"heads.{head}.") for k in report.dropped):
-                model.labels[head] = list(names)
+                model.labels[head] = names
     if not isinstance(weights, Mapping):  # weights trained with their own preprocessing bring it along
         backbone = model.backbone
-        backbone.input_size = tuple(found.input_size) if found.input_size else backbone.input_size
+        if found.input_size:  # through the model, which keeps the one input size and tells its heads
+            model.set_image_size(tuple(found.input_size)[1:])
         backbone.mean = tuple(found.mean) if found.mean else backbone.mean
         backbone.std = tuple(found.std) if found.std else backbone.std
     model.weights_report = report

@@ -64,6 +64,7 @@ class Backbone(nn.Module):
     input_size: tuple[int, int, int] = (3, 224, 224)
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
+    interpolation: str = "bilinear"  # how its pretrained weights saw images resized: bilinear, bicubic or nearest
     reference_classifier: str = ""
     reference_prefix: str = ""
 
@@ -89,6 +90,11 @@ class Backbone(nn.Module):
 
     def stage_size(self, name: str) -> int:
         return sum(p.numel() for p in self.stage_parameters(name))
+
+    def reference_state_dict(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A whole original model's checkpoint as that model's own state dict, through the library's own
+        loading (timm's per-model conversions); zoo then maps it onto this module. As it is by default."""
+        return tensors
 
     def forward(self, x: torch.Tensor) -> Features:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -10,9 +10,12 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from zoo._untrusted import one_line
+
 if TYPE_CHECKING:
     from PIL import Image
 
+TEXT_LIMIT = 300  # characters of a caption or box label: what a file's labels put in them is bounded
 PALETTE = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
            (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 190), (0, 128, 128))
 
@@ -42,11 +45,11 @@ class Canvas:
 
     def caption(self, text: str) -> None:
         """A line of text at the top left, below earlier captions."""
-        self._captions.append(text)
+        self._captions.append(one_line(text, TEXT_LIMIT))
 
     def box(self, box: Sequence[float], label: str, color: tuple[int, int, int] = PALETTE[0]) -> None:
         """A rectangle (x1, y1, x2, y2) with its label above it (inside it at the image's top edge)."""
-        self._boxes.append((box, label, color))
+        self._boxes.append((box, one_line(label, TEXT_LIMIT), color))
 
     def points(self, points: Iterable[Sequence[float]], color: tuple[int, int, int] = PALETTE[1]) -> None:
         """A dot with a dark ring at each (x, y)."""

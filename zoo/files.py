@@ -1,12 +1,19 @@
 """Files for zoo and its plugins: where the cache is, writing so that an interrupted write leaves nothing
-half-done, and where torch.hub keeps a downloaded checkpoint. Part of the plugin author's contract."""
+half-done, downloads checked before they are kept, and where torch.hub keeps a downloaded checkpoint.
+Part of the plugin author's contract."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any
 from urllib.parse import urlparse
 
+from zoo.errors import ZooError
 from zoo.parts import WeightsFile
 
 
@@ -16,6 +23,17 @@ def cache_dir() -> Path:
         return Path(os.environ["ZOO_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "zoo"
+
+
+def check_new_file(path: Path, force: bool, suffix: str) -> Path:
+    """``path`` may be written: a file name (not a folder) in an existing folder, not a file we would lose."""
+    if path.is_dir():
+        raise ZooError(f"output {path} is a folder; name a file such as {path / ('model' + suffix)}")
+    if not path.parent.is_dir():
+        raise ZooError(f"cannot write {path}: the folder {path.parent} does not exist")
+    if path.exists() and not force:
+        raise ZooError(f"{path} exists; use --force (force=True) to replace it")
+    return path
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -36,6 +54,102 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def cached_json(name: str, compute: Callable[[], Any], *, required: tuple[str, ...] = ()) -> Any:
+    """``compute()``, kept in the cache as ``name`` (put the versions it depends on in the name).
+
+    Plugins list what they offer from here without importing torch; a cache that is unreadable, or a
+    mapping lacking a ``required`` key (an older format), is computed again; an unwritable one only costs speed.
+    """
+    path = cache_dir() / name
+    try:
+        data = json.loads(path.read_text())
+        if not required or (isinstance(data, dict) and all(key in data for key in required)):
+            return data
+    except (OSError, ValueError):
+        pass
+    data = compute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, json.dumps(data).encode())
+    except OSError:
+        pass
+    return data
+
+
+DOWNLOAD_TIMEOUT = 30.0
+
+
+def open_url(url: str, timeout: float = DOWNLOAD_TIMEOUT) -> IO[bytes]:
+    """The one place zoo opens a URL (tests replace it); ``file://`` URLs read local files."""
+    import urllib.request
+
+    return urllib.request.urlopen(url, timeout=timeout)  # noqa: S310
+
+
+def download(url: str, path: str | os.PathLike[str], sha256: str = "", *, progress: IO[str] | None = None) -> Path:
+    """Fetch ``url`` into ``path``, showing progress on stderr; kept only when its sha256 starts with ``sha256``.
+
+    The bytes go to a temporary file beside ``path`` and are hashed on the way; only a download that
+    completed and matched is renamed into place, so a broken or wrong one leaves nothing behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    digest = hashlib.sha256()
+    shown = _Progress(path.name, url, progress or sys.stderr)
+    try:
+        with os.fdopen(fd, "wb") as out, open_url(url) as response:
+            total = getattr(response, "headers", None) and response.headers.get("Content-Length")
+            shown.start(int(total) if total and str(total).isdigit() else None)
+            for block in iter(lambda: response.read(1 << 20), b""):
+                digest.update(block)
+                out.write(block)
+                shown.advance(len(block))
+        found = digest.hexdigest()
+        if not found.startswith(sha256):
+            raise ZooError(f"the download from {url} has sha256 {found[:16]}..., expected {sha256}...; it was not kept")
+        shown.done(found)
+        os.chmod(tmp, _mode_for(path))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+class _Progress:
+    """``name: 42% (10.2 of 24.4 MB)`` on one line that updates in a terminal; a line per quarter otherwise."""
+
+    def __init__(self, name: str, url: str, stream: IO[str]) -> None:
+        self.name, self.url, self.stream = name, url, stream
+        self.total: int | None = None
+        self.received = 0
+        self.shown = -1
+        self.live = bool(getattr(stream, "isatty", lambda: False)())
+
+    def start(self, total: int | None) -> None:
+        self.total = total
+        size = f" ({total / 1e6:.1f} MB)" if total else ""
+        self.stream.write(f"zoo: downloading {self.name}{size} from {self.url}\n")
+        self.stream.flush()
+
+    def advance(self, count: int) -> None:
+        self.received += count
+        if not self.total:
+            return
+        percent = min(100, 100 * self.received // self.total)
+        step = percent if self.live else percent // 25 * 25
+        if step != self.shown:
+            self.shown = step
+            end = "\r" if self.live and percent < 100 else "\n"
+            self.stream.write(f"zoo: {self.name}: {percent}% ({self.received / 1e6:.1f} of {self.total / 1e6:.1f} MB){end}")
+            self.stream.flush()
+
+    def done(self, sha256: str) -> None:
+        self.stream.write(f"zoo: {self.name}: {self.received / 1e6:.1f} MB, sha256 {sha256[:16]}... checked\n")
+        self.stream.flush()
 
 
 def _mode_for(path: Path) -> int:

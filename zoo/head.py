@@ -78,7 +78,13 @@ class Head(nn.Module):
 
     def attach(self, backbone: Backbone) -> None:
         """Called once when the model is composed, before freezing: read the backbone's input size,
-        mean and std, or adapt it (detection swaps BatchNorm for FrozenBatchNorm2d, as torchvision does)."""
+        mean and std, or adapt it (detection may swap BatchNorm for FrozenBatchNorm2d, as torchvision does)."""
+
+    def backbone_pretrained(self, backbone: Backbone) -> Mapping[str, Any]:
+        """Called after pretrained weights were loaded into the backbone. Returns the head options this
+        settled (detection: ``{"frozen_bn": True}``); zoo writes them into the model's recipe and spec,
+        so that a saved model rebuilds the same modules."""
+        return {}
 
     def forward(self, features: Features) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError

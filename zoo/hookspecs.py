@@ -1,4 +1,4 @@
-"""The whole plugin contract: three hooks, each returning declarative parts from `zoo.parts`.
+"""The whole plugin contract: three hooks returning declarative parts from `zoo.parts`, and one adding commands.
 
 A plugin is a module (or object) named by an entry point in the group ``zoo``::
 
@@ -29,3 +29,8 @@ def zoo_heads():
 @hookspec
 def zoo_freeze_policies():
     """Return an iterable of `zoo.parts.FreezePolicyPart`: rules choosing which backbone stages are frozen."""
+
+
+@hookspec
+def zoo_commands(cli):
+    """Add commands to the `zoo` click group: ``@cli.command()`` or ``cli.add_command(...)``."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from zoo.errors import ZooError, suggest
@@ -111,6 +111,8 @@ class WeightsFile:
     input_size: tuple[int, int, int] | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    # what is known of them, for `zoo info`: top1, size_mb, license, classes, params (None or absent: unknown)
+    meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.sha256 and not re.fullmatch(r"[0-9a-f]{8,64}", self.sha256):
@@ -143,7 +145,7 @@ class BackbonePart:
     # ``pretrained(tag)`` -> `WeightsFile` for ``default`` or a tag of the plugin's own (``a1_in1k``); no network.
     # ``--weights imagenet`` means ``default``.
     pretrained: Callable[[str], WeightsFile] | None = None
-    # the tags ``pretrained`` knows, the default first: `zoo info` shows each with whether its file is here
+    # the tags ``pretrained`` knows, the default first: `zoo list --pretrained` reads them without importing torch
     weights_tags: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # other bare names for this backbone (registry.toml's aliases win)
     presets: tuple[PresetPart, ...] = ()  # recipes built on this backbone
@@ -176,7 +178,9 @@ class HeadPart:
     name in a spec (``cls10`` -> 10), or None for heads whose ``size`` is ``"none"``.
     ``needs`` is what the head reads: the pooled vector, one spatial stage, or several spatial stages;
     a backbone that lacks it is refused. ``inputs="images"`` declares a head that runs the backbone on
-    whole images itself (detection): it must be the model's only head.
+    whole images itself (detection): it must be the model's only head. ``targets`` (a
+    `zoo.targets.TargetReader`) says what ``zoo train`` reads for the head; without one the head trains
+    only from the user's own DataLoader.
     """
 
     name: str
@@ -190,6 +194,10 @@ class HeadPart:
     options: tuple[Option, ...] = ()
     inputs: Literal["features", "images"] = "features"
     classifier: str = ""  # module in the head that takes a whole torchvision/timm model's classifier ("fc")
+    targets: Any = None  # a zoo.targets.TargetReader: how `zoo train` reads this head's targets
+    # how many names (labels) its outputs take: "classes" one per class (cls1, binary, takes two), "size" one per
+    # unit of its size, a fixed count, or None for none; save, build --labels and predict --labels check them
+    labels: Literal["classes", "size"] | int | None = None
 
     kind = "head"
 
@@ -206,6 +214,8 @@ class HeadPart:
         if clash:
             raise ValueError(f"head {self.name!r}: option {clash[0]!r} is reserved (zoo gives every head "
                              f"{clash[0]}=, its share of the model's loss); name your option differently")
+        if not (self.labels in (None, "classes", "size") or (type(self.labels) is int and self.labels > 0)):
+            raise ValueError(f"head {self.name!r}: labels must be 'classes', 'size', a positive int or None")
 
     @property
     def qualified_name(self) -> str:

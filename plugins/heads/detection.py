@@ -55,6 +55,7 @@ class DetectionHead(Head):
         score_thresh: float = 0.05,
         nms: float = 0.5,
         detections: int = 100,
+        frozen_bn: bool | None = None,
     ) -> None:
         super().__init__()
         levels = pyramid_levels(features)
@@ -65,6 +66,7 @@ class DetectionHead(Head):
                 f"spatial stages have stride {', '.join(map(str, strides)) or 'none'}: choose a CNN such as resnet50"
             )
         self.num_classes = num_classes
+        self.frozen_bn = frozen_bn  # None: freeze the backbone's BatchNorm only once pretrained weights are in it
         self.levels = tuple(stage.name for stage in levels)
         strides = [stage.stride for stage in levels] + [2 * levels[-1].stride]
         self.fpn = FeaturePyramidNetwork([stage.channels for stage in levels], channels, extra_blocks=LastLevelMaxPool())
@@ -85,10 +87,21 @@ class DetectionHead(Head):
         self.transform, self.rpn, self.roi_heads = rcnn.transform, rcnn.rpn, rcnn.roi_heads
 
     def attach(self, backbone: Backbone) -> None:
-        """Normalise with the backbone's own mean and std; freeze its BatchNorm as torchvision does."""
+        """Normalise with the backbone's own mean and std; freeze its BatchNorm when asked (``frozen_bn=true``)."""
         self.transform.image_mean = list(backbone.mean)
         self.transform.image_std = list(backbone.std)
+        if self.frozen_bn:
+            freeze_batchnorm(backbone)
+
+    def backbone_pretrained(self, backbone: Backbone) -> dict[str, bool]:
+        """Freeze the backbone's BatchNorm as torchvision does for trained backbones (small detection batches
+        would ruin its statistics), unless ``frozen_bn`` was given; an untrained backbone's BatchNorm keeps
+        learning, since frozen at its initial values it could not (pytorch/vision#5443)."""
+        if self.frozen_bn is not None:
+            return {}
+        self.frozen_bn = True
         freeze_batchnorm(backbone)
+        return {"frozen_bn": True}
 
     def forward_images(
         self,

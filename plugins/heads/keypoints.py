@@ -36,7 +36,9 @@ class KeypointHead(Head):
         self.num_points = num_points
         self.stage = stage
         self.loss_function = LOSSES[loss]
-        self.image_size = (224, 224)  # (width, height) of the model's input; set from the backbone in attach()
+        # (width, height) of the images the metric measures in: the backbone's input size until a forward
+        # pass sees a batch, then that batch's size, so errors are in pixels of the images evaluated
+        self.image_size = (224, 224)
         self.conv = nn.Sequential(
             nn.Conv2d(in_channels, channels, 3, padding=1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(grid)
         )
@@ -51,6 +53,8 @@ class KeypointHead(Head):
 
     def forward(self, features: Features) -> torch.Tensor:
         """Shape (N, K, 2): x then y of each point, as fractions of the input's width and height."""
+        if not torch.compiler.is_compiling():
+            self.image_size = (int(features.inputs.shape[-1]), int(features.inputs.shape[-2]))
         x = self.fc(self.conv(features.stages[self.stage]))
         return torch.sigmoid(x).view(-1, self.num_points, 2)
 
@@ -68,11 +72,11 @@ class KeypointHead(Head):
 
     def metric(self, size: tuple[int, int] | None = None) -> SampleMean:
         """Mean distance between predicted and true points, in pixels of an image of ``size`` (width,
-        height): the model's input size unless given."""
-        scale = torch.tensor(size or self.image_size, dtype=torch.float64)
+        height): unless given, of the images this head last ran on (the backbone's input size before any)."""
 
         def pixel_error(output: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
-            difference = (output.double() - target.double().reshape(output.shape)) * scale.to(output.device)
+            scale = output.new_tensor(size or self.image_size, dtype=torch.float64)
+            difference = (output.double() - target.double().reshape(output.shape)) * scale
             return {"pixel_error": difference.norm(dim=-1)}
 
         return SampleMean(pixel_error)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from zoo import hookimpl
 from zoo.errors import ZooError, suggest
 from zoo.parts import HeadPart, Option
+from zoo.plugins.heads.targets import point_columns, read_age_gender, read_class, read_points
+from zoo.targets import TargetReader
 
 KEYPOINT_LOSSES = ("l1", "mse", "smooth_l1")
 
@@ -48,6 +50,8 @@ def zoo_heads():
         namespace="zoo",
         size_label="classes",
         classifier="fc",
+        targets=TargetReader(("folders", "table"), lambda size: ("label",), read_class),
+        labels="classes",
         options=(
             Option("hidden", int, None, "width of a hidden layer with ReLU before the logits", minimum=1),
             Option("dropout", float, 0.0, "dropout probability before the logits", minimum=0.0, maximum=0.999),
@@ -61,6 +65,7 @@ def zoo_heads():
         namespace="zoo",
         size_label="points",
         needs="stage",
+        targets=TargetReader(("table",), point_columns, read_points, spatial=True),
         options=(
             Option("stage", str, None, "the spatial stage to read (default: the last)"),
             Option("channels", int, 256, "channels of the 3x3 convolution", minimum=1),
@@ -77,6 +82,8 @@ def zoo_heads():
         "metrics: age MAE, gender accuracy",
         namespace="zoo",
         size="none",
+        targets=TargetReader(("table",), lambda size: ("age", "gender"), read_age_gender),
+        labels=2,  # the genders, 0 then 1
         options=(
             Option("hidden", int, 256, "width of the shared hidden layer", minimum=1),
             Option("dropout", float, 0.4, "dropout after the hidden layer", minimum=0.0, maximum=0.999),
@@ -94,8 +101,10 @@ def zoo_heads():
         namespace="zoo",
         size_label="classes incl. background",
         min_size=2,
+        labels="size",
         needs="stages",
         inputs="images",
+        targets=TargetReader(("coco",), spatial=True),
         options=(
             Option("channels", int, 256, "channels of the feature pyramid", minimum=1),
             Option("min_size", int, 800, "images are resized so that their shorter side is this", minimum=32),
@@ -103,5 +112,7 @@ def zoo_heads():
             Option("score_thresh", float, 0.05, "detections scoring less are dropped", minimum=0.0, maximum=1.0),
             Option("nms", float, 0.5, "IoU above which non-maximum suppression drops a box", minimum=0.0, maximum=1.0),
             Option("detections", int, 100, "most detections kept per image", minimum=1),
+            Option("frozen_bn", bool, None, "freeze the backbone's BatchNorm (FrozenBatchNorm2d); by default only "
+                   "when pretrained weights are loaded into it, and the choice is saved"),
         ),
     )

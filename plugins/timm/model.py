@@ -45,13 +45,18 @@ class TimmBackbone(Backbone):
 
     def __init__(self, name: str) -> None:
         super().__init__()
+        self.arch = name
         self.model = timm.create_model(name, pretrained=False, num_classes=0)
         cfg = self.model.pretrained_cfg or {}
         self.reference_classifier = cfg.get("classifier") or ""
         self.input_size = tuple(cfg.get("input_size", (3, 224, 224)))
         self.mean = tuple(cfg.get("mean", self.mean))
         self.std = tuple(cfg.get("std", self.std))
-        self.num_features = self.model.num_features
+        interpolation = cfg.get("interpolation")
+        self.interpolation = interpolation if interpolation in ("bilinear", "bicubic", "nearest") else "bilinear"
+        # the pooled vector is what forward_head(pre_logits=True) returns; models that pool after a head
+        # conv or MLP (MobileNetV3, GhostNet, timm's VGG) make it wider than the last stage: head_hidden_size
+        self.num_features = getattr(self.model, "head_hidden_size", None) or self.model.num_features
         info = list(getattr(self.model, "feature_info", None) or [])
         groups = _stage_modules(self.model, [f"model.{f['module']}" for f in info], "model.") if info else None
         self._intermediates = groups is not None and hasattr(self.model, "forward_intermediates")
@@ -64,7 +69,22 @@ class TimmBackbone(Backbone):
         else:
             everything = tuple(f"model.{name}" for name, _ in self.model.named_children())
             direct = tuple(f"model.{name}" for name, _ in self.model.named_parameters(recurse=False))
-            self.stages = (Stage("features", everything, self.num_features, None, direct),)
+            self.stages = (Stage("features", everything, self.model.num_features, None, direct),)
+
+    def reference_state_dict(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The checkpoint through timm's own pretrained loading, so the model's ``filter_fn`` converts it
+        (original-format checkpoints, position embeddings of another size); strict, or as it is when timm
+        cannot load it whole (zoo then names what is missing)."""
+        classifier = self.reference_classifier
+        weight = tensors.get(f"{classifier}.weight") if classifier else None
+        classes = int(weight.shape[0]) if weight is not None and weight.ndim >= 1 else 0
+        overlay = {"state_dict": dict(tensors), "num_classes": classes}
+        try:
+            with torch.device("cpu"):
+                model = timm.create_model(self.arch, pretrained=True, num_classes=classes, pretrained_cfg_overlay=overlay)
+        except Exception:  # noqa: BLE001 - any failure: zoo fits the tensors itself and names what does not fit
+            return tensors
+        return model.state_dict()
 
     def forward(self, x: torch.Tensor) -> Features:
         if self._intermediates:

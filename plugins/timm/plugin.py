@@ -1,16 +1,16 @@
-"""Every timm model as a backbone, ``timm/<name>``.
+"""Every timm model as a backbone, ``timm/<name>``, with its pretrained tags.
 
-timm's model list is read once per timm version and cached (importing timm takes seconds), so listing
-stays fast without importing it.
+timm's model list and each model's pretrained tags are read once per timm version and cached (importing
+timm takes seconds), so listing stays fast without importing it.
 """
 from __future__ import annotations
 
-import json
 from functools import partial
 from importlib.metadata import version
+from typing import Any
 
 from zoo import hookimpl
-from zoo.files import atomic_write_bytes, cache_dir
+from zoo.files import cached_json
 from zoo.parts import BackbonePart
 from zoo.plugins.timm.weights import pretrained
 
@@ -21,25 +21,25 @@ def _build(name: str):
     return TimmBackbone(name)
 
 
-def model_names() -> list[str]:
-    """timm's model names, from the cache for the installed timm version when it is there."""
-    path = cache_dir() / f"timm-{version('timm')}-models.json"
-    try:
-        return json.loads(path.read_text())["models"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+def _read_timm() -> dict[str, Any]:
     import timm
+    from timm.models import get_arch_pretrained_cfgs
 
-    names = timm.list_models()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, json.dumps({"models": names}).encode())
-    except OSError:
-        pass  # an unwritable cache only costs speed
-    return names
+    tags = {}
+    for arch in timm.list_models(pretrained=True, include_tags=False):
+        tags[arch] = [name.partition(".")[2] for name in get_arch_pretrained_cfgs(arch)]  # the default first
+    return {"models": timm.list_models(), "pretrained": tags}
+
+
+def catalogue() -> dict[str, Any]:
+    """timm's model names and each one's pretrained tags, from the cache for the installed timm version."""
+    return cached_json(f"timm-{version('timm')}-models.json", _read_timm, required=("models", "pretrained"))
 
 
 @hookimpl
 def zoo_backbones():
-    for name in model_names():
-        yield BackbonePart(name, partial(_build, name), "timm model", tags=("timm",), pretrained=partial(pretrained, name))
+    found = catalogue()
+    tags = found["pretrained"]
+    for name in found["models"]:
+        yield BackbonePart(name, partial(_build, name), "timm model", tags=("timm",), pretrained=partial(pretrained, name),
+                           weights_tags=tuple(tags.get(name, ())))

@@ -5,7 +5,7 @@ from functools import partial
 
 from zoo import hookimpl
 from zoo.parts import BackbonePart
-from zoo.plugins.torchvision.weights import pretrained
+from zoo.plugins.torchvision.weights import pretrained, weights_tags
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 VGGS = ("vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn")
@@ -25,11 +25,13 @@ def _build_vgg(arch: str):
 
 @hookimpl
 def zoo_backbones():
+    tags = weights_tags(RESNETS + VGGS)
     for arch in RESNETS:
         depth = arch.removeprefix("resnet")
         yield BackbonePart(arch, partial(_build_resnet, arch), f"torchvision ResNet-{depth}", tags=("resnet",),
-                           pretrained=partial(pretrained, arch))
+                           pretrained=partial(pretrained, arch), weights_tags=tuple(tags[arch]))
     for arch in VGGS:
         depth, _, bn = arch.removeprefix("vgg").partition("_")
         described = f"torchvision VGG-{depth}" + (" with batch norm" if bn else "")
-        yield BackbonePart(arch, partial(_build_vgg, arch), described, tags=("vgg",), pretrained=partial(pretrained, arch))
+        yield BackbonePart(arch, partial(_build_vgg, arch), described, tags=("vgg",), pretrained=partial(pretrained, arch),
+                           weights_tags=tuple(tags[arch]))

@@ -80,6 +80,7 @@ def describe_machine(device: Any = "cpu") -> dict[str, Any]:
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_native_bf16": bool(flags & BF16_FLAGS),
         "cpu_avx512": any(flag.startswith("avx512") for flag in flags),
+        "cpu_isa": isa_tier(flags),
         "memory_gb": _memory_total_gb(),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -104,12 +105,30 @@ def describe_machine(device: Any = "cpu") -> dict[str, Any]:
     return description
 
 
+def isa_tier(flags: set[str]) -> str:
+    """The widest matrix instructions of an x86 CPU, which decide its figures: ``amx``, ``avx512-bf16`` ...
+
+    Two CPUs sold under one name (``AMD EPYC``) can differ here by a factor of several in bf16, so results
+    of each tier are kept apart.
+    """
+    if "amx_bf16" in flags or "amx_tile" in flags:
+        return "amx"
+    if "avx512_bf16" in flags:
+        return "avx512-bf16"
+    if "avx512f" in flags:
+        return "avx512"
+    if "avx2" in flags:
+        return "avx2"
+    return ""
+
+
 def machine_slug(description: dict[str, Any]) -> str:
-    """A folder name for a machine's results: ``amd-epyc-2cpu`` or ``nvidia-h100-80gb-hbm3``."""
+    """A folder name for a machine's results: ``amd-epyc-avx2-2cpu`` or ``nvidia-h100-80gb-hbm3``."""
     if description.get("gpu"):
         name = description["gpu"]
     else:
-        name = f"{description['cpu']} {description['usable_cpus']}cpu"
+        tier = description.get("cpu_isa", "")
+        name = f"{description['cpu']} {tier} {description['usable_cpus']}cpu"
     name = re.sub(r"\((r|tm)\)|\bcpu @.*|\bprocessor\b", " ", name.lower())
     return re.sub(r"[^a-z0-9]+", "-", name).strip("-") or "machine"
 

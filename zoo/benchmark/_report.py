@@ -25,6 +25,8 @@ class Run:
     channels_last: bool = False
     compiled: bool = False
     precision: str = "fp32"
+    matmul_gflops: float | None = None  # the yardstick of ``fraction_of_matmul``: a matmul in ``precision``
+    form: str | None = None  # compiled inference: fp32, bf16-autocast or bf16-weights (chosen by measuring)
 
     @property
     def images_per_s(self) -> float:

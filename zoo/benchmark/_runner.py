@@ -75,8 +75,9 @@ def _load(target: str, freeze: str | None, registry: Registry | None) -> nn.Modu
 
 
 def _measure(mode: str, candidates: list[Candidate], batch: int, img_size: int, settings: Settings, device,
-             clock, memory) -> list[tuple[Any, float, int]]:
-    """Warm every candidate up, then time them interleaved; returns (Timing, peak bytes, flops) for each."""
+             clock, memory) -> list[tuple[Any, float, int, str | None]]:
+    """Warm every candidate up, then time them interleaved; returns (Timing, peak bytes, flops, compiled
+    form) for each."""
     import torch
 
     from zoo.benchmark._workload import Workload
@@ -100,9 +101,10 @@ def _measure(mode: str, candidates: list[Candidate], batch: int, img_size: int, 
         return seconds
 
     interleave([w.step for w in workloads], timings, settings.repeats, clock, track)
+    forms = [workload.form for workload in workloads]
     for workload in workloads:
         workload.release()
-    return list(zip(timings, peaks, flops))
+    return list(zip(timings, peaks, flops, forms))
 
 
 def _measure_fitting(mode, candidates, img_size, settings, device, clock, memory):
@@ -159,8 +161,11 @@ def _run(candidates: Sequence[Candidate], settings: Settings, device, target: st
                          {**asdict(settings), "threads": torch.get_num_threads(), "img_size": size}, machine, matmul)
     for mode in settings.modes:
         results, batch, too_big = _measure_fitting(mode, candidates, size, settings, device, clock, memory)
-        for candidate, (timing, peak, flops) in zip(candidates, results):
+        for candidate, (timing, peak, flops, form) in zip(candidates, results):
             own = candidate.options(settings)
+            # each run against a matmul in its own precision: a bf16 run over an fp32 matmul overstates it
+            yardstick = (matmul if own["precision"] == settings.precision
+                         else _machine.matmul_gflops(device, DTYPES[own["precision"]]))
             params = list(candidate.module.parameters())
             gflops = flops / 1e9
             achieved = gflops * timing.median
@@ -168,8 +173,8 @@ def _run(candidates: Sequence[Candidate], settings: Settings, device, target: st
                 candidate.label, mode, batch, settings.batch_size, too_big, timing.summary(),
                 round(peak / 2**20, 1), memory.source, count_params(params),
                 count_params(p for p in params if p.requires_grad), round(gflops, 6), _significant(achieved),
-                _significant(achieved / matmul["gflops"]) if matmul["gflops"] else None, own["channels_last"],
-                own["compile"], own["precision"],
+                _significant(achieved / yardstick["gflops"]) if yardstick["gflops"] else None, own["channels_last"],
+                own["compile"], own["precision"], yardstick["gflops"], form,
             ))
     report.machine["loadavg_after"] = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
     return report

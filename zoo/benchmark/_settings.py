@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any
 
 from zoo.benchmark import _machine
 from zoo.errors import ZooError, ZooWarning

@@ -106,12 +106,27 @@ class Workload:
         if mode == "train" and not self.parameters:
             raise ValueError("nothing in the model requires grad, so there is no training step to time")
         self.forward: Callable[..., Any] = model
+        self.form: str | None = None  # the compiled inference form (zoo._fast.FORMS), where compiled for inference
         if compile:
-            # inductor's freezing folds the weights into the graph: right for inference only
-            self.forward = torch.compile(model, options={"freezing": True} if mode == "infer" else None)
+            self.forward = self._compiled(model, mode, precision)
         self.optimizer = torch.optim.SGD(self.parameters, lr=LEARNING_RATE, momentum=0.9) if mode == "train" else None
         use_scaler = mode == "train" and precision == "fp16" and device.type == "cuda"
         self.scaler = torch.amp.GradScaler(device.type) if use_scaler else None
+
+    def _compiled(self, model: nn.Module, mode: str, precision: str) -> Callable[..., Any]:
+        """Training compiles plainly; inference freezes the weights, and in bf16 keeps the faster of
+        autocast and a bf16 copy of the weights, measured here (see `zoo._fast`)."""
+        from zoo import _fast as fast
+
+        if mode == "train":
+            return fast.compile_for_training(model)
+        if precision != "bf16":
+            self.form = "fp32" if precision == "fp32" else f"{precision}-autocast"
+            return fast.compile_for_inference(model)
+        forms = ("bf16-autocast",) if takes_images(model) else ("bf16-autocast", "bf16-weights")
+        self.form = fast.choose_form(model, self.inputs, forms).form
+        self.dtype = torch.float32  # the form carries the precision: no autocast around it
+        return fast.compile_for_inference(model, self.form)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.dtype is torch.float32:

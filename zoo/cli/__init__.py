@@ -5,39 +5,68 @@ the same data the tables give people.
 """
 from __future__ import annotations
 
-import json
+import os
 import sys
+import traceback
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
+from zoo._untrusted import one_line
 from zoo._version import __version__
-from zoo.cli._format import format_build, format_info, format_predictions, format_report, format_table
-from zoo.errors import ZooError
+from zoo.cli import _deploy
+from zoo.cli._completion import complete_freeze, complete_spec
+from zoo.cli._context import emit as _emit, registry as _registry
+from zoo.cli._format import format_build, format_info, format_list, format_plugins, format_predictions, format_report
+from zoo.cli._training import add_training_commands
+from zoo.errors import ZooError, ZooWarning
 from zoo.parts import LISTED_KINDS
 
-if TYPE_CHECKING:
-    from zoo._registry import Registry
+MESSAGE_LIMIT = 2000  # an error or warning is one line, whatever a file or a plugin put in it
 
 # Each command imports the part of zoo it runs when it runs, so `zoo --help` and `zoo list` start fast.
+ENVIRONMENT = """\b
+Environment:
+  ZOO_OFFLINE=1            download nothing; a missing weights file is an error naming where it goes
+  ZOO_REGISTRY=FILE        a registry.toml overlaying the packaged one (as --registry)
+  ZOO_CACHE_DIR=DIR        where timm's model list is cached (default ~/.cache/zoo)
+  ZOO_DISABLE_PLUGINS=a,b  skip these plugins (plugin or distribution names) before importing them
+  ZOO_STRICT_PLUGINS=1     a plugin that fails to load is an error instead of a status
+  ZOO_DEBUG=1              show the traceback behind an error (as --debug)
+  TORCH_HOME, HF_HOME      where torchvision and timm weights are looked for
+  _ZOO_COMPLETE=bash_source  shell completion: eval "$(_ZOO_COMPLETE=bash_source zoo)"
+"""
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"zoo: warning: {message}\n"
+    return f"zoo: warning: {one_line(message, MESSAGE_LIMIT)}\n"
+
+
+def debug_from_env() -> bool:
+    return os.environ.get("ZOO_DEBUG", "").strip().lower() in ("1", "true", "yes")
 
 
 class ZooGroup(click.Group):
-    """Turns `ZooError` and click's usage errors into one line on stderr and exit code 2."""
+    """Turns `ZooError` and click's usage errors into one line on stderr and exit code 2.
+
+    With ``--debug`` or ``ZOO_DEBUG=1`` the traceback (a failing plugin's included) comes first.
+    """
+
+    debug = False
+    plugin_commands: dict[str, click.Command] | None = None
 
     def main(self, args=None, prog_name=None, **kwargs: Any):  # type: ignore[override]
         kwargs.pop("standalone_mode", None)
+        self.debug = debug_from_env()
         previous_format = warnings.formatwarning
         warnings.formatwarning = _one_line_warning
         try:
             result = super().main(args=args, prog_name=prog_name or "zoo", standalone_mode=False, **kwargs)
         except ZooError as exc:
-            click.echo(f"zoo: error: {exc}", err=True)
+            if self.debug:
+                traceback.print_exception(exc)
+            click.echo(f"zoo: error: {one_line(exc, MESSAGE_LIMIT)}", err=True)
             sys.exit(2)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
@@ -51,58 +80,60 @@ class ZooGroup(click.Group):
             warnings.formatwarning = previous_format  # callers in the same process keep their format
         sys.exit(result if isinstance(result, int) else 0)
 
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """A built-in command, else one a plugin adds (plugins are loaded only for a name zoo lacks)."""
+        return self.commands.get(name) or plugin_commands(self).get(name)
 
-def _registry(ctx: click.Context) -> Registry:
-    from zoo._registry import Registry
-
-    if "registry" not in ctx.obj:  # one per invocation, so the environment is read afresh
-        ctx.obj["registry"] = Registry.from_environment(ctx.obj["registry_file"])
-    return ctx.obj["registry"]
-
-
-def _emit(data: Any, as_json: bool, text: str | None = None) -> None:
-    click.echo(json.dumps(data, indent=2, default=str) if as_json else text)
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *plugin_commands(self)})
 
 
-@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=ENVIRONMENT)
 @click.option("--registry", "registry_file", metavar="FILE", default=None,
               help="A registry.toml overlaying the packaged one (default: $ZOO_REGISTRY).")
+@click.option("--debug", is_flag=True, help="Show the traceback behind an error (also ZOO_DEBUG=1).")
 @click.version_option(__version__, prog_name="zoo")
 @click.pass_context
-def cli(ctx: click.Context, registry_file: str | None) -> None:
+def cli(ctx: click.Context, registry_file: str | None, debug: bool) -> None:
     """Compose pretrained backbones, task heads and freeze policies: SPEC is backbone+head[+head...].
 
     \b
     zoo list 'resnet*'                       backbones, heads, freeze policies, presets
     zoo info resnet50                        stages, channels, strides, input size
     zoo build resnet50+cls10 --freeze=layer4 what trains and what is frozen
+    zoo train resnet18+cls2 photos/ -o m.safetensors  fine-tune: class folders, table, COCO
+    zoo eval m.safetensors photos/           every head's metrics on labelled data
     zoo predict model.safetensors cat.jpg    classes, key points, age + gender, boxes
     zoo bench resnet50+cls10 --mode train    images per second, peak memory, GFLOPs
     """
     ctx.obj = {"registry_file": registry_file}
+    if debug:
+        ctx.command.debug = True  # type: ignore[attr-defined]
 
 
 @cli.command("list")
 @click.argument("pattern", required=False)
 @click.option("--kind", type=click.Choice(LISTED_KINDS), help="Only this kind of part.")
+@click.option("--pretrained", is_flag=True, help="Only backbones with pretrained weights, and their tags.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def list_command(ctx: click.Context, pattern: str | None, kind: str | None, as_json: bool) -> None:
+def list_command(ctx: click.Context, pattern: str | None, kind: str | None, pretrained: bool, as_json: bool) -> None:
     """List parts whose name matches PATTERN (wildcards as in timm: 'resnet*')."""
-    rows = _registry(ctx).find(pattern, kind)
+    rows = _registry(ctx).find(pattern, kind, pretrained)
+    if not rows:  # an empty list is an answer, as in ls and pip list: a note on stderr, exit 0
+        click.echo(f"zoo: nothing matches {pattern!r}" + (f" among {kind} parts" if kind else "")
+                   + (" with pretrained weights" if pretrained else ""), err=True)
     if as_json:
         _emit(rows, True)
         return
     if not rows:
-        raise ZooError(f"nothing matches {pattern!r}" + (f" among {kind} parts" if kind else ""))
-    table = [[r["kind"], r["name"], "" if r["kind"] == "backbone" else r["usage"],
-              f"{r['plugin']} ({r['provider']})" if r["plugin"] else r["provider"], r["description"]] for r in rows]
-    click.echo(format_table(["kind", "name", "usage", "provider", "description"], table))
+        return
+    click.echo(format_list(rows, pretrained))
 
 
 @cli.command()
-@click.argument("name")
-@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy, for a spec.")
+@click.argument("name", shell_complete=complete_spec)
+@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy, for a spec.", shell_complete=complete_freeze)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> None:
@@ -114,19 +145,22 @@ def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> No
 
 
 @cli.command()
-@click.argument("spec")
-@click.option("--freeze", default=None, metavar="POLICY",
+@click.argument("spec", shell_complete=complete_spec)
+@click.option("--freeze", default=None, metavar="POLICY", shell_complete=complete_freeze,
               help="none, all, a stage name (freeze everything before it), last:N, ...")
 @click.option("--weights", default=None, metavar="SOURCE",
-              help="imagenet, a tag of the backbone's plugin, a name in registry.toml [weights], or a "
-                   ".safetensors/.pth/.pt file. Offline with ZOO_OFFLINE=1.")
+              help="imagenet, a tag of the backbone's plugin (IMAGENET1K_V2, ResNet50_Weights.IMAGENET1K_V2, "
+                   "timm/resnet50.a1_in1k, hf-hub:timm/resnet50.a1_in1k, coco for det91), a name in registry.toml "
+                   "[weights], or a .safetensors/.pth/.pt file. Offline with ZOO_OFFLINE=1.")
 @click.option("-o", "--output", default=None, metavar="FILE", help="Save the model to FILE.safetensors.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("--labels", "labels_file", default=None, metavar="FILE", help="Class labels, one a line, saved with -o.")
+@click.option("--img-size", type=click.IntRange(min=1), default=None,
+              help="Square image size the model is for (default: the backbone's); saved with -o.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None, output: str | None,
-          force: bool, labels_file: str | None, as_json: bool) -> None:
+          force: bool, labels_file: str | None, img_size: int | None, as_json: bool) -> None:
     """Build SPEC (a preset, or a saved FILE.safetensors), show what trains, and save it with -o."""
     from zoo._artifact import check_output, load, read_labels, save
     from zoo._builder import build as build_model
@@ -140,11 +174,12 @@ def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None
         labels = read_labels(labels_file) if labels_file else None
     path = model_file(spec, "build")
     if path is not None:  # a saved model: rebuild it, to check it or save it anew
-        if freeze or weights:
-            raise click.UsageError(f"{spec} brings its own freeze policy and weights; drop --freeze and --weights")
+        if freeze or weights or img_size:
+            raise click.UsageError(f"{spec} brings its own freeze policy, weights and image size; "
+                                   "drop --freeze, --weights and --img-size")
         model = load(path, registry=_registry(ctx))
     else:
-        model = build_model(spec, freeze=freeze, weights=weights, registry=_registry(ctx))
+        model = build_model(spec, freeze=freeze, weights=weights, registry=_registry(ctx), img_size=img_size)
     summary = model_summary(model)
     if model.weights_report is not None:
         summary["weights"] = model.weights_report.as_dict()
@@ -154,8 +189,8 @@ def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None
 
 
 @cli.command()
-@click.argument("model")
-@click.argument("images", nargs=-1, required=True)
+@click.argument("model", shell_complete=complete_spec)
+@click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--weights", default=None, metavar="SOURCE", help="Weights for a SPEC (as zoo build --weights).")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
               help="Detection: keep boxes scoring at least this.")
@@ -163,19 +198,25 @@ def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None
 @click.option("--labels", multiple=True, metavar="[HEAD=]FILE", help="Class names, one a line (default: the model file's).")
 @click.option("--out", default=None, metavar="DIR", help="Write per image a PNG with the answers drawn.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cpu).")
+@click.option("-b", "--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Images per batch.")
+@click.option("--fast", is_flag=True, help="Compiled, weights frozen, bf16 where native and measured faster.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: str | None, threshold: float,
-            top_k: int, labels: tuple[str, ...], out: str | None, device: str | None, as_json: bool) -> int:
-    """Predict with MODEL (a .safetensors model file, or a SPEC with --weights) on each IMAGE.
+            top_k: int, labels: tuple[str, ...], out: str | None, device: str | None, batch_size: int, fast: bool,
+            as_json: bool) -> int:
+    """Predict with MODEL (a .safetensors model file, or a SPEC with --weights) on each IMAGE (a file, a
+    folder of images, or a quoted glob such as 'photos/*.jpg').
 
     An image that cannot be read is skipped with a warning; the exit code is then 1.
     """
-    from zoo._prediction import load_model, predict as run, read_labels as read_head_labels
+    from zoo._prediction import expand_images, load_model, predict as run, read_labels as read_head_labels
 
+    files = expand_images(images)
     loaded = load_model(model, weights=weights, registry=_registry(ctx))
-    results = run(loaded, images, threshold=threshold, top_k=top_k, labels=read_head_labels(labels, loaded),
-                  out=out, device=device)
+    results = run(loaded, files, threshold=threshold, top_k=top_k,
+                  labels=read_head_labels(labels, loaded, _registry(ctx)),
+                  out=out, device=device, batch_size=batch_size, progress=None, fast=fast)
     done = [r.as_dict() for r in results]
     _emit(done, as_json, None if as_json else format_predictions(results, loaded))
     return 1 if any(r.error for r in results) else 0
@@ -185,26 +226,37 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool) -> None:
-    """Installed plugins, what each provides, and whether it loaded."""
-    records = [r.as_dict() for r in _registry(ctx).plugins]
+    """Installed plugins, what each provides, how long it takes to load, and whether it loaded.
+
+    With ZOO_STRICT_PLUGINS=1 every plugin is listed first, then a failed one is an error.
+    """
+    from zoo._plugin_host import strict_from_env
+
+    registry = _registry(ctx, strict=False)
+    registry.manager.collect_commands(click.Group(), reserved=ctx.find_root().command.commands)
+    records = [r.as_dict() for r in registry.plugins]
+    for r in records:
+        if r["imports_torch"]:
+            warnings.warn(f"plugin {r['name']} ({r['distribution']}) imports torch when it loads ({r['load_ms']:.0f} ms), "
+                          "so every zoo command waits for torch; import it inside the builders", ZooWarning)
     if as_json:
         _emit(records, True)
-        return
-    rows = []
-    for r in records:
-        provides = ", ".join(f"{len(names)} {kind}" for kind, names in sorted(r["provides"].items()))
-        rows.append([r["name"], r["distribution"], r["version"], r["status"], provides or "-", r["error"]])
-    click.echo(format_table(["plugin", "distribution", "version", "status", "provides", "error"], rows))
+    else:
+        click.echo(format_plugins(records))
+    if strict_from_env():
+        registry.manager.strict = True
+        registry.manager.raise_failures()
 
 
 @cli.command()
-@click.argument("target", metavar="SPEC|ARTIFACT")
+@click.argument("target", metavar="SPEC|ARTIFACT", shell_complete=complete_spec)
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--mode", type=click.Choice(["infer", "train", "both"]), default="both", show_default=True,
               help="Time inference, a training step (forward, backward, optimizer step), or both.")
 @click.option("-b", "--batch-size", type=int, default=None, help="Images per batch (default: 32 on CPU, 256 on CUDA).")
 @click.option("--img-size", type=int, default=None, help="Square input size (default: the backbone's).")
-@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy: frozen stages cost no backward pass.")
+@click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy: frozen stages cost no backward pass.",
+              shell_complete=complete_freeze)
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None,
               help="fp32 (default), or bf16/fp16 autocast.")
 @click.option("--channels-last/--no-channels-last", default=None, help="Memory layout of weights and input.")
@@ -225,5 +277,21 @@ def bench(ctx: click.Context, target: str, compile_: bool | None, as_json: bool,
     _emit(report.as_dict(), as_json, None if as_json else format_report(report))
 
 
+def plugin_commands(group: ZooGroup) -> dict[str, click.Command]:
+    """Commands the plugins' ``zoo_commands`` hooks add, loaded once per process; a failing hook adds none."""
+    if group.plugin_commands is None:
+        from zoo._plugin_host import PluginHost
+
+        host = PluginHost(strict=False)
+        host.load_entry_points()
+        group.plugin_commands = host.collect_commands(click.Group(), reserved=group.commands)
+    return group.plugin_commands
+
+
 def main() -> None:
     cli.main(prog_name="zoo")
+
+
+add_training_commands(cli, _registry, _emit)
+for _command in (_deploy.export, _deploy.env):
+    cli.add_command(_command)

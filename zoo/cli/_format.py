@@ -8,10 +8,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from zoo._untrusted import one_line
+
 if TYPE_CHECKING:
     from zoo._model import ZooModel
     from zoo._prediction import ImagePrediction
     from zoo.benchmark._report import BenchReport
+
+ANSWER_LIMIT = 20_000  # one head's answer as a line of text: labels in it are bounded already
 
 
 def format_table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
@@ -29,6 +33,30 @@ def _status(part: dict[str, Any]) -> str:
     if part["trainable"] == part["params"] or not part["params"]:
         return "trains" if part["trains"] else "frozen"
     return "frozen" if not part["trainable"] else f"partly ({part['trainable']:,} train)"
+
+
+def format_list(rows: list[dict[str, Any]], weights: bool = False) -> str:
+    """What `zoo list` prints; ``weights``: a column of each backbone's pretrained tags, the default first."""
+    def tags(row: dict[str, Any]) -> str:
+        found = row.get("weights") or []
+        return f"{found[0]}" + (f" (+{len(found) - 1})" if len(found) > 1 else "") if found else ""
+
+    headers = ["kind", "name", *(["weights"] if weights else ["usage"]), "provider", "description"]
+    table = [[r["kind"], r["name"], tags(r) if weights else "" if r["kind"] == "backbone" else r["usage"],
+              f"{r['plugin']} ({r['provider']})" if r["plugin"] else r["provider"], r["description"]] for r in rows]
+    return format_table(headers, table)
+
+
+def format_weights(rows: list[dict[str, Any]]) -> str:
+    """A backbone's pretrained weights: tag, top-1, file size, license, classes, and whether the file is here."""
+    def number(value: Any, style: str) -> str:
+        return "-" if value is None else format(value, style)
+
+    table = [[row["tag"] + (" *" if row["default"] else ""), number(row.get("top1"), ".2f"),
+              number(row.get("size_mb"), ".1f"), row.get("license") or "-", number(row.get("classes"), "d"),
+              "error: " + row["error"] if "error" in row else "yes" if row["on_this_machine"] else "no"]
+             for row in rows]
+    return format_table(["weights", "top-1", "MB", "license", "classes", "on this machine"], table, right={1, 2, 4})
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -76,13 +104,21 @@ def format_info(data: dict[str, Any]) -> str:
         ]
         if data.get("aliases"):
             lines.append(f"aliases: {', '.join(data['aliases'])}")
-        for row in data.get("weights", []):
-            where = "on this machine" if row.get("on_this_machine") else "not on this machine"
-            also = " (--weights imagenet)" if row["default"] else ""
-            lines.append(f"weights {row['tag']}{also}: {row.get('source') or row.get('error', '')}, {where}")
+        if data.get("weights"):
+            lines += [format_weights(data["weights"]), "(* the default: --weights imagenet)"]
     elif not data.get("options"):
         lines.append(f"usage: {data['usage']}")
     return "\n".join(lines)
+
+
+def format_plugins(records: list[dict[str, Any]]) -> str:
+    """What `zoo plugins` prints: one row per plugin, with what it provides and how long it took to load."""
+    rows = []
+    for r in records:
+        provides = ", ".join(f"{len(names)} {kind}" for kind, names in sorted(r["provides"].items()))
+        load = f"{r['load_ms']:.0f} ms" + (" (torch)" if r["imports_torch"] else "")
+        rows.append([r["name"], r["distribution"], r["version"], r["status"], load, provides or "-", r["error"]])
+    return format_table(["plugin", "distribution", "version", "status", "load", "provides", "error"], rows)
 
 
 def format_build(summary: dict[str, Any]) -> str:
@@ -101,7 +137,8 @@ def format_metadata(data: dict[str, Any]) -> str:
     """What `zoo info FILE.safetensors` prints: the saved model's metadata, read without building it."""
     heads = []
     for head in data.get("heads", []):
-        options = ", ".join(f"{k}={v}" for k, v in sorted(head.get("options", {}).items()) if v is not None)
+        options = ", ".join(f"{k}={one_line(v, 60)}" for k, v in sorted(head.get("options", {}).items())
+                            if v is not None)
         heads.append(f"{head['name']} ({head['part']}" + (f"; {options}" if options else "") + ")")
     frozen = ", ".join(data["frozen_stages"]) or "nothing"
     if data.get("frozen_parameters") and not data["frozen_stages"] or data.get("frozen_by_hand"):
@@ -119,11 +156,21 @@ def format_metadata(data: dict[str, Any]) -> str:
         f"input size:   {'x'.join(map(str, data.get('input_size', [])))}",
         f"mean:         {', '.join(f'{v:.4f}' for v in data.get('mean', []))}",
         f"std:          {', '.join(f'{v:.4f}' for v in data.get('std', []))}",
-        "weights:      " + (f"{weights['source']} (sha256 {weights['sha256'][:16]}...)" if weights and weights.get("sha256")
-                            else weights["source"] if weights else "fresh initialisation"),
+        "weights:      " + (f"{one_line(weights['source'], 200)} (sha256 {weights['sha256'][:16]}...)"
+                            if weights and weights.get("sha256")
+                            else one_line(weights["source"], 200) if weights else "fresh initialisation"),
     ]
+    training = data.get("training")
+    if isinstance(training, dict):
+        lines.append(one_line(f"trained:      epoch {training.get('epoch')} of {training.get('epochs_run')} on "
+                              f"{training.get('data')} ({training.get('optimizer')}, lr {training.get('lr')}, "
+                              f"batch {training.get('batch_size')})", 400))
+    if isinstance(data.get("metrics"), dict):
+        lines.append("metrics:      " + ", ".join(f"{one_line(k, 60)} {v:.4g}" for k, v in data["metrics"].items()
+                                                  if isinstance(v, (int, float))))
     for head, labels in (data.get("labels") or {}).items():
-        shown = ", ".join(labels[:8]) + (f", ... ({len(labels)} in all)" if len(labels) > 8 else "")
+        shown = ", ".join(one_line(label, 60) for label in labels[:8])
+        shown += f", ... ({len(labels)} in all)" if len(labels) > 8 else ""
         lines.append(f"labels {head}: {shown}")
     lines.append(f"made with:    zoo {data.get('zoo_version', '?')}, torch {data.get('torch_version', '?')}")
     rows = [[p["kind"], p["part"], p["plugin"], p["distribution"], p["version"]] for p in data["plugins"]]
@@ -139,10 +186,16 @@ def format_predictions(results: Sequence[ImagePrediction], model: ZooModel) -> s
             continue
         lines.append(f"{result.image} ({result.width}x{result.height})")
         for key, head in model.heads.items():
-            lines.append(f"  {key}: {head.format(result.outputs[key])}")
+            lines.append(f"  {key}: {one_line(head.format(result.outputs[key]), ANSWER_LIMIT)}")
         if result.drawn:
             lines.append(f"  drawn: {result.drawn}")
     return "\n".join(lines)
+
+
+def _other_yardsticks(report: BenchReport) -> dict[str, float]:
+    """Matmul GFLOP/s of the precisions that runs used besides the settings' own."""
+    return {r.precision: r.matmul_gflops for r in report.runs
+            if r.precision != report.settings["precision"] and r.matmul_gflops is not None}
 
 
 def format_report(report: BenchReport) -> str:
@@ -152,13 +205,14 @@ def format_report(report: BenchReport) -> str:
         f"{report.spec}  (freeze: {report.freeze}) at {report.img_size}px on {s['device']}, {s['threads']} threads",
         f"machine: {m.get('gpu') or m['cpu']}, {m['usable_cpus']} cpus, torch {m['torch']}, "
         f"load {' '.join(map(str, m['loadavg']))}",
-        f"matmul: {report.matmul['gflops']:g} GFLOP/s ({report.matmul['dtype']}, {report.matmul['size']}^2); "
+        f"matmul: {report.matmul['gflops']:g} GFLOP/s ({report.matmul['dtype']}, {report.matmul['size']}^2)"
+        + "".join(f", {precision} {gflops:g}" for precision, gflops in _other_yardsticks(report).items()) + "; "
         f"{s['warmup']} warm-up + {s['repeats']} repeats x {s['iters']} steps",
     ]
     rows = []
     for r in report.runs:
         share = "" if r.fraction_of_matmul is None else f"{100 * r.fraction_of_matmul:.0f}%"
-        setup = f"{r.precision} {'channels-last' if r.channels_last else 'NCHW'} {'compiled' if r.compiled else 'eager'}"
+        setup = f"{r.form or r.precision} {'channels-last' if r.channels_last else 'NCHW'} {'compiled' if r.compiled else 'eager'}"
         rows.append([r.mode, r.model, setup, r.batch_size, f"{r.images_per_s:.2f}",
                      f"{r.timing['images_per_s_min']:.2f}-{r.timing['images_per_s_max']:.2f}",
                      f"{r.timing['ms_per_batch']:.1f}", f"{r.peak_memory_mb:,.0f}", f"{r.params:,}",
@@ -174,4 +228,65 @@ def format_report(report: BenchReport) -> str:
         subject, baseline = report.pair(mode)
         low, high = report.ratio_ranges[mode]
         lines.append(f"{mode}: {subject} / {baseline} = {ratio:.3f}x (repeat by repeat {low:.3f}-{high:.3f})")
+    return "\n".join(lines)
+
+
+def format_epoch(row: dict[str, Any]) -> str:
+    """One line per epoch of ``zoo train``: each train/ and val/ figure, time and speed."""
+    values = [f"{key} {value:.4g}" for key, value in row.items()
+              if key.startswith(("train/", "val/")) and isinstance(value, float)]
+    return (f"epoch {row['epoch']}: " + "  ".join(values)
+            + f"  ({row['seconds']:.1f} s, {row['images_per_s']:.1f} img/s"
+            + (f", {row['skipped']} unreadable skipped" if row.get("skipped") else "") + ")")
+
+
+def format_evaluation(result: dict[str, Any]) -> str:
+    """What ``zoo eval`` prints: images, loss, each metric, per-class accuracy, confusion matrix files."""
+    lines = [f"{result['model']} on {result['data'] or 'the data'}: {result['images']} images"
+             + (f" ({result['skipped']} unreadable skipped)" if result["skipped"] else "")]
+    if result.get("loss") is not None:
+        lines.append(f"  loss: {result['loss']:.4f}")
+    lines += [f"  {name}: {value:.4f}" for name, value in result["metrics"].items()]
+    for key, found in result.get("classes", {}).items():
+        shown = ", ".join(f"{name} {'-' if acc is None else f'{acc:.3f}'}" for name, acc in found["per_class_accuracy"].items())
+        lines.append(f"  {key} per class: {shown}")
+        if found.get("confusion_png"):
+            lines.append(f"  {key} confusion matrix: {found['confusion_png']}")
+    return "\n".join(lines)
+
+
+def format_export(data: dict[str, Any]) -> str:
+    """What `zoo export` wrote (`zoo._export.ExportReport.as_dict`), and how its check went."""
+    kind = "int8 " if data["int8"] else ""
+    lines = [f"{data['path']}  ({kind}{data['format']}, {data['bytes'] / 1e6:.1f} MB)",
+             f"spec:     {data['spec']}",
+             f"input:    image, N x {' x '.join(map(str, data['input_size']))} (any batch size)",
+             f"outputs:  {', '.join(data['outputs'])}"]
+    if data["calibration_images"]:
+        lines.append(f"calibrated on {data['calibration_images']} images")
+    check = data.get("check")
+    if check:
+        lines.append(f"check:    {check['runtime']}, batches {', '.join(map(str, check['batches']))}: "
+                     f"max difference {check['max_difference']:.3g} (at most {check['tolerance']:g})")
+        if "max_difference_vs_fp32" in check:
+            lines.append(f"          vs the fp32 model: max difference {check['max_difference_vs_fp32']:.3g}")
+    return "\n".join(lines)
+
+
+def format_environment(data: dict[str, Any]) -> str:
+    """What `zoo env` prints (`zoo._environment.environment`): one line per fact, for a bug report."""
+    cpu, cuda = data["cpu"], data["cuda"]
+    yes = {True: "yes", False: "no"}
+    lines = [f"zoo          {data['zoo']}", f"python       {data['python']} ({data['executable']})",
+             f"platform     {data['platform']}"]
+    lines += [f"{name:<12} {found or '-'}" for name, found in data["packages"].items()]
+    lines += [
+        f"cpu          {cpu['model']}, {cpu['usable']} of {cpu['cores']} cores usable, torch uses {cpu['torch_capability']}",
+        "capability   " + ", ".join(f"{name} {yes[cpu[key]]}" for name, key in (
+            ("AVX2", "avx2"), ("AVX-512", "avx512"), ("VNNI", "vnni"), ("AMX", "amx"), ("bf16", "native_bf16"))),
+        f"cuda         {cuda['cuda_build'] or 'not in this torch build'}; "
+        + (f"{len(cuda['gpus'])} GPU(s)" if cuda["available"] else "no GPU visible"),
+    ]
+    lines += [f"gpu {g['index']}        {g['name']}, {g['memory_gb']} GB, compute {g['capability']}" for g in cuda["gpus"]]
+    lines += [f"{name:<20} {value}" for name, value in data["variables"].items() if value is not None]
     return "\n".join(lines)

@@ -2,19 +2,21 @@
 
 This entry module stays light (no torch import): the builders import `zoo_example.modules` when a
 model is built. It offers two backbones (one with options), a head implementing the whole
-`zoo.head.Head` contract (loss, decode, metric), a stage-choosing and a parameter-choosing freeze policy.
+`zoo.head.Head` contract (loss, decode, metric, format) and reading its training targets (`zoo.targets`), a stage-choosing and a parameter-choosing freeze policy.
 """
 from __future__ import annotations
 
 from zoo import hookimpl
 from zoo.errors import ZooError
 from zoo.parts import BackbonePart, FreezePolicyPart, HeadPart, Option, PresetPart, WeightsFile
+from zoo.targets import TargetReader
 
 # The weights this plugin offers, by tag; ``default`` (what ``--weights imagenet`` means) is the first, rgb_v1.
-# Each tag's file lives in zoo's cache; ``gray_v1`` was trained on gray images, so it brings its own mean and std.
+# Each tag's file lives in zoo's cache; ``gray_v1`` was trained on 48-pixel gray images, so it brings its own
+# input size, mean and std.
 _WEIGHTS = {"default": "tinycnn-rgb_v1.safetensors", "rgb_v1": "tinycnn-rgb_v1.safetensors",
             "gray_v1": "tinycnn-gray_v1.safetensors"}
-_GRAY = {"mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
+_GRAY = {"input_size": (3, 48, 48), "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25)}
 
 
 def _tinycnn(width: int = 8, act: str = "relu"):
@@ -70,11 +72,20 @@ def zoo_backbones():
     yield BackbonePart("flatnet", _flatnet, "one linear stage, no spatial features")
 
 
+def _read_class(row, size, image_size) -> int:
+    """A table row's ``label`` column: the class index `zoo train` teaches the msp head (folders need nothing)."""
+    text = str(row["label"]).strip()
+    if not text.isdigit() or int(text) >= size:
+        raise ValueError(f"label {text!r} must be a class index from 0 to {size - 1}")
+    return int(text)
+
+
 @hookimpl
 def zoo_heads():
     yield HeadPart("msp", _multiscale, "classifier over the pooled outputs of every stage",
-                   size_label="classes", needs="stages",
-                   options=(Option("dropout", float, 0.0, "dropout before the logits", minimum=0, maximum=1),))
+                   size_label="classes", needs="stages", labels="classes",
+                   options=(Option("dropout", float, 0.0, "dropout before the logits", minimum=0, maximum=1),),
+                   targets=TargetReader(("folders", "table"), lambda size: ("label",), _read_class))
 
 
 @hookimpl

@@ -1,0 +1,186 @@
+"""Does the suite catch deliberate bugs? Each mutant below is a small edit that breaks a README promise;
+it is applied to a copy of the project in a temporary folder and the tests named with it must fail there.
+
+    .venv/bin/python tests/mutation_check.py            # every mutant; exit 1 if one survives
+    .venv/bin/python tests/mutation_check.py --list     # the mutants and the tests each must fail
+    .venv/bin/python tests/mutation_check.py --only spec-drops-backbone-options,offline-ignored
+
+A mutant is a file path, an exact snippet found once in that file, and its replacement: when a module is
+renamed or moved, retarget its entries here. The copy puts ``plugins/`` at ``zoo/plugins`` and goes first
+on ``PYTHONPATH``, so the copy's code, not the installed one, is what the tests import.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+COPIED = ("zoo", "plugins", "tests", "benchmarks", "README.md", "registry.toml", "pyproject.toml")
+
+
+@dataclass(frozen=True)
+class Edit:
+    path: str  # relative to the project root
+    snippet: str  # found exactly once
+    replacement: str
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    why: str
+    edits: tuple[Edit, ...]
+    tests: tuple[str, ...]  # pytest node ids (or files); at least one must fail
+
+
+MUTANTS = (
+    Mutant("freeze-no-mode-refresh", "applying a policy leaves frozen stages in training mode (issue 14.1)",
+           (Edit("zoo/_model.py", "                p.requires_grad_(False)\n        self.train(self.training)\n",
+                 "                p.requires_grad_(False)\n"),),
+           ("tests/test_freeze_policies.py::test_the_readme_flow_keeps_frozen_batchnorm_without_calling_train",
+            "tests/test_freeze_policies.py::test_freezing_a_model_already_training_puts_its_frozen_stages_in_eval")),
+    Mutant("freeze-dropout-stays-on", "dropout inside frozen stages stays in training mode (issue 14.2)",
+           (Edit("zoo/_model.py", "        for module in self._frozen_modules():\n            module.eval()\n",
+                 "        for module in self._frozen_modules():\n            module.eval()\n"
+                 "            for inner in module.modules():\n"
+                 "                if type(inner).__name__ == 'Dropout':\n"
+                 "                    inner.train(mode)\n"),),
+           ("tests/test_freeze_policies.py::test_dropout_inside_a_frozen_vgg_is_off_in_training_mode",)),
+    Mutant("weights-every-classifier-to-the-head", "a distillation head overwrites the classifier (issue 14.3)",
+           (Edit("zoo/_weights.py", "                if index or target is None:", "                if target is None:"),),
+           ("tests/test_weights.py::test_a_distilled_checkpoints_second_classifier_does_not_overwrite_the_first",)),
+    Mutant("offline-ignored", "ZOO_OFFLINE is not honoured (issue 14.4)",
+           (Edit("zoo/_weights.py", "        if offline():\n            raise ZooError(f\"weights {found.source} are not",
+                 "        if False:\n            raise ZooError(f\"weights {found.source} are not"),),
+           ("tests/test_weights.py::test_torchvision_imagenet_offline_names_the_file_and_where_it_goes",
+            "tests/test_weights.py::test_timm_offline_names_the_hub_file_and_cache")),
+    Mutant("spec-drops-backbone-options", "the canonical form loses the backbone's options (issue 14.5)",
+           (Edit("zoo/_spec.py", 'return "+".join(str(part) for part in (self.backbone, *self.heads))',
+                 'return "+".join([self.backbone.ref, *(str(part) for part in self.heads)])'),),
+           ("tests/test_spec_grammar.py",)),
+    Mutant("artifact-checksum-skips-first-byte", "the content checksum misses the first tensor byte (issue 14.6)",
+           (Edit("zoo/_modelfile.py", "        head = handle.read(data_start)\n        whole.update(head)\n",
+                 "        head = handle.read(data_start + 1)\n        whole.update(head)\n"),
+            Edit("zoo/_artifact.py", "memoryview(blob)[8 + int.from_bytes(blob[:8], \"little\"):]",
+                 "memoryview(blob)[9 + int.from_bytes(blob[:8], \"little\"):]")),
+           ("tests/test_artifacts.py::test_corrupted_tensor_bytes_are_refused",)),
+    Mutant("summary-labels-swapped", "the freeze table says trains for frozen and frozen for trains (issue 14.7)",
+           (Edit("zoo/cli/_format.py", '"trains" if part["trains"] else "frozen"', '"frozen" if part["trains"] else "trains"'),),
+           ("tests/test_readme_table.py",)),
+    Mutant("compile-not-applied", "--compile runs the eager model (issue 14.8)",
+           (Edit("zoo/_fast.py", "        self.compiled = torch.compile(self.model)\n", "        self.compiled = self.model\n"),
+            Edit("zoo/_fast.py", "    return torch.compile(model)\n", "    return model\n")),
+           ("tests/test_bench.py::test_compiled_inference_and_training_are_compiled_and_say_so",)),
+    Mutant("freezing-as-compile-option", "freezing passed as torch.compile's option, as before issue 16",
+           (Edit("zoo/_fast.py", "        self.compiled = torch.compile(self.model)\n",
+                 "        self.compiled = torch.compile(self.model, options=INDUCTOR_SETTINGS)\n"),
+            Edit("zoo/_fast.py", "        stack.enter_context(torch._inductor.config.patch(INDUCTOR_SETTINGS))\n", "")),
+           ("tests/test_fast.py::test_compiled_inference_folds_batchnorm_into_the_convolution",)),
+    Mutant("download-kept-elsewhere", "a checked download is not kept where it is looked for (issue 14.9)",
+           (Edit("zoo/files.py", "        shown.done(found)\n        os.chmod(tmp, _mode_for(path))\n        os.replace(tmp, path)\n",
+                 "        shown.done(found)\n        os.chmod(tmp, _mode_for(path))\n"
+                 "        os.replace(tmp, path.with_suffix('.download'))\n"),),
+           ("tests/test_weights.py::test_a_download_that_passes_its_hash_is_kept_where_torch_hub_looks",
+            "tests/test_weights.py::test_url_pinned_weights_are_downloaded_checked_and_kept_in_the_cache")),
+    Mutant("timm-cache-not-versioned", "timm's model list survives an upgrade of timm (issue 14.9)",
+           (Edit("plugins/timm/plugin.py", "cached_json(f\"timm-{version('timm')}-models.json\"",
+                 "cached_json(\"timm-models.json\""),),
+           ("tests/test_list.py::test_timms_model_list_is_cached_per_timm_version",)),
+)
+
+
+def copy_project(target: Path) -> None:
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__", "results"))
+        elif source.is_file():
+            shutil.copy2(source, target / name)
+    shutil.copytree(target / "plugins", target / "zoo" / "plugins")  # where the package puts them
+
+
+def apply(root: Path, edit: Edit) -> None:
+    for path in (root / edit.path, *((root / "zoo" / edit.path,)
+                                     if edit.path.startswith("plugins/") else ())):
+        text = path.read_text()
+        count = text.count(edit.snippet)
+        if count != 1:
+            raise SystemExit(f"mutation_check: {edit.path}: the snippet occurs {count} times, not once; "
+                             f"retarget it:\n{edit.snippet}")
+        path.write_text(text.replace(edit.snippet, edit.replacement))
+
+
+def _environment(root: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+
+
+def imports_the_copy(root: Path) -> bool:
+    """The copy's zoo and zoo.plugins are the ones imported, not the installed project's."""
+    probe = "import zoo, zoo.plugins.timm.plugin as t; print(zoo.__file__); print(t.__file__)"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=root, env=_environment(root), capture_output=True,
+                         text=True).stdout.split()
+    return len(out) == 2 and all(Path(p).resolve().is_relative_to(root.resolve()) for p in out)
+
+
+def run_tests(root: Path, tests: tuple[str, ...]) -> tuple[int, str]:
+    env = _environment(root)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:logging",
+                             *tests], cwd=root, env=env, capture_output=True, text=True)
+    last = [line for line in result.stdout.splitlines() if line.strip()][-1:] or [result.stderr.strip()[-200:]]
+    return result.returncode, last[0]
+
+
+def check(mutant: Mutant) -> bool:
+    """True when the mutant is killed: its tests fail (and the copy imports the copy's code)."""
+    with tempfile.TemporaryDirectory(prefix="zoo-mutant-") as folder:
+        root = Path(folder)
+        copy_project(root)
+        if not imports_the_copy(root):
+            raise SystemExit("mutation_check: the tests would import the installed zoo, not the mutated copy")
+        for edit in mutant.edits:
+            apply(root, edit)
+        start = time.perf_counter()
+        code, summary = run_tests(root, mutant.tests)
+    killed = code == 1  # 1: tests failed; 2-5 would be an error of the check itself
+    status = "killed" if killed else ("SURVIVED" if code == 0 else f"ERROR (pytest exit {code})")
+    print(f"{status:9} {mutant.name:40} {time.perf_counter() - start:5.0f} s  {summary}", flush=True)
+    return killed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="", help="comma-separated mutant names")
+    parser.add_argument("--list", action="store_true", help="print the mutants and their tests")
+    parser.add_argument("--baseline", action="store_true", help="first check that the tests pass unmutated")
+    args = parser.parse_args()
+    names = {n.strip() for n in args.only.split(",") if n.strip()}
+    unknown = names - {m.name for m in MUTANTS}
+    if unknown:
+        parser.error(f"unknown mutant {sorted(unknown)[0]!r}; mutants: {', '.join(m.name for m in MUTANTS)}")
+    chosen = [m for m in MUTANTS if not names or m.name in names]
+    if args.list:
+        for mutant in chosen:
+            print(f"{mutant.name}: {mutant.why}\n    " + "\n    ".join(mutant.tests))
+        return 0
+    if args.baseline:
+        with tempfile.TemporaryDirectory(prefix="zoo-unmutated-") as folder:
+            copy_project(Path(folder))
+            code, summary = run_tests(Path(folder), tuple(t for m in chosen for t in m.tests))
+        print(f"{'baseline':9} {'(no mutation)':40} {summary}", flush=True)
+        if code != 0:
+            return 1
+    survivors = [m.name for m in chosen if not check(m)]
+    print(f"{len(chosen) - len(survivors)} of {len(chosen)} mutants killed" +
+          (f"; survived or errored: {', '.join(survivors)}" if survivors else ""))
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

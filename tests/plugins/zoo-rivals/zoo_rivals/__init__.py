@@ -1,0 +1,1 @@
+"""Parts named like the built-ins' (``cls``, ``all``) and a head (``twin``) that two plugins offer."""

@@ -1,0 +1,160 @@
+"""zoo train, zoo eval and zoo predict on the same images: one model file read by every command, and every
+mistake in the data one line with exit code 2 before training starts."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+from drawn_data import age_gender_table, class_folders, coco, keypoint_table
+
+from zoo.cli import cli
+
+
+def zoo(*args) -> str:
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def fails(*args) -> str:
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.strip().splitlines() if not line.startswith("zoo: warning")]
+    assert len(lines) == 1 and lines[0].startswith("zoo: error: "), result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    data = class_folders(root / "shapes", classes=("blue", "green", "red"), per_class=4)
+    out = root / "shapes.safetensors"
+    text = zoo("train", "resnet18+cls3", data, "-o", out, "--epochs", 2, "-b", 6, "--img-size", 32, "--lr", 0.02,
+               "--freeze", "layer3", "--backbone-lr", 0.1, "--warmup", 1, "--schedule", "step", "--seed", 3)
+    return data, out, text
+
+
+def test_train_prints_one_line_per_epoch_and_saves(trained):
+    data, out, text = trained
+    lines = text.strip().splitlines()
+    assert lines[0].startswith("epoch 1: train/loss") and lines[1].startswith("epoch 2: ")
+    assert "val/cls3/accuracy" in lines[0] and "img/s" in lines[0]
+    assert lines[-1].startswith("saved: ") and str(out) in lines[-1]
+    info = json.loads(zoo("info", out, "--json"))
+    assert info["input_size"] == [3, 32, 32] and info["labels"] == {"cls3": ["blue", "green", "red"]}
+    assert info["training"]["optimizer"] == "sgd" and info["training"]["backbone_lr"] == 0.1
+    assert info["preprocessing"]["size"] == [32, 32] and set(info["metrics"]) >= {"loss", "cls3/accuracy"}
+
+
+def test_eval_and_predict_agree_on_the_same_images(trained, tmp_path):
+    data, out, _ = trained
+    found = json.loads(zoo("eval", out, data, "--json", "--out", tmp_path))
+    assert set(found["metrics"]) == {"cls3/accuracy", "cls3/top5_accuracy"}
+    assert (tmp_path / "confusion-cls3.png").read_bytes()[:4] == b"\x89PNG"
+    answers = json.loads(zoo("predict", out, data / "val", "-b", 5, "--json"))
+    assert len(answers) == found["images"] == 12
+    right = sum(a["outputs"]["cls3"]["label"] == a["image"].split("/")[-2] for a in answers)
+    assert right / len(answers) == pytest.approx(found["metrics"]["cls3/accuracy"])
+    per_class = found["classes"]["cls3"]["per_class_accuracy"]
+    for name, accuracy in per_class.items():
+        mine = [a for a in answers if a["image"].split("/")[-2] == name]
+        assert sum(a["outputs"]["cls3"]["label"] == name for a in mine) / len(mine) == pytest.approx(accuracy)
+
+
+def test_predict_takes_globs(trained):
+    data, out, _ = trained
+    answers = json.loads(zoo("predict", out, str(data / "val" / "red" / "*.png"), "--json"))
+    assert len(answers) == 4
+
+
+def test_train_refuses_to_overwrite_and_writes_nothing_on_bad_data(trained, tmp_path):
+    data, out, _ = trained
+    assert "exists; use --force" in fails("train", "resnet18+cls3", data, "-o", out)
+    assert "has 3 classes (blue, green, red) and head cls5 has 5; use cls3" in fails(
+        "train", "resnet18+cls5", data, "-o", tmp_path / "x.safetensors")
+    assert not list(tmp_path.iterdir())
+
+
+def test_train_json_and_quiet(tmp_path):
+    data = class_folders(tmp_path / "d", per_class=2)
+    result = json.loads(zoo("train", "resnet18+cls2", data, "-o", tmp_path / "m.safetensors", "--epochs", 1,
+                            "-b", 4, "--img-size", 32, "--json"))
+    assert result["best_epoch"] == 1 and len(result["history"]) == 1 and result["files"]["png"].endswith(".png")
+
+
+def test_every_head_trains_from_the_command_line(tmp_path):
+    points, faces, boxes = keypoint_table(tmp_path / "kp"), age_gender_table(tmp_path / "ag"), coco(tmp_path / "det", 4)
+    common = ("--epochs", 1, "-b", 4, "--img-size", 32, "--quiet")
+    zoo("train", "resnet18+kp1:hidden=16,channels=16", points, "--val", points, "-o", tmp_path / "kp.safetensors", *common)
+    zoo("train", "resnet18+agegender:hidden=16", faces, "--val-split", 0.25, "-o", tmp_path / "ag.safetensors", *common)
+    zoo("train", "resnet18+det2:min_size=64,max_size=64,channels=32", boxes, "--val", boxes,
+        "-o", tmp_path / "det.safetensors", "--epochs", 1, "-b", 2, "--quiet")
+    assert "kp1/pixel_error" in json.loads(zoo("eval", tmp_path / "kp.safetensors", points, "--json"))["metrics"]
+    assert "agegender/age_mae" in json.loads(zoo("eval", tmp_path / "ag.safetensors", faces, "--json"))["metrics"]
+    assert "det2/map" in json.loads(zoo("eval", tmp_path / "det.safetensors", boxes, "--json"))["metrics"]
+
+
+@pytest.fixture
+def folders(tmp_path):
+    return class_folders(tmp_path / "shapes", per_class=2)
+
+
+def test_data_mistakes_are_one_line(tmp_path, folders):
+    out = tmp_path / "m.safetensors"
+    assert "does not exist" in fails("train", "resnet18+cls2", tmp_path / "nowhere", "-o", out)
+    (tmp_path / "empty").mkdir()
+    assert "is empty" in fails("train", "resnet18+cls2", tmp_path / "empty", "-o", out)
+    shutil.rmtree(folders / "val")
+    assert "no val/" in fails("train", "resnet18+cls2", folders, "-o", out)
+    for file in (folders / "train" / "red").iterdir():
+        file.unlink()
+    assert "has no images" in fails("train", "resnet18+cls2", folders, "-o", out, "--val-split", 0.5)
+
+
+def test_table_mistakes_are_one_line(tmp_path):
+    out = tmp_path / "m.safetensors"
+    points = keypoint_table(tmp_path / "kp", count=4)
+    assert "lacks column(s) x1, y1" in fails("train", "resnet18+kp2", points, "--val", points, "-o", out)
+    assert "no validation split" in fails("train", "resnet18+kp1", points, "-o", out)
+    lines = points.read_text().splitlines()
+    points.write_text("\n".join(lines + ["missing.png,3,3"]) + "\n")
+    assert "1 row(s) point at missing images, first points.csv:6" in fails(
+        "train", "resnet18+kp1", points, "--val", points, "-o", out)
+    points.write_text("\n".join(lines[:2] + ["dot1.png,500,3"]) + "\n")
+    assert "point 0 (500, 3) lies outside the" in fails("train", "resnet18+kp1", points, "--val", points, "-o", out)
+    faces = age_gender_table(tmp_path / "ag", count=2)
+    assert "cannot learn from a table" in fails("train", "resnet18+det3", faces, "--val", faces, "-o", out)
+    boxes = coco(tmp_path / "det", 2)
+    assert "1 categories and head det3 has 3 classes counting the background; use det2" in fails(
+        "train", "resnet18+det3", boxes, "--val", boxes, "-o", out)
+    assert "--unfreeze 2:layer9: no stage 'layer9'" in fails(
+        "train", "resnet18+kp1", points, "--val", points, "-o", out, "--unfreeze", "2:layer9", "--epochs", 2)
+    assert not out.exists()
+
+
+def test_unreadable_images_are_skipped_and_counted(tmp_path):
+    data = class_folders(tmp_path / "shapes", per_class=10)
+    (data / "train" / "red" / "0.png").write_bytes(b"not an image")
+    text = zoo("train", "resnet18+cls2", data, "-o", tmp_path / "m.safetensors", "--epochs", 1, "-b", 4,
+               "--img-size", 32)
+    assert "1 unreadable skipped" in text
+    for name in ("1", "2", "3"):
+        (data / "train" / "red" / f"{name}.png").write_bytes(b"not an image")
+    assert "4 of 20 images of" in fails("train", "resnet18+cls2", data, "-o", tmp_path / "n.safetensors",
+                                        "--epochs", 1, "-b", 4, "--img-size", 32)
+
+
+def test_train_and_eval_read_names_from_the_registry_overlay(tmp_path):
+    """A preset defined only in the user's --registry file is known to zoo train and zoo eval too."""
+    overlay = tmp_path / "mine.toml"
+    overlay.write_text('[presets.shapes-probe]\nspec = "resnet18+cls3"\nfreeze = "all"\n', encoding="utf-8")
+    data = class_folders(tmp_path / "shapes", classes=("blue", "green", "red"), per_class=3)
+    out = tmp_path / "probe.safetensors"
+    zoo("--registry", overlay, "train", "shapes-probe", data, "-o", out, "--epochs", 1, "-b", 6, "--img-size", 32,
+        "--quiet")
+    assert json.loads(zoo("info", out, "--json"))["freeze"] == "zoo/all"
+    result = CliRunner().invoke(cli, ["--registry", str(overlay), "eval", "shapes-probe", str(data), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["images"] == 9  # the val/ folder

@@ -1,0 +1,209 @@
+"""`zoo export`: ONNX and .pt2 files with a dynamic batch, one output per head, the model's metadata,
+checked against the model; int8 through PT2E where the CPU has VNNI or AMX; every bad input one line, exit 2.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+import zoo
+from zoo._export import export, flat_outputs, read_export_metadata
+from zoo._quantize import int8_capability
+from cli_helpers import one_line_error, zoo as zoo_cli
+
+SIZE = 64  # the tests export at 64 px, the backbone's real architecture at a tiny input
+
+
+def small(spec: str, **options):
+    """``spec`` built fresh, taking SIZE x SIZE images, eval mode."""
+    model = zoo.build(spec, **options)
+    model.backbone.input_size = (3, SIZE, SIZE)
+    return model.eval()
+
+
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> Path:
+    """resnet18 with a classifier, key points and age-gender, saved with labels by the CLI."""
+    folder = tmp_path_factory.mktemp("export")
+    (folder / "labels.txt").write_text("ants\nbees\n")
+    result = zoo_cli("build", "resnet18+cls2+kp2+agegender", "--freeze=layer4", "-o", str(folder / "model.safetensors"),
+                     "--labels", str(folder / "labels.txt"))
+    assert result.exit_code == 0, result.stderr
+    return folder / "model.safetensors"
+
+
+@pytest.fixture(scope="module")
+def onnx_file(saved) -> tuple[Path, dict]:
+    """The saved model exported once to ONNX by the CLI, checked with onnxruntime: (file, the --json report).
+    The tests below only read it."""
+    pytest.importorskip("onnxruntime")
+    out = saved.parent / "model.onnx"
+    result = zoo_cli("export", str(saved), "-o", str(out), "--check", "--json")
+    assert result.exit_code == 0, result.stderr
+    return out, json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> Path:
+    """A dozen images drawn with PIL: shapes in colours, and one file that is not an image."""
+    folder = tmp_path_factory.mktemp("calibrate")
+    generator = torch.Generator().manual_seed(0)
+    for index in range(12):
+        colour = tuple(int(v) for v in torch.randint(0, 256, (3,), generator=generator))
+        image = Image.new("RGB", (80, 60), colour)
+        draw = ImageDraw.Draw(image)
+        x, y = (int(v) for v in torch.randint(0, 40, (2,), generator=generator))
+        draw.ellipse([x, y, x + 30, y + 20], fill=tuple(255 - c for c in colour))
+        image.save(folder / f"{index:02d}.png")
+    (folder / "notes.jpg").write_text("not an image")
+    return folder
+
+
+def test_onnx_from_a_model_file_has_dynamic_batch_and_metadata(saved, onnx_file):
+    import onnxruntime
+
+    out, report = onnx_file
+    assert report["check"]["runtime"] == "onnxruntime" and report["check"]["max_difference"] <= 1e-4
+    meta = read_export_metadata(out)
+    assert meta["labels"] == {"cls2": ["ants", "bees"]}
+    assert meta["input_size"] == [3, 224, 224] and meta["outputs"] == report["outputs"] and meta["dynamic_batch"]
+    assert meta["mean"] == pytest.approx([0.485, 0.456, 0.406]) and meta["std"] == pytest.approx([0.229, 0.224, 0.225])
+    assert meta["spec"] == "torchvision/resnet18+zoo/cls2+zoo/kp2+zoo/agegender" and meta["freeze"] == "zoo/before:layer4"
+
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["image"]
+    batch = torch.randn(5, 3, 224, 224)  # neither the traced batch nor a checked one
+    got = session.run(None, {"image": batch.numpy()})
+    model = zoo.load(saved).eval()
+    with torch.no_grad():
+        expected = flat_outputs(model, model(batch))
+    assert len(got) == len(expected) == 4
+    assert got[0].shape == (5, 2)
+    for a, b in zip(got, expected):
+        assert a.shape == tuple(b.shape) and torch.allclose(torch.from_numpy(a), b, atol=1e-4)
+
+
+def test_several_heads_give_one_named_output_each(onnx_file):
+    import onnxruntime
+
+    out, report = onnx_file
+    assert report["outputs"] == ["cls2", "kp2", "agegender.age", "agegender.gender"]
+    assert set(report["check"]["by_output"]) == set(report["outputs"])
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == report["outputs"]
+
+
+@pytest.fixture(scope="module")
+def pt2(tmp_path_factory):
+    """resnet18+cls4 (frozen before layer4, in training mode) exported with check over an existing file, with
+    force; the model's modes are recorded right after the export, then it is put in eval mode for comparing."""
+    target = tmp_path_factory.mktemp("pt2") / "model.pt2"
+    target.write_bytes(b"old")
+    model = small("resnet18+cls4", freeze="layer4").train()
+    report = export(model, target, check=True, force=True)
+    modes = {"model": model.training, "layer1": model.backbone.layer1.training}
+    return target, model.eval(), report, modes
+
+
+def test_pt2_reloads_and_computes_what_the_model_computes(pt2):
+    path, model, report, _ = pt2
+    assert report.format == "pt2" and report.check["max_difference"] <= 1e-4
+    program = torch.export.load(str(path))
+    batch = torch.randn(7, 3, SIZE, SIZE)
+    with torch.no_grad():
+        (got,) = program.module()(batch)
+        assert torch.allclose(got, model(batch), atol=1e-5)
+    meta = read_export_metadata(path)
+    assert meta["input_size"] == [3, SIZE, SIZE] and meta["outputs"] == ["cls4"] and meta["int8"] is False
+
+
+def test_a_part_that_cannot_be_traced_is_named(zoo_registry, tmp_path):
+    import unexportable_plugin
+
+    registry = zoo_registry(unexportable_plugin)
+    model = zoo.build("resnet18+cls2+numpyhead3", registry=registry)
+    model.backbone.input_size = (3, SIZE, SIZE)
+    with pytest.raises(zoo.ZooError, match=r"cannot be exported to torch\.export: its head numpyhead3 cannot be traced"):
+        export(model, tmp_path / "m.pt2", registry=registry)
+    assert not (tmp_path / "m.pt2").exists()
+
+
+def test_detection_is_refused_with_the_reason(tmp_path):
+    result = zoo_cli("export", "resnet18+det3", "-o", str(tmp_path / "det.onnx"))
+    one_line_error(result, r"detection head det3 takes a list of images of any size")
+    assert not (tmp_path / "det.onnx").exists()
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["-o", "{tmp}/model.tflite"], r"must end in \.onnx \(ONNX\) or \.pt2"),
+    (["-o", "{tmp}/missing/model.onnx"], r"the folder .*missing does not exist"),
+    (["-o", "{tmp}/exists.onnx"], r"exists; use --force"),
+    (["-o", "{tmp}/model.onnx", "--int8", "--calibrate", "{tmp}"], r"--int8 writes a \.pt2 file"),
+    (["-o", "{tmp}/model.pt2", "--int8"], r"--int8 needs calibration images: --calibrate DIR"),
+    (["-o", "{tmp}/model.pt2", "--int8", "--calibrate", "{tmp}/nowhere"], r"--calibrate .*nowhere: no such folder"),
+    (["-o", "{tmp}/model.pt2", "--calibrate", "{tmp}"], r"calibration images are for --int8"),
+])
+def test_bad_requests_are_one_line_before_any_work(saved, tmp_path, args, pattern):
+    (tmp_path / "exists.onnx").write_bytes(b"keep me")
+    result = zoo_cli("export", str(saved), *[a.format(tmp=tmp_path) for a in args])
+    one_line_error(result, pattern)
+    assert (tmp_path / "exists.onnx").read_bytes() == b"keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exists.onnx"]
+
+
+def test_a_missing_model_file_is_one_line(tmp_path):
+    one_line_error(zoo_cli("export", str(tmp_path / "nope.safetensors"), "-o", str(tmp_path / "m.onnx")),
+                   r"model file .*nope\.safetensors does not exist")
+
+
+def test_force_replaces_an_existing_export_and_the_model_keeps_its_mode(pt2):
+    path, _, _, modes = pt2
+    assert path.read_bytes()[:3] != b"old" and read_export_metadata(path)["outputs"] == ["cls4"]
+    assert modes == {"model": True, "layer1": False}  # still training; frozen stages stay in eval
+
+
+def test_int8_is_refused_on_a_cpu_without_vnni_or_amx(saved, tmp_path, monkeypatch, images):
+    from zoo.benchmark import _machine
+
+    monkeypatch.setattr(_machine, "cpu_flags", lambda: {"sse4_2", "avx2", "avx512f"})
+    result = zoo_cli("export", str(saved), "-o", str(tmp_path / "q.pt2"), "--int8", "--calibrate", str(images))
+    one_line_error(result, r"--int8 needs a CPU with VNNI or AMX .* has neither")
+
+
+def test_int8_without_readable_images_says_so(tmp_path):
+    if not int8_capability():
+        pytest.skip("this CPU has no VNNI or AMX")
+    (tmp_path / "cal").mkdir()
+    (tmp_path / "cal" / "a.png").write_text("not a png")
+    with pytest.warns(zoo.ZooWarning, match="skipped for calibration"), \
+            pytest.raises(zoo.ZooError, match="no image in it could be read"):
+        export(small("resnet18+cls2"), tmp_path / "q.pt2", int8=True, calibrate=tmp_path / "cal")
+    assert not (tmp_path / "q.pt2").exists()
+
+
+def test_int8_pt2_is_calibrated_checked_and_close_to_fp32(images, tmp_path):
+    if not int8_capability():
+        pytest.skip("this CPU has no VNNI or AMX: int8 is refused here")
+    pytest.importorskip("torchao")
+    model = small("resnet18+cls3")
+    with pytest.warns(zoo.ZooWarning, match="notes.jpg"):
+        report = export(model, tmp_path / "q.pt2", int8=True, calibrate=images, check=True)
+    assert report.int8 and report.calibration_images == 12
+    assert report.check["max_difference"] <= 1e-4  # the file computes what the quantized model computes
+    program = torch.export.load(str(tmp_path / "q.pt2"))
+    ops = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+    assert any("quantize_per_tensor" in op for op in ops), sorted(ops)[:20]
+    batch = torch.randn(4, 3, SIZE, SIZE)
+    with torch.no_grad():
+        (got,) = program.module()(batch)
+        expected = model(batch)
+    assert got.shape == expected.shape
+    scale = float(expected.abs().max())
+    assert float((got - expected).abs().max()) < 0.25 * scale  # int8 is near fp32, not equal to it
+    assert read_export_metadata(tmp_path / "q.pt2")["int8"] is True

@@ -1,0 +1,162 @@
+"""The fast inference path every command shares: torch.compile with inductor's freezing applied for
+real, channels-last, and bf16 only where the hardware has it and a measurement says it is faster.
+
+``torch.compile(model, options={"freezing": True})`` does not freeze in torch 2.14: inductor's weight
+folding passes (BatchNorm folded into convolutions, prepacked mkldnn weights) read the global config,
+which the option does not reach, and the model runs several times slower than frozen. `compile_for_inference`
+runs every call of the compiled model under ``torch._inductor.config.patch(freezing=True)`` and inference
+mode, so the first call (which compiles) and any recompilation fold the weights, while torch's global
+configuration is the same before and after.
+
+Where bf16 is native (AVX512-BF16 or AMX, or a GPU that has it), `choose_form` times fp32, bf16 autocast
+and a bf16 copy of the weights, each compiled, and keeps the fastest; elsewhere bf16 is emulated and fp32
+is the answer without measuring.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from zoo.benchmark import _machine
+
+FORMS = ("fp32", "bf16-autocast", "bf16-weights")
+INDUCTOR_SETTINGS = {"freezing": True}  # what zoo asks of inductor for inference: weights folded as constants
+
+
+def _as_float32(value: Any) -> Any:
+    """Outputs of a bf16 model as float32, so decoding and comparing work as for an fp32 model."""
+    return torch.utils._pytree.tree_map(
+        lambda t: t.float() if torch.is_tensor(t) and t.is_floating_point() and t.dtype != torch.float32 else t,
+        value)
+
+
+class CompiledInference:
+    """A model compiled for inference: called like the model, always under inference mode, inductor's
+    freezing and, for the bf16 forms, autocast or bf16 inputs; outputs come back as float32."""
+
+    def __init__(self, model: nn.Module, form: str = "fp32", channels_last: bool = False) -> None:
+        if form not in FORMS:
+            raise ValueError(f"form {form!r} is not one of {', '.join(FORMS)}")
+        self.form = form
+        self.device_type = next(model.parameters()).device.type
+        self.channels_last = channels_last
+        if form == "bf16-weights":
+            model = copy.deepcopy(model).to(torch.bfloat16)
+        self.model = model.eval()
+        self.compiled = torch.compile(self.model)
+
+    def _context(self) -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch._inductor.config.patch(INDUCTOR_SETTINGS))
+        stack.enter_context(torch.inference_mode())
+        if self.form == "bf16-autocast":
+            stack.enter_context(torch.autocast(self.device_type, dtype=torch.bfloat16))
+        return stack
+
+    def _input(self, value: Any) -> Any:
+        if not torch.is_tensor(value) or not value.is_floating_point():
+            return value
+        if self.form == "bf16-weights":
+            value = value.to(torch.bfloat16)
+        if self.channels_last and value.ndim == 4:
+            value = value.contiguous(memory_format=torch.channels_last)
+        return value
+
+    def __call__(self, *args: Any) -> Any:
+        args = torch.utils._pytree.tree_map(self._input, args)
+        with self._context():
+            output = self.compiled(*args)
+        return output if self.form == "fp32" else _as_float32(output)
+
+
+def compile_for_inference(model: nn.Module, form: str = "fp32", channels_last: bool = False) -> CompiledInference:
+    """``model`` compiled the zoo way for inference (see the module's docstring); ``channels_last``
+    turns image batches to that layout on the way in."""
+    return CompiledInference(model, form, channels_last)
+
+
+def compile_for_training(model: nn.Module) -> Callable[..., Any]:
+    """``model`` compiled for training: no freezing, the weights change at every step."""
+    return torch.compile(model)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """bf16 matrix work in hardware: a GPU that reports it, or a CPU with AVX512-BF16 or AMX."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return _machine.native_bf16_cpu()
+
+
+def candidate_forms(model: nn.Module, device: torch.device) -> tuple[str, ...]:
+    """The forms worth timing here; a detection model (a list of images in, torchvision's transform
+    inside) keeps float32 weights."""
+    if not native_bf16(device):
+        return ("fp32",)
+    if getattr(model, "takes_images", False):
+        return ("fp32", "bf16-autocast")
+    return FORMS
+
+
+@dataclass
+class FormChoice:
+    """Which form `choose_form` kept, and the images per second each form measured (empty: not measured)."""
+
+    form: str
+    images_per_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def measured(self) -> bool:
+        return bool(self.images_per_s)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_form(model: nn.Module, inputs: Any, form: str, steps: int = 3) -> float:
+    """Images per second of ``model`` compiled in ``form`` on ``inputs`` (one warm-up call compiles)."""
+    runner = compile_for_inference(model, form)
+    device = next(model.parameters()).device
+    count = len(inputs)
+    runner(inputs)
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        runner(inputs)
+    _sync(device)
+    return count * steps / (time.perf_counter() - start)
+
+
+def choose_form(model: nn.Module, inputs: Any, forms: Sequence[str] | None = None,
+                measure: Callable[[nn.Module, Any, str], float] = time_form) -> FormChoice:
+    """The fastest of ``forms`` (default: `candidate_forms`) for ``model`` on ``inputs``, by measuring;
+    a single candidate is kept without measuring."""
+    device = next(model.parameters()).device
+    forms = tuple(forms or candidate_forms(model, device))
+    if len(forms) == 1:
+        return FormChoice(forms[0])
+    rates = {}
+    for form in forms:
+        torch._dynamo.reset()
+        rates[form] = round(measure(model, inputs, form), 2)
+    torch._dynamo.reset()
+    return FormChoice(max(rates, key=rates.get), rates)
+
+
+def fast_inference(model: nn.Module, example: Any) -> tuple[CompiledInference, FormChoice]:
+    """``model`` in channels-last (unless it takes a list of images), compiled in the fastest form for
+    inputs like ``example``: what ``--fast`` runs for every inference command."""
+    channels_last = not getattr(model, "takes_images", False)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        example = example.contiguous(memory_format=torch.channels_last)
+    choice = choose_form(model.eval(), example)
+    return compile_for_inference(model, choice.form, channels_last), choice

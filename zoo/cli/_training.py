@@ -1,0 +1,105 @@
+"""``zoo train`` and ``zoo eval``: thin commands over `zoo.fit` and `zoo.evaluate`.
+
+`add_training_commands` hooks them into the `zoo` group with the group's registry and output helpers,
+so this module needs nothing from `zoo.cli` itself.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from zoo.cli._format import format_epoch, format_evaluation
+
+
+def add_training_commands(group: click.Group, registry: Callable[[click.Context], Any],
+                          emit: Callable[..., None]) -> None:
+    """Add ``zoo train`` and ``zoo eval`` to ``group``; ``registry(ctx)`` is the invocation's registry
+    (``--registry`` overlay included), ``emit(data, as_json, text)`` prints a result."""
+    group.add_command(_train_command(registry, emit))
+    group.add_command(_eval_command(registry, emit))
+
+
+def _train_command(registry: Callable[[click.Context], Any], emit: Callable[..., None]) -> click.Command:
+    @click.command()
+    @click.argument("model", metavar="SPEC|FILE")
+    @click.argument("data")
+    @click.option("-o", "--output", required=True, metavar="FILE", help="Save the best epoch to FILE.safetensors "
+                  "(the last to FILE-last.safetensors, the history and curves beside it).")
+    @click.option("--force", is_flag=True, help="Replace existing output files.")
+    @click.option("--val", default=None, metavar="DATA", help="Validation table or COCO file (folders: DATA/val/).")
+    @click.option("--val-split", type=float, default=None, help="Hold out this share of DATA for validation.")
+    @click.option("--freeze", default=None, metavar="POLICY", help="none, all, a stage name, last:N, ...")
+    @click.option("--weights", default=None, metavar="SOURCE", help="Pretrained weights for a SPEC (as zoo build).")
+    @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
+    @click.option("-b", "--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+    @click.option("--img-size", type=click.IntRange(min=8), default=None, help="Square image size (default: the model's).")
+    @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+                  help="Learning rate of the heads (default: 0.01 sgd, 0.001 adamw).")
+    @click.option("--optimizer", type=click.Choice(["sgd", "adamw"]), default="sgd", show_default=True)
+    @click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True)
+    @click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]), default="cosine", show_default=True)
+    @click.option("--warmup", type=click.IntRange(min=0), default=0, show_default=True, help="Epochs of linear warm-up.")
+    @click.option("--backbone-lr", type=click.FloatRange(min=0), default=1.0, show_default=True,
+                  help="The backbone learns at lr times this (0.1: ten times slower than the heads).")
+    @click.option("--layer-decay", type=click.FloatRange(0, 1, min_open=True), default=None,
+                  help="Each stage learns at this times the rate of the stage after it.")
+    @click.option("--unfreeze", default=None, metavar="EPOCH:STAGE,...",
+                  help="Gradual unfreezing: 3:layer4,6:layer3 trains from layer4 on at epoch 3, from layer3 at 6.")
+    @click.option("--no-augment", is_flag=True, help="Train on the eval transform (no random crop or flip).")
+    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader worker processes.")
+    @click.option("--device", default=None, help="cpu, cuda, ... (default: cpu).")
+    @click.option("--quiet", is_flag=True, help="No progress bar and no line per epoch.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result (history, best epoch, files) as JSON.")
+    @click.pass_context
+    def train(ctx: click.Context, model: str, data: str, output: str, force: bool, val: str | None, freeze: str | None,
+              weights: str | None, no_augment: bool, device: str | None, quiet: bool, as_json: bool, **settings: Any) -> int:
+        """Fine-tune SPEC (or a saved FILE) on DATA: a folder of class folders (train/ and val/ inside), a CSV or
+        JSON-lines table (image column plus each head's columns), or a COCO JSON file (detection)."""
+        from zoo.training.loop import fit
+
+        quiet = quiet or as_json
+        report = None if quiet else (lambda row: click.echo(format_epoch(row), err=False))
+        try:
+            result = fit(model, data, val, freeze=freeze, weights=weights, output=output, force=force, device=device,
+                         progress=False if quiet else None, on_epoch=report, augment=not no_augment,
+                         registry=registry(ctx), **settings)
+        except KeyboardInterrupt:
+            click.echo("zoo: interrupted; nothing was written", err=True)
+            return 130
+        if as_json:
+            emit(result.as_dict(), True)
+        else:
+            best = "  ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
+            click.echo(f"best epoch {result.best_epoch}: {best}")
+            click.echo("saved: " + ", ".join(result.files.values()))
+        return 0
+
+    return train
+
+
+def _eval_command(registry: Callable[[click.Context], Any], emit: Callable[..., None]) -> click.Command:
+    @click.command("eval")
+    @click.argument("model", metavar="FILE|SPEC")
+    @click.argument("data")
+    @click.option("--weights", default=None, metavar="SOURCE", help="Weights for a SPEC (as zoo build --weights).")
+    @click.option("-b", "--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+    @click.option("--out", default=None, metavar="DIR", help="Write a confusion-matrix PNG per classification head.")
+    @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True)
+    @click.option("--device", default=None, help="cpu, cuda, ... (default: cpu).")
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @click.pass_context
+    def eval_command(ctx: click.Context, model: str, data: str, weights: str | None, batch_size: int, out: str | None,
+                     workers: int, device: str | None, as_json: bool) -> None:
+        """Every head's metrics of MODEL on labelled DATA (as zoo train reads it; a folder's val/ when it has one)."""
+        from zoo._prediction import load_model
+        from zoo.training.evaluation import evaluate
+
+        loaded = load_model(model, weights=weights, registry=registry(ctx))
+        result = evaluate(loaded, data, batch_size=batch_size, device=device, workers=workers, out=out,
+                          progress=None if not as_json else False, registry=registry(ctx))
+        emit(result, as_json, None if as_json else format_evaluation(result))
+
+    return eval_command

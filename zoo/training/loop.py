@@ -1,0 +1,258 @@
+"""`zoo.fit`: fine-tune a model on a data set, keep the best epoch and the last, and save both with
+everything that decides what the model computes (labels, image size, eval transform, settings, metrics).
+
+The loop is the seeds' loop (forward, the model's loss, backward, step; then validation) with what they
+leave to the user done once: data and transform from the model, parameter groups per stage, warm-up and
+schedule, gradual unfreezing with the optimizer kept right, progress, history and atomic files. A
+KeyboardInterrupt stops it before anything is written.
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zoo._artifact import check_output, load, save
+from zoo._builder import build, freeze as apply_freeze
+from zoo._modelfile import model_file
+from zoo.errors import ZooError
+from zoo.training.data import load_data, loader
+from zoo.training.evaluation import check_unreadable, head_metrics, run, to_device, unpack
+from zoo.training.history import history_paths, write_history
+from zoo.training.optim import Schedule, add_unfrozen, make_optimizer, param_groups, parse_unfreeze
+from zoo.training.progress import progress as bar
+from zoo.training.transforms import of_model, spatial_targets
+
+if TYPE_CHECKING:
+    from zoo._model import ZooModel
+    from zoo._registry import Registry
+
+DEFAULT_LR = {"sgd": 0.01, "adamw": 0.001}
+
+
+@dataclass
+class Settings:
+    """What a run was asked to do; saved in the model file under ``training``."""
+
+    epochs: int = 1
+    batch_size: int = 32
+    img_size: int | None = None
+    lr: float | None = None
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    warmup: int = 0  # epochs of linear warm-up
+    backbone_lr: float = 1.0  # backbone stages learn at lr * backbone_lr
+    layer_decay: float | None = None
+    unfreeze: str | None = None  # "3:layer4,6:layer3"
+    augment: bool = True
+    val_split: float | None = None
+    seed: int = 0
+    workers: int = 0
+
+    def check(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ZooError(f"epochs ({self.epochs}) and batch size ({self.batch_size}) must be 1 or more")
+        if self.warmup < 0 or (self.warmup and self.warmup >= self.epochs):
+            raise ZooError(f"--warmup {self.warmup} must be fewer epochs than --epochs {self.epochs}")
+        if self.optimizer not in DEFAULT_LR:
+            raise ZooError(f"unknown optimizer {self.optimizer!r}; choose {', '.join(DEFAULT_LR)}")
+
+
+@dataclass
+class FitResult:
+    model: Any
+    history: list[dict[str, Any]]
+    best_epoch: int
+    metrics: dict[str, float]
+    files: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"best_epoch": self.best_epoch, "metrics": self.metrics, "history": self.history, "files": self.files}
+
+
+def _seed(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _model(model: Any, freeze: str | None, weights: Any, registry: Registry | None) -> ZooModel:
+    """A built model as it is, a saved file with its own weights, or a spec built with ``weights``."""
+    from zoo._model import ZooModel
+
+    if not isinstance(model, ZooModel):
+        text = os.fspath(model)
+        path = model_file(text, "train")
+        if path is not None:
+            if weights is not None:
+                raise ZooError(f"{text} is a model file and carries its own weights; drop --weights")
+            model = load(path, registry=registry)
+        else:
+            return build(text, freeze=freeze, weights=weights, registry=registry)
+    return model if freeze is None else apply_freeze(model, freeze, registry)
+
+
+def _score(row: dict[str, Any], model: ZooModel) -> float:
+    """Higher is better: val mAP for detection (no loss in eval mode), else minus the val loss."""
+    if model.takes_images:
+        return next((v for k, v in row.items() if k.endswith("/map") and k.startswith("val/")), 0.0)
+    return -row["val/loss"]
+
+
+def _outputs(output: str | os.PathLike[str] | None, force: bool) -> dict[str, Path]:
+    if output is None:
+        return {}
+    best = check_output(output, force)
+    last = best.with_name(best.stem + "-last.safetensors")
+    check_output(last, force)
+    for path in history_paths(best).values():
+        if path.exists() and not force:
+            raise ZooError(f"{path} exists; use --force (force=True) to replace it")
+    return {"best": best, "last": last}
+
+
+def fit(
+    model: ZooModel | str | os.PathLike[str],
+    data: Any,
+    val: Any = None,
+    *,
+    freeze: str | None = None,
+    weights: Any = None,
+    output: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    device: str | None = None,
+    progress: bool | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    registry: Registry | None = None,
+    **settings: Any,
+) -> FitResult:
+    """Fine-tune ``model`` (a built model, a spec or a .safetensors file) on ``data``.
+
+    ``registry``: where spec names, freeze policies and head target readers are looked up (default: the
+    packaged registry with $ZOO_REGISTRY).
+    ``data``: a folder of class folders, a CSV/JSON-lines table, a COCO JSON file, or your own DataLoader
+    of (images, targets); ``val`` the same (default: DATA/val/ or ``val_split``). ``settings`` are the fields
+    of `Settings` (epochs, batch_size, img_size, lr, optimizer, schedule, warmup, backbone_lr, layer_decay,
+    unfreeze, augment, val_split, seed, workers). The model ends with its best epoch's weights; with
+    ``output``, the best and the last epoch are saved (``NAME.safetensors``, ``NAME-last.safetensors``) with
+    the history (``NAME.history.csv``/``.json``, ``NAME.curves.png``).
+
+    >>> zoo.fit("resnet18+cls2", "hymenoptera_data", weights="imagenet", freeze="layer4", epochs=5)  # doctest: +SKIP
+    """
+    unknown = sorted(set(settings) - set(Settings.__dataclass_fields__))
+    if unknown:
+        raise ZooError(f"zoo.fit has no setting {unknown[0]!r}; settings: {', '.join(Settings.__dataclass_fields__)}")
+    config = Settings(**settings)
+    config.check()
+    config.lr = config.lr or DEFAULT_LR[config.optimizer]
+    files = _outputs(output, force)
+    _seed(config.seed)
+    model = _model(model, freeze, weights, registry)
+    if config.img_size is not None:
+        model.set_image_size(config.img_size)
+    plan = parse_unfreeze(config.unfreeze, model.backbone.stage_names)
+    if plan and plan[-1][0] > config.epochs:
+        raise ZooError(f"--unfreeze {config.unfreeze}: epoch {plan[-1][0]} is after the last epoch {config.epochs}")
+    preprocessing = of_model(model)
+    whole = model.takes_images
+    if isinstance(data, (str, os.PathLike)):
+        train_samples, val_samples = load_data(model, data, val, config.val_split, config.seed)
+        model.labels.update(train_samples.labels)
+        augment = config.augment and not spatial_targets(model)
+        train_loader = loader(train_samples, preprocessing.train_transform(augment), config.batch_size, shuffle=True,
+                              whole=whole, workers=config.workers, seed=config.seed)
+        val_loader = loader(val_samples, preprocessing.eval_transform(), config.batch_size, shuffle=False,
+                            whole=whole, workers=config.workers)
+        sizes = (len(train_samples), len(val_samples))
+        source = os.fspath(data)
+    else:
+        if val is None:
+            raise ZooError("with your own DataLoader, give a validation DataLoader too (val=...)")
+        train_loader, val_loader, sizes, source = data, val, (None, None), "DataLoader"
+    if device is not None:
+        model.to(device)
+    run_on = next(model.parameters()).device
+    groups = dict(backbone_lr=config.backbone_lr, layer_decay=config.layer_decay)
+    optimizer = make_optimizer(config.optimizer, param_groups(model, config.lr, weight_decay=config.weight_decay,
+                                                              **groups), momentum=config.momentum)
+    steps = len(train_loader)
+    schedule = Schedule(config.schedule, config.epochs * steps, config.warmup * steps, max(1, config.epochs // 3) * steps)
+    history: list[dict[str, Any]] = []
+    best_state, best_score, best_epoch, step = None, float("-inf"), 0, 0
+    for epoch in range(1, config.epochs + 1):
+        for at, stage in plan:
+            if at == epoch:
+                apply_freeze(model, stage if stage.startswith(("last:", "none", "all")) else f"before:{stage}", registry)
+                add_unfrozen(optimizer, model, config.lr, weight_decay=config.weight_decay, **groups)
+        model.train()
+        metric = None if whole else model.metric()
+        loss_sum, images, skipped, started = 0.0, 0, 0, time.perf_counter()
+        for batch in bar(train_loader, steps, f"epoch {epoch}/{config.epochs}", progress):
+            inputs, targets, missed = unpack(batch)
+            skipped += missed
+            if len(inputs) == 0:
+                continue
+            inputs, targets = to_device(inputs, run_on), to_device(targets, run_on)
+            schedule.apply(optimizer, step)
+            outputs = model(inputs, targets) if whole else model(inputs)
+            loss = model.loss(outputs, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            loss_sum += float(loss.detach()) * len(inputs)
+            images += len(inputs)
+            if metric is not None:
+                metric.update(_detach(outputs), targets)
+        seconds = time.perf_counter() - started
+        if sizes[0] is not None:
+            check_unreadable(skipped, sizes[0], source)
+        if images == 0:
+            raise ZooError(f"epoch {epoch}: no training image could be read")
+        found = run(model, val_loader, run_on)
+        row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train/loss": loss_sum / images}
+        if metric is not None:
+            row.update({f"train/{k}": v for k, v in head_metrics(metric).items()})
+        if found["loss"] is not None:
+            row["val/loss"] = found["loss"]
+        row.update({f"val/{k}": v for k, v in found["metrics"].items()})
+        row.update({"seconds": round(seconds, 3), "images_per_s": round(images / seconds, 2), "skipped": skipped})
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        score = _score(row, model)
+        if score > best_score:
+            best_score, best_epoch = score, epoch
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    best_row = history[best_epoch - 1]
+    metrics = {k[4:]: v for k, v in best_row.items() if k.startswith("val/")}
+    model.record["preprocessing"] = preprocessing.as_dict()
+    model.record["training"] = {**asdict(config), "data": source, "train_images": sizes[0], "val_images": sizes[1],
+                                "epochs_run": len(history), "best_epoch": best_epoch}
+    written: dict[str, str] = {}
+    if files:
+        model.record["metrics"] = {k[4:]: v for k, v in history[-1].items() if k.startswith("val/")}
+        model.record["training"]["epoch"] = len(history)
+        written["last"] = str(save(model, files["last"], force=force, registry=registry))
+        written.update(write_history(history, files["best"]))
+    model.load_state_dict(best_state)
+    model.record["metrics"] = metrics
+    model.record["training"]["epoch"] = best_epoch
+    if files:
+        written["best"] = str(save(model, files["best"], force=force, registry=registry))
+    return FitResult(model, history, best_epoch, metrics, written)
+
+
+def _detach(outputs: Any) -> Any:
+    if isinstance(outputs, dict):
+        return {k: _detach(v) for k, v in outputs.items()}
+    return outputs.detach()
