@@ -1,4 +1,4 @@
-"""Built-in freeze policies. Each chooses backbone stages to freeze; the heads always train."""
+"""Built-in freeze policies. Each chooses backbone stages, or parameters, to freeze; the heads always train."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,6 +23,18 @@ def _last(stages: Sequence[str], count: int) -> list[str]:
     return list(stages[: max(len(stages) - count, 0)])
 
 
+def _all_but_norms(stages, _: None) -> list[str]:
+    from zoo.freezing import is_norm, parameters_where
+
+    return parameters_where(stages, lambda name, parameter, module: not is_norm(module))
+
+
+def _all_but_biases(stages, _: None) -> list[str]:
+    from zoo.freezing import parameters_where
+
+    return parameters_where(stages, lambda name, parameter, module: name.rpartition(".")[2] != "bias")
+
+
 @hookimpl
 def zoo_freeze_policies():
     yield FreezePolicyPart("none", _none, "everything trains (fine-tuning)", namespace="zoo")
@@ -33,3 +45,8 @@ def zoo_freeze_policies():
     )
     yield FreezePolicyPart("last", _last, "the last N stages and the heads train, earlier stages are frozen",
                            namespace="zoo", argument="int")
+    yield FreezePolicyPart("norms", _all_but_norms, "only the backbone's normalisation layers (BatchNorm, LayerNorm, "
+                           "GroupNorm) and the heads train; their statistics update", namespace="zoo",
+                           chooses="parameters")
+    yield FreezePolicyPart("bias", _all_but_biases, "only the backbone's biases and the heads train (BitFit)",
+                           namespace="zoo", chooses="parameters")

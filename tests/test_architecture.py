@@ -23,7 +23,7 @@ HEAVY = ("torch", "torchvision", "timm", "matplotlib")
 LAYERS = (
     ("base", ("zoo._version", "zoo.errors", "zoo._untrusted")),
     ("contract", ("zoo.hookspecs", "zoo.parts", "zoo.backbone", "zoo.head", "zoo.metrics", "zoo.drawing",
-                  "zoo.batchnorm", "zoo.files", "zoo.targets")),
+                  "zoo.batchnorm", "zoo.files", "zoo.freezing", "zoo.targets")),
     ("core", ("zoo._spec", "zoo._catalogue", "zoo._plugin_host", "zoo._registry", "zoo._plugin_checks",
               "zoo._recipe", "zoo._metadata_check", "zoo._modelfile", "zoo._model", "zoo._reference",
               "zoo._weights", "zoo._builder", "zoo._labels", "zoo._artifact", "zoo._summary", "zoo._images",

@@ -36,7 +36,7 @@ def test_kinds_filter_and_presets_are_listed():
     assert {r["kind"] for r in heads.values()} == {"head"}
     assert heads["zoo/cls"]["usage"].startswith("cls<classes>[:hidden=,dropout=")
     policies = {r["name"] for r in json.loads(run("list", "--kind", "freeze", "--json").output)}
-    assert policies == {"zoo/none", "zoo/all", "zoo/before", "zoo/last"}
+    assert policies == {"zoo/none", "zoo/all", "zoo/before", "zoo/last", "zoo/norms", "zoo/bias"}
     presets = {r["name"]: r for r in json.loads(run("list", "--kind", "preset", "--json").output)}
     assert presets["resnet50-layer4"]["usage"] == "resnet50+cls10 --freeze=layer4"
     assert presets["resnet50-layer4"]["provider"] == "registry.toml"

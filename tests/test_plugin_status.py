@@ -22,7 +22,8 @@ def test_an_unknown_name_mentions_the_plugins_that_failed_or_are_disabled(with_p
     monkeypatch.setenv("ZOO_DISABLE_PLUGINS", "clash")
     registry = quietly()
     with pytest.raises(ZooError, match=r"unknown head 'okhead'.*; not loaded: badhook \(zoo-broken, failed\), "
-                                       r"badimport \(zoo-broken, failed\), clash \(zoo-broken, disabled\) \(see zoo plugins\)"):
+                                       r"badimport \(zoo-broken, failed\), clash \(zoo-broken, disabled\), "
+                                       r"reserved \(zoo-broken, failed\) \(see zoo plugins\)"):
         registry.entry("head", "okhead")
     with pytest.raises(ZooError, match=r"unknown backbone 'clash/net'.*not loaded: .*clash \(zoo-broken, disabled\)"):
         registry.backbone("clash/net")

@@ -61,7 +61,7 @@ def test_strict_mode_makes_a_failing_plugin_fatal(with_plugins, monkeypatch):
 
 def test_disabled_plugins_are_never_imported(with_plugins, monkeypatch):
     monkeypatch.setenv("ZOO_DISABLE_PLUGINS", "zoo-broken")
-    for module in ("zoo_broken.bad_import", "zoo_broken.bad_hook", "zoo_broken.clash"):
+    for module in ("zoo_broken.bad_import", "zoo_broken.bad_hook", "zoo_broken.clash", "zoo_broken.reserved"):
         sys.modules.pop(module, None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no clash warning either
@@ -98,7 +98,7 @@ def test_plugins_command_shows_every_plugin_with_its_status(plugin_site, run_zoo
     records = {r["name"]: r for r in json.loads(result.stdout)}
     assert records["example"]["version"] == "1.2.0"
     assert records["example"]["provides"] == {"backbone": ["example/tinycnn", "example/flatnet"],
-                                              "head": ["example/msp"], "freeze": ["example/first"]}
+                                              "head": ["example/msp"], "freeze": ["example/first", "example/keepnorms"]}
     assert records["badimport"]["status"] == "error"
     assert "zoo: warning: backbone torchvision/resnet50 is provided by both zoo" in result.stderr
     table = run_zoo("plugins", site=plugin_site)
@@ -115,7 +115,7 @@ def test_isolated_registry_fixture_holds_builtins_and_the_given_plugins(zoo_regi
     import zoo_example
 
     registry = zoo_registry(zoo_example)
-    assert {r.name for r in registry.plugins} == {"torchvision", "timm", "heads", "freeze", "zoo_example"}
+    assert {r.name for r in registry.plugins} == {"torchvision", "timm", "heads", "freeze", "example"}
     model = zoo.build("tinycnn+msp2", freeze="first:2", registry=registry)
     assert model.frozen_stages == ("s1", "s2")
     bare = zoo_registry(zoo_example, builtins=False)

@@ -198,7 +198,7 @@ WRONG = [3.5, True, "text\n\x1b[31m", ["x", 1], {"k": None}]
 PLUGIN_KEYS = ("kind", "part", "plugin", "distribution", "version")
 HEAD_KEYS = ("name", "part", "size", "options")
 # Right types after all: an option left at its default is None; a label or a source is any text, shown escaped.
-LEGAL = {(("heads", 0, "options"), "dict"), (("labels", "cls3", 0), "str"), (("weights", "source"), "str"),
+LEGAL = {(("heads", 0, "options"), "dict"), (("backbone_options",), "dict"), (("frozen_by_hand",), "bool"), (("labels", "cls3", 0), "str"), (("weights", "source"), "str"),
          (("mean", 0), "float")}
 
 
@@ -207,7 +207,8 @@ def _fields(meta: dict) -> list[tuple[str, ...]]:
     fields += [("plugins", 0, key) for key in PLUGIN_KEYS]
     fields += [("heads", 0, key) for key in HEAD_KEYS]
     fields += [("weights", key) for key in ("source", "sha256")]
-    fields += [("labels", "cls3"), ("labels", "cls3", 0), ("frozen_stages", 0), ("input_size", 0), ("mean", 0)]
+    fields += [("labels", "cls3"), ("labels", "cls3", 0), ("frozen_stages", 0), ("input_size", 0), ("mean", 0),
+               ("frozen_parameters", 0)]
     return fields
 
 

@@ -5,6 +5,7 @@ writes it from a model (atomically, never replacing a file unless forced) and re
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -24,7 +25,7 @@ from zoo._version import __version__
 from zoo._weights import WeightsReport
 from zoo.errors import ZooError, ZooWarning
 from zoo.files import atomic_write_bytes, check_new_file
-from zoo.parts import KIND_LABELS
+from zoo.parts import KIND_LABELS, resolve_options
 
 if TYPE_CHECKING:
     import torch
@@ -101,6 +102,9 @@ def metadata_for(model: ZooModel, registry: Registry, labels: Labels | None = No
         "spec": model.spec,
         "freeze": model.freeze_policy,
         "frozen_stages": list(model.frozen_stages),
+        "backbone_options": recipe.backbone_options,  # defaults included: a plugin may change its defaults
+        "frozen_parameters": model.frozen_parameters(),
+        "frozen_by_hand": tuple(model.frozen_parameters()) != model.policy_frozen,
         "heads": [{"name": h.key, "part": h.part.qualified_name, "size": h.ref.size, "options": h.options}
                   for h in recipe.heads],
         "labels": resolve_labels(labels, model, recipe),
@@ -152,7 +156,7 @@ def save(
     >>> zoo.save(model, "ants-bees.safetensors", labels=["ant", "bee"])  # doctest: +SKIP
     """
     path = check_output(path, force)
-    meta = metadata_for(model, registry or default_registry(), labels)
+    meta = metadata_for(model, registry or model.registry or default_registry(), labels)
     tensors = _tensors(model)
     meta["content_sha256"] = _data_sha256(_serialise(tensors, meta))
     blob = _serialise(tensors, meta)
@@ -196,6 +200,29 @@ def _check_plugins(path: Path, meta: dict[str, Any], registry: Registry) -> None
             raise _missing_plugin(path, record, registry, str(exc)) from None
 
 
+def _with_recorded_options(recipe: Recipe, meta: dict[str, Any]) -> Recipe:
+    """The recipe with the backbone options the file recorded, defaults included (older files record none)."""
+    recorded = meta.get("backbone_options")
+    if not isinstance(recorded, dict):
+        return recipe
+    given = {str(k): v for k, v in recorded.items() if v is not None}
+    options = resolve_options(recipe.backbone.options, given, recipe.backbone.qualified_name)
+    return dataclasses.replace(recipe, backbone_options=options)
+
+
+def _version_changes(meta: dict[str, Any], registry: Registry) -> str:
+    """``; made with zoo-example 1.1.0, installed 1.2.0`` for each plugin whose version changed since saving."""
+    changes = []
+    for record in meta.get("plugins") or []:
+        plugin = next((r for r in registry.plugins if r.name == record.get("plugin")), None) \
+            if isinstance(record, dict) else None
+        if plugin is not None and record.get("version") and plugin.version != record["version"]:
+            change = f"{record.get('distribution')} {record['version']}, installed {plugin.version}"
+            if change not in changes:
+                changes.append(change)
+    return f" (made with {'; '.join(changes)})" if changes else ""
+
+
 def _check_fit(path: Path, model: ZooModel, tensors: Mapping[str, torch.Tensor]) -> None:
     own = model.state_dict()
     problems = [f"{k} is {tuple(tensors[k].shape)} in the file and {tuple(own[k].shape)} in the model"
@@ -209,6 +236,20 @@ def _check_fit(path: Path, model: ZooModel, tensors: Mapping[str, torch.Tensor])
         problems.append(f"{len(unexpected)} unexpected tensor(s): {shown}")
     if problems:
         raise ZooError(f"{path} does not fit {model.spec}: {'; '.join(problems[:3])}")
+
+
+def _restore_frozen_parameters(path: Path, model: ZooModel, meta: dict[str, Any]) -> None:
+    """Freeze exactly the parameters the file records (files from before zoo recorded them keep the stages)."""
+    recorded = meta.get("frozen_parameters")
+    if recorded is None or list(model.frozen_parameters()) == [str(name) for name in recorded]:
+        return
+    if not meta.get("frozen_by_hand"):
+        warnings.warn(f"{path}: freeze policy {meta['freeze']} now freezes other parameters; "
+                      f"keeping the file's {len(recorded)} frozen parameters", ZooWarning, stacklevel=3)
+    try:
+        model.set_frozen_parameters(str(name) for name in recorded)
+    except ZooError as exc:
+        raise ZooError(f"{path}: {exc}") from None
 
 
 def load(
@@ -227,22 +268,29 @@ def load(
     registry = registry or default_registry()
     _check_plugins(path, meta, registry)
     try:
-        recipe = resolve(meta["spec"], meta["freeze"], registry)
+        recipe = _with_recorded_options(resolve(meta["spec"], meta["freeze"], registry), meta)
         model = build_recipe(recipe, registry)
     except ZooError as exc:
-        raise ZooError(f"{path}: {exc}") from None
+        raise ZooError(f"{path}: {exc}{_version_changes(meta, registry)}") from None
     tensors, file_sha = read_tensors(path, header)
-    _check_fit(path, model, tensors)
+    try:
+        _check_fit(path, model, tensors)
+    except ZooError as exc:
+        raise ZooError(f"{exc}{_version_changes(meta, registry)}") from None
     model.load_state_dict(tensors, strict=True)
     frozen = [str(s) for s in meta["frozen_stages"]]
     if list(model.frozen_stages) != frozen:
         warnings.warn(f"{path}: freeze policy {meta['freeze']} now freezes {list(model.frozen_stages)}; "
                       f"keeping the file's frozen stages {frozen}", ZooWarning, stacklevel=2)
         model.set_frozen(frozen, meta["freeze"])
+    _restore_frozen_parameters(path, model, meta)
     model.labels = clean_labels(meta.get("labels") or {})
     size = meta.get("input_size")
     if isinstance(size, list) and len(size) == 3 and tuple(size[1:]) != model.image_size:
         model.set_image_size(tuple(int(v) for v in size[1:]))
+    for key in ("mean", "std"):  # the file's preprocessing (its weights' own, maybe) is the truth
+        if isinstance(meta.get(key), list) and meta[key]:
+            setattr(model.backbone, key, tuple(float(v) for v in meta[key]))
     model.record = {key: meta[key] for key in RECORDED if isinstance(meta.get(key), dict)}
     model.weights_report = WeightsReport(str(path), str(path), file_sha, "zoo", len(tensors))
     return model if device is None else model.to(device)

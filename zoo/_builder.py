@@ -5,7 +5,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from zoo._optimizer_check import watch
-from zoo._plugin_checks import FeaturesCheck, build_backbone, build_head, origin, select_stages
+from zoo._plugin_checks import FeaturesCheck, build_backbone, build_head, origin, select_parameters, select_stages
 from zoo._recipe import LOSS_WEIGHT, Recipe, ResolvedHead, resolve
 from zoo._registry import Registry, default_registry
 from zoo._weights import Weights, load_weights
@@ -58,11 +58,11 @@ def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None 
         if head.part.needs == "stage" and not backbone.feature_info.spatial_stages:
             raise ZooError(f"head {head.key} needs a spatial stage and {name} has none; choose a CNN backbone")
         options = {k: v for k, v in head.options.items() if v is not None}
-        if not any(o.name == LOSS_WEIGHT.name for o in head.part.options):
-            loss_weights[head.key] = options.pop(LOSS_WEIGHT.name, 1.0)
+        loss_weights[head.key] = options.pop(LOSS_WEIGHT.name, 1.0)  # reserved: no head declares its own
         heads[head.key] = build_head(registry.entry("head", head.part.qualified_name), backbone.feature_info,
                                      head.ref.size, options)
     model = ZooModel(backbone, heads, str(recipe.spec), loss_weights, recipe)
+    model.registry = registry
     model.features_check = FeaturesCheck(origin(backbone_entry))
     freeze(model, recipe.freeze, registry)
     if weights is not None and load_weights(model, weights, recipe, registry).backbone_loaded:
@@ -100,14 +100,21 @@ def freeze(model: ZooModel, policy: str | None = None, registry: Registry | None
 
     Freezing again replaces the previous policy, so ``all`` then ``layer4`` unfreezes step by step.
     """
-    registry = registry or default_registry()
+    registry = registry or model.registry or default_registry()
     backbone = model.backbone
     name = (model.recipe or resolve(model.spec, registry=registry)).spec.backbone.ref
     part, argument = registry.freeze_policy(policy or "none", backbone.stage_names, name)
-    selected = select_stages(registry.entry("freeze", part.qualified_name), backbone.stage_names, argument)
+    entry = registry.entry("freeze", part.qualified_name)
     qualified = part.qualified_name  # saved and printed qualified, so another plugin's policy of the same name cannot take it
+    label = qualified if argument is None else f"{qualified}:{argument}"
     frozen = [p for p in model.parameters() if not p.requires_grad]
-    model.set_frozen(selected, qualified if argument is None else f"{qualified}:{argument}")
+    if part.chooses == "parameters":
+        from zoo.freezing import stage_views
+
+        names = [n for n, _ in backbone.named_parameters()]
+        model.set_frozen((), label, select_parameters(entry, stage_views(backbone), names, argument))
+    else:
+        model.set_frozen(select_stages(entry, backbone.stage_names, argument), label)
     unfrozen = [p for p in frozen if p.requires_grad]
     if unfrozen:  # an optimizer made before would silently skip them: warn if one steps without them
         watch(model, unfrozen)

@@ -16,7 +16,12 @@ from zoo._registry import AmbiguousName, Registry, default_registry
 from zoo._spec import parse
 from zoo._summary import model_summary
 from zoo.errors import ZooError
-from zoo.parts import KINDS
+from zoo.parts import KINDS, RESERVED_HEAD_OPTIONS, resolve_options
+
+
+def _options(options) -> list[dict[str, Any]]:
+    return [{"name": o.name, "type": o.type.__name__, "default": o.default, "help": o.help,
+             "choices": list(o.choices), "reserved": o in RESERVED_HEAD_OPTIONS} for o in options]
 
 
 @contextmanager
@@ -46,10 +51,13 @@ def weights_info(part: Any) -> list[dict[str, Any]]:
 
 
 def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
-    entry = registry.entry("backbone", name)
+    """A backbone, built with the options written after its name (``mynet:width=8``) or its defaults."""
+    ref = parse(f"{name}+x").backbone if ":" in name else None
+    entry = registry.entry("backbone", ref.name, ref.namespace) if ref else registry.entry("backbone", name)
     part = entry.part
+    options = resolve_options(part.options, dict(ref.options) if ref else {}, part.qualified_name)
     with _meta_device():
-        backbone = build_backbone(entry, {})
+        backbone = build_backbone(entry, {k: v for k, v in options.items() if v is not None})
     stages = [
         {"name": s.name, "params": backbone.stage_size(s.name), "channels": s.channels, "stride": s.stride}
         for s in backbone.stages
@@ -61,6 +69,10 @@ def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
         "provider": entry.plugin.distribution,
         "plugin": entry.plugin.name,
         "description": part.description,
+        "usage": part.usage,
+        "options": _options(part.options),
+        "resolved_options": options,
+        "aliases": list(part.aliases),
         "stages": stages,
         "params": sum(p.numel() for p in backbone.parameters()),
         "pooled_features": backbone.num_features,
@@ -76,9 +88,9 @@ def _part_info(kind: str, name: str, registry: Registry) -> dict[str, Any]:
     part = entry.part
     result = {"kind": kind, "name": part.qualified_name, "requested": name, "provider": entry.plugin.distribution,
               "plugin": entry.plugin.name, "description": part.description, "usage": part.usage}
-    for option in getattr(part, "options", ()):
-        result.setdefault("options", []).append(
-            {"name": option.name, "type": option.type.__name__, "default": option.default, "help": option.help})
+    reserved = RESERVED_HEAD_OPTIONS if kind == "head" else ()
+    if kind == "head":
+        result["options"] = _options((*part.options, *reserved))
     return result
 
 

@@ -112,13 +112,16 @@ class _Checker:
             raise self.fail("its head list names a head part that is not a valid name")
         if head.get("size") is not None:
             self.integer(head["size"], "head size")
-        options = self.items(head.get("options", {}), "head options", dict)
-        for key, value in options.items():
-            self.text(key, "head option name", OPTION_KEY)
-            if value is not None and not isinstance(value, (bool, int, float, str)):
-                raise self.fail(f"its head option {key} is {type(value).__name__}, not a value")
-            if isinstance(value, str):
-                self.text(value, "head option value", limit=TEXT_LIMIT)
+        self.options(head.get("options", {}), "head")
+
+    def options(self, value: Any, owner: str) -> None:
+        """A part's options: names as options are named, each a plain value or None."""
+        for key, option in self.items(value, f"{owner} options", dict).items():
+            self.text(key, f"{owner} option name", OPTION_KEY)
+            if option is not None and not isinstance(option, (bool, int, float, str)):
+                raise self.fail(f"its {owner} option {key} is {type(option).__name__}, not a value")
+            if isinstance(option, str):
+                self.text(option, f"{owner} option value", limit=TEXT_LIMIT)
 
     def labels(self, value: Any) -> None:
         for key, names in self.items(value, "labels", dict).items():
@@ -148,6 +151,13 @@ def check_metadata(meta: dict[str, Any], path: object) -> None:
         check.head(head)
     if meta.get("labels") is not None:
         check.labels(meta["labels"])
+    if meta.get("backbone_options") is not None:
+        check.options(meta["backbone_options"], "backbone")
+    if meta.get("frozen_parameters") is not None:
+        for name in check.items(meta["frozen_parameters"], "frozen parameters"):
+            check.text(name, "frozen parameter", STAGE)
+    if "frozen_by_hand" in meta and not isinstance(meta["frozen_by_hand"], bool):
+        raise check.fail(f"its frozen_by_hand is {type(meta['frozen_by_hand']).__name__}, not true or false")
     if "input_size" in meta:
         check.numbers(meta["input_size"], "input size", lambda v: isinstance(v, int) and 0 < v <= 1 << 16)
     for field in ("mean", "std"):

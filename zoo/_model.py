@@ -1,6 +1,7 @@
 """The composed model: one backbone, one or more heads, and the stages a freeze policy froze."""
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,10 @@ from zoo.parts import check_image_heads
 
 if TYPE_CHECKING:
     from zoo._recipe import Recipe
+    from zoo._registry import Registry
+
+# The registry each model was built in, kept beside the model (not in it: copies and pickles stay light).
+_REGISTRIES: weakref.WeakKeyDictionary[nn.Module, Registry] = weakref.WeakKeyDictionary()
 
 
 class ZooModel(nn.Module):
@@ -22,6 +27,8 @@ class ZooModel(nn.Module):
 
     Frozen stages have ``requires_grad=False`` and stay in eval mode through ``model.train()``, so
     their BatchNorm running statistics and dropout never change: a frozen part is a fixed function.
+    A module whose own parameters are all frozen (chosen by a parameter policy, or by hand) stays in
+    eval mode too; `zoo.save` records every frozen parameter and `zoo.load` freezes the same ones.
 
     Training: ``model.loss(outputs, targets)`` is the sum of each head's loss times its weight
     (``loss_weights``, from the spec's ``weight=`` head option, 1 by default). A detection model
@@ -50,6 +57,7 @@ class ZooModel(nn.Module):
         self.recipe = recipe  # what it was built from: saving, re-freezing and benchmarks read it
         self.freeze_policy = "none"
         self.frozen_stages: tuple[str, ...] = ()
+        self.policy_frozen: tuple[str, ...] = ()  # the parameters the policy froze; a hand-made freeze differs
         self.labels: dict[str, list[str]] = {}  # class names by head, saved in artifacts
         self.weights_report = None  # a zoo._weights.WeightsReport once weights were loaded
         # checks the backbone's first Features against its declared stages (set by the builder), then None
@@ -73,6 +81,15 @@ class ZooModel(nn.Module):
         for head in self.heads.values():
             if isinstance(head, Head) and head.inputs == "features":
                 head.attach(self.backbone)
+
+    @property
+    def registry(self) -> Registry | None:
+        """The registry the model was built in: `zoo.save` and `zoo.freeze` use it when given none."""
+        return _REGISTRIES.get(self)
+
+    @registry.setter
+    def registry(self, registry: Registry) -> None:
+        _REGISTRIES[self] = registry
 
     @property
     def takes_images(self) -> bool:
@@ -161,20 +178,43 @@ class ZooModel(nn.Module):
             raise ZooError(f"head {missing[0]} does not implement zoo.head.Head, so it has no metric")
         return ModelMetric({key: head.metric() for key, head in self.heads.items()})
 
-    def set_frozen(self, stages: Iterable[str], policy: str) -> None:
-        """Freeze exactly ``stages`` (and unfreeze every other parameter)."""
+    def set_frozen(self, stages: Iterable[str], policy: str, parameters: Iterable[str] = ()) -> None:
+        """Freeze exactly ``stages`` and the backbone ``parameters`` named (and unfreeze every other one)."""
         stages = tuple(stages)
         unknown = [s for s in stages if s not in self.backbone.stage_names]
         if unknown:
             raise ZooError(f"no stage {unknown[0]!r}; stages: {', '.join(self.backbone.stage_names)}")
         frozen = set(stages)
         self.frozen_stages = tuple(s for s in self.backbone.stage_names if s in frozen)
+        named = dict(self.backbone.named_parameters())
+        chosen = list(parameters)
+        missing = [name for name in chosen if name not in named]
+        if missing:
+            raise ZooError(f"the backbone has no parameter {missing[0]!r}")
         self.freeze_policy = policy
         for p in self.parameters():
             p.requires_grad_(True)
         for stage in self.frozen_stages:
             for p in self.backbone.stage_parameters(stage):
                 p.requires_grad_(False)
+        for name in chosen:
+            named[name].requires_grad_(False)
+        self.policy_frozen = tuple(self.frozen_parameters())
+        self.train(self.training)
+
+    def frozen_parameters(self) -> list[str]:
+        """Names (as in ``named_parameters()``) of every parameter that does not train, however it was frozen."""
+        return [name for name, p in self.named_parameters() if not p.requires_grad]
+
+    def set_frozen_parameters(self, names: Iterable[str]) -> None:
+        """Freeze exactly the parameters named (model-level names), keeping the policy and stages recorded."""
+        named = dict(self.named_parameters())
+        chosen = set(names)
+        missing = sorted(chosen - set(named))
+        if missing:
+            raise ZooError(f"the model has no parameter {missing[0]!r}")
+        for name, p in named.items():
+            p.requires_grad_(name not in chosen)
         self.train(self.training)
 
     def _frozen_modules(self) -> list[nn.Module]:
@@ -184,4 +224,9 @@ class ZooModel(nn.Module):
         super().train(mode)
         for module in self._frozen_modules():
             module.eval()
+        if mode:  # a module whose own parameters are all frozen (a policy's or a hand-made choice) is fixed too
+            for module in self.modules():
+                own = list(module.parameters(recurse=False))
+                if own and not any(p.requires_grad for p in own):
+                    module.training = False
         return self

@@ -108,16 +108,33 @@ def build_head(entry: Entry, features: FeatureInfo, size: int | None, options: d
 
 def select_stages(entry: Entry, stages: Sequence[str], argument: Any) -> list[str]:
     """The stage names a freeze policy chooses, checked to be names of this backbone's stages."""
-    chosen = call(entry, "select", entry.part.select, stages, argument)
-    where = origin(entry)
-    try:
-        selected = list(chosen)
-    except TypeError:
-        raise PluginError(f"{where}: select returned {type(chosen).__name__}, not an iterable of stage names") from None
+    selected, where = _selected(entry, "stage names", stages, argument)
     unknown = [s for s in selected if s not in stages]
     if unknown:
         raise PluginError(f"{where}: select chose {', '.join(map(repr, unknown))}, not among the stages: {', '.join(stages)}")
     return selected
+
+
+def select_parameters(entry: Entry, views: Sequence[Any], known: Sequence[str], argument: Any) -> list[str]:
+    """The backbone parameter names a ``chooses="parameters"`` policy picks from its `StageView`s, checked
+    to be names of this backbone's parameters."""
+    selected, where = _selected(entry, "parameter names", views, argument)
+    names = set(known)
+    unknown = [p for p in selected if not isinstance(p, str) or p not in names]
+    if unknown:
+        shown = ", ".join(map(repr, unknown[:3])) + (" ..." if len(unknown) > 3 else "")
+        raise PluginError(f"{where}: select chose {shown}, not among the backbone's parameters")
+    return selected
+
+
+def _selected(entry: Entry, what: str, given: Sequence[Any], argument: Any) -> tuple[list[Any], str]:
+    """A policy's ``select`` called on ``given``, its answer as a list (or one line if it is not iterable)."""
+    chosen = call(entry, "select", entry.part.select, given, argument)
+    where = origin(entry)
+    try:
+        return list(chosen), where
+    except TypeError:
+        raise PluginError(f"{where}: select returned {type(chosen).__name__}, not an iterable of {what}") from None
 
 
 class FeaturesCheck:

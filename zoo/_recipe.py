@@ -10,10 +10,7 @@ from dataclasses import dataclass
 from zoo._registry import Registry, default_registry
 from zoo._spec import ModelSpec, PartRef, parse
 from zoo.errors import ZooError
-from zoo.parts import BackbonePart, HeadPart, Option, OptionValue, check_image_heads, resolve_options
-
-# Every head takes ``weight=``: its share of the model's loss (``resnet50+cls10+kp5:weight=10``).
-LOSS_WEIGHT = Option("weight", float, 1.0, "this head's weight in the model's loss (0 or more)")
+from zoo.parts import LOSS_WEIGHT, BackbonePart, HeadPart, OptionValue, check_image_heads, resolve_options
 
 
 @dataclass(frozen=True)
@@ -73,8 +70,7 @@ def resolve(text: str, freeze: str | None = None, registry: Registry | None = No
     heads = []
     for ref in spec.heads:
         part = registry.head(ref)
-        declared = part.options if any(o.name == LOSS_WEIGHT.name for o in part.options) else (*part.options, LOSS_WEIGHT)
-        options = resolve_options(declared, dict(ref.options), ref.ref)
+        options = resolve_options((*part.options, LOSS_WEIGHT), dict(ref.options), ref.ref)
         if options.get(LOSS_WEIGHT.name, 0) < 0:
             raise ZooError(f"head {ref.ref}: loss weight {options[LOSS_WEIGHT.name]:g} is negative; "
                            "use weight=0 or more (0 leaves the head untrained)")

@@ -43,6 +43,7 @@ class Registry:
         for plugin, part in manager.collect():
             self._add(plugin, part)
         manager.raise_failures()
+        self._plugin_aliases, self._plugin_presets = self._shipped()
 
     @classmethod
     def from_environment(
@@ -78,9 +79,23 @@ class Registry:
     def plugins(self) -> list[PluginRecord]:
         return self.manager.records
 
+    def _shipped(self) -> tuple[dict[str, str], dict[str, Preset]]:
+        """The aliases and presets backbone parts ship (`BackbonePart.aliases`, ``presets``); first come keeps a name."""
+        aliases: dict[str, str] = {}
+        presets: dict[str, Preset] = {}
+        for qualified, entry in self._entries["backbone"].items():
+            part: BackbonePart = entry.part  # type: ignore[assignment]
+            for alias in part.aliases:
+                aliases.setdefault(alias, qualified)
+            for preset in part.presets:
+                presets.setdefault(preset.name, Preset(preset.name, preset.spec, preset.freeze, preset.description,
+                                                       source=entry.plugin.distribution))
+        return aliases, presets
+
     @property
     def presets(self) -> dict[str, Preset]:
-        return self.catalogue.presets
+        """registry.toml's presets, and those plugins ship (registry.toml wins a name)."""
+        return {**self._plugin_presets, **self.catalogue.presets}
 
     def entries(self, kind: str) -> dict[str, Entry]:
         return self._entries[kind]
@@ -100,6 +115,8 @@ class Registry:
         candidates = self._bare[kind].get(name, [])
         if len(candidates) == 1:
             return self._entries[kind][candidates[0]]
+        if not candidates and kind == "backbone" and name in self._plugin_aliases:
+            return self._entries[kind][self._plugin_aliases[name]]
         if not candidates:
             hint = suggest(name, self._bare[kind]) or (
                 f" (try `zoo list --kind {kind}`)" if kind != "freeze" else ""
@@ -187,11 +204,13 @@ class Registry:
                                  "plugin": entry.plugin.name, "description": entry.part.description,
                                  **({"weights": tags} if k == "backbone" else {})})
         if kind in (None, "preset") and not pretrained:
-            for name, preset in self.catalogue.presets.items():
+            for name, preset in self.presets.items():
                 if matches(name):
                     freeze = f" --freeze={preset.freeze}" if preset.freeze else ""
+                    shipped = name not in self.catalogue.presets
                     rows.append({"kind": "preset", "name": name, "usage": f"{preset.spec}{freeze}",
-                                 "provider": "registry.toml", "plugin": "", "description": preset.description})
+                                 "provider": preset.source if shipped else "registry.toml", "plugin": "",
+                                 "description": preset.description})
         rank = {namespace: i for i, namespace in enumerate(self.catalogue.prefer)}
         kind_order = {k: i for i, k in enumerate(LISTED_KINDS)}
 

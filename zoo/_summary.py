@@ -21,7 +21,7 @@ def model_summary(model: ZooModel) -> dict[str, Any]:
     for stage in backbone.stages:
         total, trainable = _count(backbone.stage_parameters(stage.name))
         rows.append({"kind": "stage", "name": stage.name, "params": total, "trainable": trainable,
-                     "trains": stage.name not in model.frozen_stages,
+                     "trains": stage.name not in model.frozen_stages and (trainable > 0 or not total),
                      "channels": stage.channels, "stride": stage.stride})
     for name, head in model.heads.items():
         total, trainable = _count(head.parameters())

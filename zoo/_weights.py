@@ -415,6 +415,12 @@ def load_weights(model: ZooModel, weights: Weights, recipe: Recipe, registry: Re
             taken = any(k.startswith(f"heads.{head}.") for k in fitted)
             if head in model.heads and taken and not any(k.startswith(f"heads.{head}.") for k in report.dropped):
                 model.labels[head] = names
+    if not isinstance(weights, Mapping):  # weights trained with their own preprocessing bring it along
+        backbone = model.backbone
+        if found.input_size:  # through the model, which keeps the one input size and tells its heads
+            model.set_image_size(tuple(found.input_size)[1:])
+        backbone.mean = tuple(found.mean) if found.mean else backbone.mean
+        backbone.std = tuple(found.std) if found.std else backbone.std
     model.weights_report = report
     return report
 

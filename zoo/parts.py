@@ -31,10 +31,18 @@ class Option:
     help: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    choices: tuple[OptionValue, ...] = ()  # the only values allowed, when given: ("relu", "gelu")
 
     def __post_init__(self) -> None:
         if self.type not in (int, float, str, bool):
             raise TypeError(f"option {self.name!r}: type must be int, float, str or bool")
+        if self.choices and self.default is not None and self.default not in self.choices:
+            raise ValueError(f"option {self.name!r}: default {self.default!r} is not one of its choices")
+
+    @property
+    def usage(self) -> str:
+        """``name=`` or, with choices, ``name=a|b``."""
+        return f"{self.name}=" + "|".join(map(str, self.choices))
 
     def convert(self, value: OptionValue, owner: str) -> OptionValue:
         """Check a parsed value against this option, converting int to float where a float is wanted."""
@@ -46,7 +54,15 @@ class Option:
             raise ZooError(f"{owner}: option {self.name}={value} is below its minimum {self.minimum:g}")
         if self.maximum is not None and value > self.maximum:
             raise ZooError(f"{owner}: option {self.name}={value} is above its maximum {self.maximum:g}")
+        if self.choices and value not in self.choices:
+            raise ZooError(f"{owner}: option {self.name}={value} is not one of {', '.join(map(str, self.choices))}")
         return value
+
+
+# Every head takes ``weight=``: its share of the model's loss (``resnet50+cls10+kp5:weight=10``). zoo reads it
+# itself, so a head may not declare an option of that name.
+LOSS_WEIGHT = Option("weight", float, 1.0, "this head's weight in the model's loss (0 or more); every head has it")
+RESERVED_HEAD_OPTIONS = (LOSS_WEIGHT,)
 
 
 def resolve_options(
@@ -61,6 +77,11 @@ def resolve_options(
     resolved = {option.name: option.default for option in declared}
     resolved.update({name: by_name[name].convert(value, owner) for name, value in given.items()})
     return resolved
+
+
+def options_usage(options: Sequence[Option]) -> str:
+    """How options are written after a part's name: ``[:width=,act=relu|gelu]``, or nothing."""
+    return f"[:{','.join(o.usage for o in options)}]" if options else ""
 
 
 def _check_name(kind: str, name: str, pattern: re.Pattern[str], namespace: str) -> None:
@@ -85,12 +106,30 @@ class WeightsFile:
     fetch: Callable[[], str] | None = None  # downloads into the plugin's own cache and returns the path
     expected: str = ""  # for people: which file to put where, shown when it is missing offline
     labels: tuple[str, ...] = ()  # class names of the weights' classifier, when known
+    # The preprocessing these weights were trained with, when it differs from the backbone's own: loading
+    # them sets the model's input size, mean and std (and so the saved file's and `zoo predict`'s).
+    input_size: tuple[int, int, int] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
     # what is known of them, for `zoo info`: top1, size_mb, license, classes, params (None or absent: unknown)
     meta: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.sha256 and not re.fullmatch(r"[0-9a-f]{8,64}", self.sha256):
             raise ValueError(f"weights {self.source}: sha256 must be 8 to 64 lowercase hex digits")
+
+
+@dataclass(frozen=True)
+class PresetPart:
+    """A whole recipe a plugin ships under a name, as registry.toml's presets: ``zoo build tiny-probe``.
+
+    A user's registry.toml preset of the same name wins.
+    """
+
+    name: str
+    spec: str
+    freeze: str | None = None
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,9 +143,12 @@ class BackbonePart:
     options: tuple[Option, ...] = ()
     tags: tuple[str, ...] = ()
     # ``pretrained(tag)`` -> `WeightsFile` for ``default`` or a tag of the plugin's own (``a1_in1k``); no network.
+    # ``--weights imagenet`` means ``default``.
     pretrained: Callable[[str], WeightsFile] | None = None
     # the tags ``pretrained`` knows, the default first: `zoo list --pretrained` reads them without importing torch
     weights_tags: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()  # other bare names for this backbone (registry.toml's aliases win)
+    presets: tuple[PresetPart, ...] = ()  # recipes built on this backbone
 
     kind = "backbone"
 
@@ -114,10 +156,18 @@ class BackbonePart:
         _check_name("backbone", self.name, BACKBONE_NAME, self.namespace)
         if not callable(self.build):
             raise TypeError(f"backbone {self.name!r}: build must be callable")
+        for alias in self.aliases:
+            _check_name("backbone alias", alias, BACKBONE_NAME, "")
+        if not all(isinstance(preset, PresetPart) for preset in self.presets):
+            raise TypeError(f"backbone {self.name!r}: presets must be zoo.parts.PresetPart")
 
     @property
     def qualified_name(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def usage(self) -> str:
+        return self.name + options_usage(self.options)
 
 
 @dataclass(frozen=True)
@@ -159,6 +209,11 @@ class HeadPart:
             raise ValueError(f"head {self.name!r}: size must be 'required' or 'none', needs 'pooled', 'stage' or 'stages'")
         if self.inputs not in ("features", "images"):
             raise ValueError(f"head {self.name!r}: inputs must be 'features' or 'images'")
+        reserved = {option.name for option in RESERVED_HEAD_OPTIONS}
+        clash = [option.name for option in self.options if option.name in reserved]
+        if clash:
+            raise ValueError(f"head {self.name!r}: option {clash[0]!r} is reserved (zoo gives every head "
+                             f"{clash[0]}=, its share of the model's loss); name your option differently")
         if not (self.labels in (None, "classes", "size") or (type(self.labels) is int and self.labels > 0)):
             raise ValueError(f"head {self.name!r}: labels must be 'classes', 'size', a positive int or None")
 
@@ -169,8 +224,7 @@ class HeadPart:
     @property
     def usage(self) -> str:
         size = f"<{self.size_label}>" if self.size == "required" else ""
-        opts = ",".join(f"{o.name}=" for o in self.options)
-        return f"{self.name}{size}" + (f"[:{opts}]" if opts else "")
+        return f"{self.name}{size}" + options_usage(self.options)
 
 
 @dataclass(frozen=True)
@@ -180,6 +234,10 @@ class FreezePolicyPart:
     ``stages`` are the backbone's stage names in order; ``argument`` is what follows the colon in
     ``--freeze=name:argument`` (already checked to be an int or a stage name, as ``argument`` says).
     The heads always train.
+
+    With ``chooses="parameters"`` the policy chooses parameters instead: ``select`` gets the stages as
+    `zoo.freezing.StageView` (modules, parameters, sizes) and returns the names of the backbone
+    parameters to freeze. A module whose own parameters are all frozen stays in eval mode.
     """
 
     name: str
@@ -187,6 +245,7 @@ class FreezePolicyPart:
     description: str = ""
     namespace: str = ""
     argument: Literal["none", "int", "stage"] = "none"
+    chooses: Literal["stages", "parameters"] = "stages"
 
     kind = "freeze"
 
@@ -196,6 +255,8 @@ class FreezePolicyPart:
             raise TypeError(f"freeze policy {self.name!r}: select must be callable")
         if self.argument not in ("none", "int", "stage"):
             raise ValueError(f"freeze policy {self.name!r}: argument must be 'none', 'int' or 'stage'")
+        if self.chooses not in ("stages", "parameters"):
+            raise ValueError(f"freeze policy {self.name!r}: chooses must be 'stages' or 'parameters'")
 
     @property
     def qualified_name(self) -> str:

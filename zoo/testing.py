@@ -2,9 +2,13 @@
 
 Loaded automatically by pytest (entry point ``pytest11``)::
 
-    def test_my_backbone(zoo_registry):
-        registry = zoo_registry(my_plugin_module)
+    def test_my_backbone(zoo_registry, tmp_path):
+        registry = zoo_registry(my_plugin_module)       # or zoo_registry(mynet=my_plugin_module)
         model = zoo.build("mynet+cls3", registry=registry)
+        zoo.save(model, tmp_path / "m.safetensors")     # the model remembers its registry
+
+A plugin is named as an install names it: by the entry point that declares it (its parts are then
+``mynet/...``, with the distribution and version recorded in saved files), or by the keyword given.
 """
 from __future__ import annotations
 
@@ -13,8 +17,17 @@ from typing import Callable
 import pytest
 
 from zoo._catalogue import Catalogue, load_catalogue
-from zoo._plugin_host import PluginHost
+from zoo._plugin_host import PluginHost, discover
 from zoo._registry import Registry
+
+
+def _as_installed(plugin: object) -> tuple[str, str, str]:
+    """(name, distribution, version) of the entry point that declares ``plugin``, or its module's name."""
+    module = getattr(plugin, "__name__", "")
+    for ep in discover():
+        if module and ep.value.partition(":")[0].strip() == module:
+            return ep.name, ep.dist.name if ep.dist else "local", ep.dist.version if ep.dist else ""
+    return (module or type(plugin).__name__).rsplit(".", 1)[-1], "local", ""
 
 
 def isolated_registry(
@@ -22,17 +35,21 @@ def isolated_registry(
     builtins: bool = True,
     catalogue: Catalogue | None = None,
     strict: bool = True,
+    **named: object,
 ) -> Registry:
     """A registry of the built-in plugins (unless ``builtins=False``) and ``plugins``, nothing else.
 
-    Third-party entry points, ``ZOO_DISABLE_PLUGINS`` and ``ZOO_REGISTRY`` are ignored; plugin
-    failures raise (``strict``) so a test sees them.
+    A plugin given by position is named by the entry point that declares it, as an install names it;
+    ``name=plugin`` names it explicitly. Third-party entry points, ``ZOO_DISABLE_PLUGINS`` and
+    ``ZOO_REGISTRY`` are ignored; plugin failures raise (``strict``) so a test sees them.
     """
     manager = PluginHost(strict=strict, disabled=())
     if builtins:
         manager.load_entry_points(builtin_only=True)
     for plugin in plugins:
-        manager.register(plugin, getattr(plugin, "__name__", type(plugin).__name__).rsplit(".", 1)[-1])
+        manager.register(plugin, *_as_installed(plugin))
+    for name, plugin in named.items():
+        manager.register(plugin, name)
     if catalogue is None:
         catalogue = load_catalogue(None) if builtins else Catalogue()
     return Registry(catalogue, manager)
@@ -40,5 +57,5 @@ def isolated_registry(
 
 @pytest.fixture
 def zoo_registry() -> Callable[..., Registry]:
-    """A factory: ``zoo_registry(*plugins, builtins=True)`` returns an isolated `Registry`."""
+    """A factory: ``zoo_registry(*plugins, builtins=True, **named)`` returns an isolated `Registry`."""
     return isolated_registry

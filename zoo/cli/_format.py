@@ -28,6 +28,13 @@ def format_table(headers: list[str], rows: list[list[str]], right: set[int] = fr
     return "\n".join(lines)
 
 
+def _status(part: dict[str, Any]) -> str:
+    """trains, frozen, or partly for a part whose policy chose some of its parameters."""
+    if part["trainable"] == part["params"] or not part["params"]:
+        return "trains" if part["trains"] else "frozen"
+    return "frozen" if not part["trainable"] else f"partly ({part['trainable']:,} train)"
+
+
 def format_list(rows: list[dict[str, Any]], weights: bool = False) -> str:
     """What `zoo list` prints; ``weights``: a column of each backbone's pretrained tags, the default first."""
     def tags(row: dict[str, Any]) -> str:
@@ -58,7 +65,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     for part in summary["parts"]:
         stride = "" if part["stride"] is None else f"/{part['stride']}"
         rows.append([part["kind"], part["name"], f"{part['params']:,}", "" if part["channels"] is None else part["channels"],
-                     stride, "trains" if part["trains"] else "frozen"])
+                     stride, _status(part)])
     table = format_table(["part", "name", "params", "channels", "stride", "status"], rows, right={2, 3, 4})
     total, trainable = summary["total_params"], summary["trainable_params"]
     share = 100.0 * trainable / total if total else 0.0
@@ -79,6 +86,11 @@ def format_info(data: dict[str, Any]) -> str:
         lines.append(f"{data['requested']!r} resolves to {data['name']}")
     if data.get("description"):
         lines.append(data["description"])
+    if data.get("options"):
+        lines.append(f"usage: {data['usage']}")
+        for option in data["options"]:
+            choices = f", one of {'|'.join(map(str, option['choices']))}" if option.get("choices") else ""
+            lines.append(f"  {option['name']}={option['type']} (default {option['default']}{choices}): {option['help']}")
     if data["kind"] == "backbone":
         rows = [[s["name"], f"{s['params']:,}", s["channels"], "" if s["stride"] is None else f"/{s['stride']}"]
                 for s in data["stages"]]
@@ -90,12 +102,12 @@ def format_info(data: dict[str, Any]) -> str:
             f"mean: {', '.join(f'{v:.4f}' for v in data['mean'])}",
             f"std:  {', '.join(f'{v:.4f}' for v in data['std'])}",
         ]
+        if data.get("aliases"):
+            lines.append(f"aliases: {', '.join(data['aliases'])}")
         if data.get("weights"):
             lines += [format_weights(data["weights"]), "(* the default: --weights imagenet)"]
-    else:
+    elif not data.get("options"):
         lines.append(f"usage: {data['usage']}")
-        for option in data.get("options", []):
-            lines.append(f"  {option['name']}={option['type']} (default {option['default']}): {option['help']}")
     return "\n".join(lines)
 
 
@@ -129,11 +141,16 @@ def format_metadata(data: dict[str, Any]) -> str:
                             if v is not None)
         heads.append(f"{head['name']} ({head['part']}" + (f"; {options}" if options else "") + ")")
     frozen = ", ".join(data["frozen_stages"]) or "nothing"
+    if data.get("frozen_parameters") and not data["frozen_stages"] or data.get("frozen_by_hand"):
+        how = "by hand" if data.get("frozen_by_hand") else "chosen by the policy"
+        frozen = f"{len(data['frozen_parameters'])} parameter tensors, {how}"
     weights = data.get("weights")
     lines = [
         f"{data['file']}  (zoo artifact, {data['bytes'] / 1e6:.1f} MB, {data['tensors']} tensors)",
         f"spec:         {data['spec']}",
         f"freeze:       {data['freeze']} (frozen: {frozen})",
+        *([f"backbone:     {', '.join(f'{k}={v}' for k, v in sorted(data['backbone_options'].items()))}"]
+          if data.get("backbone_options") else []),
         f"heads:        {'; '.join(heads)}",
         f"parameters:   {data.get('parameters', 0):,} ({data.get('trainable_parameters', 0):,} trainable)",
         f"input size:   {'x'.join(map(str, data.get('input_size', [])))}",
