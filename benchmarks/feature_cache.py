@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import statistics
 import sys
 import tempfile
@@ -27,25 +26,17 @@ import zoo
 
 import output
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+import draw_shapes  # noqa: E402  (the same drawing as make demo)
+
 COLORS = [(220, 30, 30), (30, 30, 220), (30, 200, 30), (230, 220, 40), (200, 40, 200), (40, 210, 210),
           (250, 140, 20), (120, 60, 20), (250, 250, 250), (10, 10, 10)]
 
 
 def draw(root: Path, per_class: int, size: int) -> Path:
-    """DATA/{train,val}/cN/*.png: a square of class N's colour on a grey background."""
-    from PIL import Image, ImageDraw
-
-    rng = random.Random(0)
-    for split, count in (("train", per_class), ("val", max(2, per_class // 2))):
-        for index, color in enumerate(COLORS):
-            folder = root / split / f"c{index}"
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(count):
-                image = Image.new("RGB", (size + rng.randrange(size // 2), size), (rng.randrange(80, 180),) * 3)
-                x, y = rng.randrange(size // 2), rng.randrange(size // 2)
-                ImageDraw.Draw(image).rectangle([x, y, x + size // 3, y + size // 3], fill=color)
-                image.save(folder / f"{i}.png")
-    return root
+    """DATA/{train,val}/cN/*.png: a square of class N's colour on a grey background (`make demo`'s drawing)."""
+    classes = {f"c{index}": color for index, color in enumerate(COLORS)}
+    return draw_shapes.draw(root, per_class, size, classes, val_per_class=max(2, per_class // 2))
 
 
 def side(spec: str, data: Path, freeze: str, cache: bool, args: argparse.Namespace) -> dict[str, object]:

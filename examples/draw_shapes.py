@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import argparse
 import random
+from collections.abc import Mapping
 from pathlib import Path
 
+TWO_CLASSES = {"blue": (40, 40, 210), "red": (210, 40, 40)}
 
-def draw(root: Path, per_class: int = 48, size: int = 64) -> Path:
+
+def draw(root: Path, per_class: int = 48, size: int = 64, classes: Mapping[str, tuple[int, int, int]] = TWO_CLASSES,
+         val_per_class: int | None = None) -> Path:
+    """One folder per class in ``classes`` (name -> square colour), under train/ and val/ (a quarter as many)."""
     from PIL import Image, ImageDraw
 
     rng = random.Random(0)
-    for split, count in (("train", per_class), ("val", max(2, per_class // 4))):
-        for name, color in (("blue", (40, 40, 210)), ("red", (210, 40, 40))):
+    for split, count in (("train", per_class), ("val", val_per_class or max(2, per_class // 4))):
+        for name, color in classes.items():
             folder = root / split / name
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(count):
