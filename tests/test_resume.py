@@ -153,13 +153,15 @@ def test_ctrl_c_exits_130_keeping_the_checkpoint_and_resume_finishes(shapes, tmp
     out = tmp_path / "m.safetensors"
     zoo_command = [str(Path(sys.executable).with_name("zoo"))]
     args = _train_args(shapes, out)
-    args[args.index("3")] = "8"  # one epoch checkpointed, seven left to stop
+    # an epoch of these tiny images can take a tenth of a second on a quiet machine: many epochs left, so the
+    # signal sent as soon as the first checkpoint appears always lands before the run ends
+    args[args.index("3")] = "40"
     args.append("--no-feature-cache")  # epochs on cached features would end before the signal comes
     process = subprocess.Popen(zoo_command + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     checkpoint = tmp_path / "m.checkpoint.pt"
     deadline = time.monotonic() + 600
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.02)
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate()
     assert process.returncode == 130, stderr
