@@ -8,7 +8,7 @@
 be downloaded here), so its BatchNorm statistics are estimated from the synthetic calibration images (forward passes in training mode, no gradient): its
 activations then have the ranges of a trained network's, which is what int8 calibration is about.
 Images are drawn with PIL (shapes on colours, two seeds: calibration and check sets are disjoint).
-Writes int8.md and int8.json into benchmarks/results/<machine>-<int8 flags>/.
+Writes int8.md and int8.json into benchmarks/results/<machine>/.
 
     python benchmarks/int8.py [--spec resnet50+cls1000 | --spec model.safetensors] [--batch-size 32] [--check-images 256] [--repeats 5]
     python benchmarks/int8.py --quick --out /tmp/int8        # checks it runs (resnet18, 64 px)
@@ -110,7 +110,7 @@ def main() -> int:
     parser.add_argument("--check-images", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="resnet18 at 64 px, few images: checks it runs")
-    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/<machine>-<flags>")
+    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/<machine>")
     args = parser.parse_args()
     if args.quick:
         args.spec, args.batch_size, args.calibration_images, args.check_images, args.repeats = \
@@ -121,13 +121,7 @@ def main() -> int:
         return 2
     torch._inductor.config.freezing = True  # the int8 lowering needs it; fp32 compiles with freezing too
 
-    folder, machine = output.results_dir("cpu", None)
-    if args.out is None:
-        folder.rmdir() if not any(folder.iterdir()) else None
-        folder = folder.with_name(folder.name + "-" + "-".join(f.lower() for f in flags))
-    else:
-        folder = args.out
-    folder.mkdir(parents=True, exist_ok=True)
+    folder, machine = output.results_dir("cpu", args.out)  # the machine's folder names its widest instructions
 
     model = load_model(args.spec).eval()  # a saved model file (trained weights) or a spec (random weights)
     if args.quick:
