@@ -157,7 +157,9 @@ def test_ctrl_c_exits_130_keeping_the_checkpoint_and_resume_finishes(shapes, tmp
     # signal sent as soon as the first checkpoint appears always lands before the run ends
     args[args.index("3")] = "40"
     args.append("--no-feature-cache")  # epochs on cached features would end before the signal comes
-    process = subprocess.Popen(zoo_command + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell that starts a job in the background ignores SIGINT for it (and so for us): Ctrl-C is restored
+    process = subprocess.Popen(zoo_command + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     checkpoint = tmp_path / "m.checkpoint.pt"
     deadline = time.monotonic() + 600
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
