@@ -94,10 +94,8 @@ def main(argv: list[str] | None = None) -> int:
              output.markdown_table(["freeze", "epoch, no cache", "epoch, cache", "speed-up", "goal",
                                     "setup + epoch 1 (cache / none)", "val accuracy gap (points)", "cache size"], table),
              "", output.machine_markdown(machine)]
-    output.write_json(folder / "feature_cache.json", {"machine": machine, "rows": rows, "speedup": ratios,
-                                                      "spec": args.spec, "img_size": args.img_size})
-    output.write_text(folder / "feature_cache.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    output.publish(folder, "feature_cache", {"machine": machine, "rows": rows, "speedup": ratios, "spec": args.spec,
+                                             "img_size": args.img_size}, lines)
     return 0
 
 

@@ -44,6 +44,13 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     write_text(path, buffer.getvalue())
 
 
+def publish(folder: Path, stem: str, result: Any, lines: Sequence[str]) -> None:
+    """A benchmark's figures as STEM.json and its table as STEM.md in ``folder``, and the table printed."""
+    write_json(folder / f"{stem}.json", result)
+    write_text(folder / f"{stem}.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]

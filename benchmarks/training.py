@@ -129,9 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| seed-style loop time / zoo.fit time | {speed:.2f}x | >= 1.0x |",
         f"| zoo.fit best val accuracy - seed loop's (points) | {100 * gap:+.1f} | >= -1 |",
     ]
-    output.write_json(folder / "training.json", result)
-    output.write_text(folder / "training.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    output.publish(folder, "training", result, lines)
     return 0
 
 

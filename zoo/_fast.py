@@ -11,6 +11,10 @@ configuration is the same before and after.
 Where bf16 is native (AVX512-BF16 or AMX, or a GPU that has it), `choose_form` times fp32, bf16 autocast
 and a bf16 copy of the weights, each compiled, and keeps the fastest; elsewhere bf16 is emulated and fp32
 is the answer without measuring.
+
+Training has its own choice (`TrainingForm`, `choose_training_form`): channels-last for image batches, bf16
+autocast where native, and a compiled model only where a measurement says it pays. The weights stay float32
+(autocast keeps a float32 master copy for the optimizer), so the saved file is the same kind either way.
 """
 from __future__ import annotations
 
@@ -160,3 +164,90 @@ def fast_inference(model: nn.Module, example: Any) -> tuple[CompiledInference, F
         example = example.contiguous(memory_format=torch.channels_last)
     choice = choose_form(model.eval(), example)
     return compile_for_inference(model, choice.form, channels_last), choice
+
+
+COMPILE_WORTH_SECONDS = 600.0  # a training run this long (eagerly) is worth a trial compile: it costs tens of seconds
+WARM_UP_STEPS, TRIAL_STEPS = 2, 2  # a training form's trial: untimed steps (the first compiles), then timed ones
+
+
+@dataclass
+class TrainingForm:
+    """How training steps run: bf16 autocast or fp32, channels-last image batches, compiled or eager; with
+    the images per second each measured candidate reached (empty: chosen without measuring)."""
+
+    precision: str = "fp32"
+    channels_last: bool = False
+    compiled: bool = False
+    images_per_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        words = ["fp32" if self.precision == "fp32" else f"{self.precision}-autocast"]
+        words += ["channels-last"] * self.channels_last + ["compiled"] * self.compiled
+        return "+".join(words)
+
+    def autocast(self, device_type: str) -> contextlib.AbstractContextManager[Any]:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """``model`` in this form's memory layout (in place)."""
+        return model.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+
+    def inputs(self, value: Any) -> Any:
+        """A batch as this form feeds it: image batches channels-last where the form says so."""
+        if self.channels_last and torch.is_tensor(value) and value.ndim == 4:
+            return value.contiguous(memory_format=torch.channels_last)
+        return value
+
+    def outputs(self, value: Any) -> Any:
+        """Outputs as float32, so losses and metrics see what they see in fp32 training."""
+        return value if self.precision == "fp32" else _as_float32(value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"form": self.name, "precision": self.precision, "channels_last": self.channels_last,
+                "compiled": self.compiled, "images_per_s": dict(self.images_per_s)}
+
+
+def training_candidates(model: nn.Module, device: torch.device) -> list[TrainingForm]:
+    """The eager forms worth timing for training ``model`` here: channels-last for image batches, fp32 and,
+    where the hardware has it, bf16 autocast."""
+    channels_last = not getattr(model, "takes_images", False)
+    precisions = ("fp32", "bf16") if native_bf16(device) else ("fp32",)
+    return [TrainingForm(precision, channels_last) for precision in precisions]
+
+
+def choose_training_form(model: nn.Module, device: torch.device, measure: Callable[[TrainingForm], float], *,
+                         images_planned: int = 0, may_compile: bool = True,
+                         agree: Callable[[list[float]], list[float]] | None = None) -> TrainingForm:
+    """The fastest training form for ``model``: ``measure(form)`` gives a form's images per second (a
+    candidate that fails to run is left out). The eager candidates are always measured; the fastest is
+    measured compiled too when ``may_compile`` and the run (``images_planned`` at the eager rate) would take
+    `COMPILE_WORTH_SECONDS` or more, and kept compiled only if that is faster. ``agree`` lets several
+    processes settle on one choice (e.g. rates summed over processes)."""
+    candidates = training_candidates(model, device)
+    rates = [_rate(measure, form) for form in candidates]
+    rates = agree(rates) if agree else rates
+    best = max(range(len(candidates)), key=lambda i: rates[i])
+    chosen = candidates[best]
+    measured = {form.name: round(rate, 2) for form, rate in zip(candidates, rates) if rate > 0}
+    if may_compile and rates[best] > 0 and images_planned / rates[best] >= COMPILE_WORTH_SECONDS:
+        compiled = TrainingForm(chosen.precision, chosen.channels_last, compiled=True)
+        rate = _rate(measure, compiled)
+        rate = agree([rate])[0] if agree else rate
+        if rate > 0:
+            measured[compiled.name] = round(rate, 2)
+        if rate > rates[best]:
+            chosen = compiled
+    chosen.images_per_s = measured
+    return chosen
+
+
+def _rate(measure: Callable[[TrainingForm], float], form: TrainingForm) -> float:
+    """``measure(form)``, or 0.0 where this form cannot run here (an operation without bf16, a compile failure)."""
+    try:
+        return float(measure(form))
+    except (RuntimeError, NotImplementedError, TypeError, torch._dynamo.exc.TorchDynamoException):
+        torch._dynamo.reset()
+        return 0.0

@@ -44,9 +44,11 @@ class Candidate:
     precision: str | None = None
 
     def options(self, settings: Settings) -> dict[str, Any]:
-        """channels_last, compile and precision for this candidate: its own where set, else the settings'."""
-        return {name: getattr(settings, name) if getattr(self, name) is None else getattr(self, name)
-                for name in ("channels_last", "compile", "precision")}
+        """channels_last, compile and precision for this candidate: its own where set, else the settings';
+        under ``--fast`` a training step stays compiled only if timing says that is faster."""
+        own = {name: getattr(settings, name) if getattr(self, name) is None else getattr(self, name)
+               for name in ("channels_last", "compile", "precision")}
+        return {**own, "compile_if_faster": settings.fast and self.compile is None}
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
@@ -76,8 +78,8 @@ def _load(target: str, freeze: str | None, registry: Registry | None) -> nn.Modu
 
 def _measure(mode: str, candidates: list[Candidate], batch: int, img_size: int, settings: Settings, device,
              clock, memory) -> list[tuple[Any, float, int, str | None]]:
-    """Warm every candidate up, then time them interleaved; returns (Timing, peak bytes, flops, compiled
-    form) for each."""
+    """Warm every candidate up, then time them interleaved; returns (Timing, peak bytes, flops, (form,
+    compiled)) for each: the form chosen by measuring, if any, and whether the timed step was compiled."""
     import torch
 
     from zoo.benchmark._workload import Workload
@@ -101,7 +103,7 @@ def _measure(mode: str, candidates: list[Candidate], batch: int, img_size: int, 
         return seconds
 
     interleave([w.step for w in workloads], timings, settings.repeats, clock, track)
-    forms = [workload.form for workload in workloads]
+    forms = [(workload.form, workload.forward is not workload.model) for workload in workloads]
     for workload in workloads:
         workload.release()
     return list(zip(timings, peaks, flops, forms))
@@ -161,7 +163,7 @@ def _run(candidates: Sequence[Candidate], settings: Settings, device, target: st
                          {**asdict(settings), "threads": torch.get_num_threads(), "img_size": size}, machine, matmul)
     for mode in settings.modes:
         results, batch, too_big = _measure_fitting(mode, candidates, size, settings, device, clock, memory)
-        for candidate, (timing, peak, flops, form) in zip(candidates, results):
+        for candidate, (timing, peak, flops, (form, compiled)) in zip(candidates, results):
             own = candidate.options(settings)
             # each run against a matmul in its own precision: a bf16 run over an fp32 matmul overstates it
             yardstick = (matmul if own["precision"] == settings.precision
@@ -174,7 +176,7 @@ def _run(candidates: Sequence[Candidate], settings: Settings, device, target: st
                 round(peak / 2**20, 1), memory.source, count_params(params),
                 count_params(p for p in params if p.requires_grad), round(gflops, 6), _significant(achieved),
                 _significant(achieved / yardstick["gflops"]) if yardstick["gflops"] else None, own["channels_last"],
-                own["compile"], own["precision"], yardstick["gflops"], form,
+                compiled, own["precision"], yardstick["gflops"], form,
             ))
     report.machine["loadavg_after"] = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
     return report

@@ -68,6 +68,11 @@ def stand_in_loss(output: Any) -> torch.Tensor:
     return sum(leaves)
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
@@ -89,7 +94,7 @@ class Workload:
 
     def __init__(self, model: nn.Module, mode: str, batch_size: int, img_size: int, device: torch.device, *,
                  precision: str = "fp32", channels_last: bool = False, compile: bool = False,
-                 set_train: Callable[[nn.Module], None] = _set_train) -> None:
+                 compile_if_faster: bool = False, set_train: Callable[[nn.Module], None] = _set_train) -> None:
         self.model, self.mode, self.device = model, mode, device
         self.batch_size = batch_size
         self.channels_last = channels_last
@@ -106,12 +111,14 @@ class Workload:
         if mode == "train" and not self.parameters:
             raise ValueError("nothing in the model requires grad, so there is no training step to time")
         self.forward: Callable[..., Any] = model
-        self.form: str | None = None  # the compiled inference form (zoo._fast.FORMS), where compiled for inference
+        self.form: str | None = None  # the compiled inference form (zoo._fast.FORMS), or the training form chosen
         if compile:
             self.forward = self._compiled(model, mode, precision)
         self.optimizer = torch.optim.SGD(self.parameters, lr=LEARNING_RATE, momentum=0.9) if mode == "train" else None
         use_scaler = mode == "train" and precision == "fp16" and device.type == "cuda"
         self.scaler = torch.amp.GradScaler(device.type) if use_scaler else None
+        if compile and compile_if_faster and mode == "train":
+            self._keep_compiled_if_faster(precision)
 
     def _compiled(self, model: nn.Module, mode: str, precision: str) -> Callable[..., Any]:
         """Training compiles plainly; inference freezes the weights, and in bf16 keeps the faster of
@@ -127,6 +134,30 @@ class Workload:
         self.form = fast.choose_form(model, self.inputs, forms).form
         self.dtype = torch.float32  # the form carries the precision: no autocast around it
         return fast.compile_for_inference(model, self.form)
+
+    def _keep_compiled_if_faster(self, precision: str) -> None:
+        """Time a training step eagerly and compiled (as ``zoo train --fast`` decides) and keep the faster."""
+        from zoo._fast import TRIAL_STEPS, WARM_UP_STEPS
+
+        compiled, self.forward = self.forward, self.model
+        eager_rate = self._rate(WARM_UP_STEPS, TRIAL_STEPS)
+        self.forward = compiled
+        if self._rate(WARM_UP_STEPS, TRIAL_STEPS) <= eager_rate:
+            self.forward = self.model
+        self.form = "fp32" if precision == "fp32" else f"{precision}-autocast"
+
+    def _rate(self, warm_up: int, steps: int) -> float:
+        """Steps per second after ``warm_up`` untimed steps (the first compiles, for a compiled model)."""
+        import time
+
+        for _ in range(warm_up):
+            self.step()
+        _sync(self.device)
+        started = time.perf_counter()
+        for _ in range(steps):
+            self.step()
+        _sync(self.device)
+        return steps / (time.perf_counter() - started)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.dtype is torch.float32:

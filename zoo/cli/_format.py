@@ -164,7 +164,7 @@ def format_metadata(data: dict[str, Any]) -> str:
     if isinstance(training, dict):
         lines.append(one_line(f"trained:      epoch {training.get('epoch')} of {training.get('epochs_run')} on "
                               f"{training.get('data')} ({training.get('optimizer')}, lr {training.get('lr')}, "
-                              f"batch {training.get('batch_size')})", 400))
+                              f"batch {training.get('batch_size')}{_form_of(training)})", 400))
     if isinstance(data.get("metrics"), dict):
         lines.append("metrics:      " + ", ".join(f"{one_line(k, 60)} {v:.4g}" for k, v in data["metrics"].items()
                                                   if isinstance(v, (int, float))))
@@ -238,6 +238,18 @@ def format_epoch(row: dict[str, Any]) -> str:
     return (f"epoch {row['epoch']}: " + "  ".join(values)
             + f"  ({row['seconds']:.1f} s, {row['images_per_s']:.1f} img/s"
             + (f", {row['skipped']} unreadable skipped" if row.get("skipped") else "") + ")")
+
+
+def _form_of(training: dict[str, Any]) -> str:
+    """", bf16-autocast+channels-last" for a file trained with ``--fast`` (read from the file: any type)."""
+    form = training.get("form")
+    return f", {form.get('form')}" if isinstance(form, dict) else ""
+
+
+def format_training_form(form: dict[str, Any]) -> str:
+    """The form ``zoo train --fast`` trained in, and what each candidate measured on the first batch."""
+    measured = ", ".join(f"{name} {rate:.1f}" for name, rate in form["images_per_s"].items())
+    return f"trained as {form['form']}" + (f" (img/s on the first batch: {measured})" if measured else "")
 
 
 def format_evaluation(result: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from zoo.cli._format import format_epoch, format_evaluation
+from zoo.cli._format import format_epoch, format_evaluation, format_training_form
 
 
 def add_training_commands(group: click.Group, registry: Callable[[click.Context], Any],
@@ -52,6 +52,8 @@ def _train_command(registry: Callable[[click.Context], Any], emit: Callable[...,
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader worker processes.")
     @click.option("--device", default=None, help="cpu, cuda, ... (default: cpu).")
+    @click.option("--fast", is_flag=True, help="Time a few steps in each form and train in the fastest: channels-last, "
+                  "bf16 autocast where the hardware has it, compiled where the run is long enough to repay it.")
     @click.option("--no-feature-cache", is_flag=True, help="Run frozen stages on every image every epoch instead of "
                   "caching their output (the cache trains on the eval transform: no augmentation).")
     @click.option("--feature-cache-limit", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True,
@@ -85,6 +87,8 @@ def _train_command(registry: Callable[[click.Context], Any], emit: Callable[...,
         else:
             best = "  ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
             click.echo(f"best epoch {result.best_epoch}: {best}")
+            if result.form:
+                click.echo(format_training_form(result.form))
             if result.feature_cache:
                 found = result.feature_cache
                 click.echo(f"feature cache: {found['file']} ({found['bytes'] / 2**20:.1f} MiB, "

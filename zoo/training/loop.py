@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoo._artifact import check_output, load, save
 from zoo._builder import build, freeze as apply_freeze
+from zoo._fast import TrainingForm
 from zoo._modelfile import model_file
 from zoo.errors import ZooError
 from zoo.training.checkpoint import (Checkpoints, StoppedTraining, checkpoint_path, data_fingerprint, identity,
@@ -28,6 +29,7 @@ from zoo.training.data import load_data, loader
 from zoo.training.distributed import join
 from zoo.training.feature_cache import DEFAULT_LIMIT_GB, use_feature_cache
 from zoo.training.evaluation import check_unreadable, head_metrics, run, to_device, unpack
+from zoo.training.fast import choose_form, restore_form
 from zoo.training.history import history_paths, write_history
 from zoo.training.optim import Schedule, add_unfrozen, make_optimizer, param_groups, parse_unfreeze
 from zoo.training.progress import progress as bar
@@ -60,6 +62,7 @@ class Settings:
     val_split: float | None = None
     seed: int = 0
     workers: int = 0
+    fast: bool = False  # channels-last, bf16 autocast where native, compiled where it pays (zoo.training.fast)
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -78,10 +81,11 @@ class FitResult:
     metrics: dict[str, float]
     files: dict[str, str] = field(default_factory=dict)
     feature_cache: dict[str, Any] | None = None  # the cache file, its size in bytes, whether this run built it
+    form: dict[str, Any] | None = None  # with fast=True: the training form chosen and what each candidate measured
 
     def as_dict(self) -> dict[str, Any]:
         return {"best_epoch": self.best_epoch, "metrics": self.metrics, "history": self.history, "files": self.files,
-                "feature_cache": self.feature_cache}
+                "feature_cache": self.feature_cache, "form": self.form}
 
 
 def _seed(seed: int) -> None:
@@ -158,7 +162,9 @@ def fit(
     ``data``: a folder of class folders, a CSV/JSON-lines table, a COCO JSON file, or your own DataLoader
     of (images, targets); ``val`` the same (default: DATA/val/ or ``val_split``). ``settings`` are the fields
     of `Settings` (epochs, batch_size, img_size, lr, optimizer, schedule, warmup, backbone_lr, layer_decay,
-    unfreeze, augment, val_split, seed, workers). The model ends with its best epoch's weights; with
+    unfreeze, augment, val_split, seed, workers, fast). With ``fast``, training steps run in the fastest form
+    measured on the first batch (`zoo.training.fast`: channels-last, bf16 autocast where the hardware has it,
+    compiled where a long run repays it); weights stay float32 and validation runs in fp32. The model ends with its best epoch's weights; with
     ``output``, the best and the last epoch are saved (``NAME.safetensors``, ``NAME-last.safetensors``) with
     the history (``NAME.history.csv``/``.json``, ``NAME.curves.png``); ``NAME.checkpoint.pt`` holds the run's
     state after each epoch until it ends, and ``resume=True`` continues from it. With ``feature_cache`` (the
@@ -233,8 +239,10 @@ def fit(
                 apply_freeze(model, stage if stage.startswith(("last:", "none", "all")) else f"before:{stage}", registry)
                 add_unfrozen(optimizer, model, config.lr, weight_decay=config.weight_decay, **groups)
 
+    recorded_form = None
     if resume and checkpoints is not None:
         state = checkpoints.load()
+        recorded_form = state.get("form")
         for epoch in range(1, state["epoch"] + 1):
             unfreeze_at(epoch)
         model.load_state_dict(state["model"])
@@ -244,7 +252,13 @@ def fit(
         step, first = state["step"], state["epoch"] + 1
     if cache is not None:
         cache.bypass()
-    net = group.wrap(model, run_on) if group is not None else model
+    form, forward = TrainingForm(), model
+    if config.fast and recorded_form is not None:
+        form, forward = restore_form(model, recorded_form)
+    elif config.fast:
+        form, forward = _choose_form(model, train_loader, run_on, (config.epochs - first + 1) * steps * config.batch_size,
+                                     group, generator)
+    net = group.wrap(model, run_on) if group is not None else forward
     try:
         for epoch in range(first, config.epochs + 1):
             unfreeze_at(epoch)
@@ -258,9 +272,11 @@ def fit(
                 skipped += missed
                 if len(inputs) == 0:
                     continue
-                inputs, targets = to_device(inputs, run_on), to_device(targets, run_on)
+                inputs, targets = form.inputs(to_device(inputs, run_on)), to_device(targets, run_on)
                 schedule.apply(optimizer, step)
-                outputs = net(inputs, targets) if whole else net(inputs)
+                with form.autocast(run_on.type):
+                    outputs = net(inputs, targets) if whole else net(inputs)
+                outputs = form.outputs(outputs)
                 loss = model.loss(outputs, targets)
                 value = float(loss.detach())
                 if not math.isfinite(value):
@@ -298,7 +314,8 @@ def fit(
             if checkpoints is not None:
                 checkpoints.save(epoch, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                                          "random": random_states(generator), "history": history,
-                                         "best_state": best_state, "best": [best_score, best_epoch]})
+                                         "best_state": best_state, "best": [best_score, best_epoch],
+                                         "form": form.as_dict() if config.fast else None})
             if on_epoch is not None and writes:
                 on_epoch(row)
     except KeyboardInterrupt:
@@ -306,11 +323,14 @@ def fit(
     finally:
         if cache is not None:
             cache.restore()
+        TrainingForm().prepare(model)  # the usual memory layout again
     best_row = history[best_epoch - 1]
     metrics = {k[4:]: v for k, v in best_row.items() if k.startswith("val/")}
     model.record["preprocessing"] = preprocessing.as_dict()
     model.record["training"] = {**asdict(config), "data": source, "train_images": sizes[0], "val_images": sizes[1],
                                 "epochs_run": len(history), "best_epoch": best_epoch}
+    if config.fast:
+        model.record["training"]["form"] = form.as_dict()
     written: dict[str, str] = {}
     if group is not None:
         group.leave()
@@ -326,7 +346,18 @@ def fit(
     if files:
         written["best"] = str(save(model, files["best"], force=force, registry=registry))
         checkpoints.remove()
-    return FitResult(model, history, best_epoch, metrics, written, cache_report)
+    return FitResult(model, history, best_epoch, metrics, written, cache_report,
+                     form.as_dict() if config.fast else None)
+
+
+def _choose_form(model: ZooModel, train_loader: Any, device: Any, images_planned: int, group: Any,
+                 generator: Any) -> tuple[TrainingForm, Any]:
+    """`zoo.training.fast.choose_form` on the run's first batch, drawn without moving any random state, so a
+    fast run sees the images in the order a plain one does."""
+    states = random_states(generator)
+    batch = next(iter(train_loader))
+    restore_random_states(states, generator)
+    return choose_form(model, batch, device, images_planned, group)
 
 
 def _detach(outputs: Any) -> Any:

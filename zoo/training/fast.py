@@ -1,0 +1,95 @@
+"""``zoo train --fast``: the training form (`zoo._fast.TrainingForm`) chosen by timing real training steps.
+
+A few forward and backward passes on the run's first batch, for each candidate form (fp32 and, where the
+hardware has it, bf16 autocast, both channels-last for image batches; compiled too when the run is long enough
+to repay a compile), with the model's own loss. The model's weights, buffers (BatchNorm statistics),
+gradients and the random state are put back after each, so measuring changes nothing the run then does.
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from zoo._fast import TRIAL_STEPS, WARM_UP_STEPS, TrainingForm, choose_training_form
+from zoo.training.evaluation import to_device, unpack
+
+if TYPE_CHECKING:
+    import torch
+
+    from zoo._model import ZooModel
+    from zoo.training.distributed import Group
+
+class FormTrial:
+    """Times training steps of ``model`` on one batch in a given form; keeps the compiled module it made."""
+
+    def __init__(self, model: ZooModel, batch: Any, device: torch.device) -> None:
+        inputs, targets, _ = unpack(batch)
+        self.model, self.device = model, device
+        self.inputs, self.targets = to_device(inputs, device), to_device(targets, device)
+        self.compiled: Any = None
+
+    def _forward(self, form: TrainingForm) -> Any:
+        import torch
+
+        if not form.compiled:
+            return self.model
+        if self.compiled is None:
+            self.compiled = torch.compile(self.model)
+        return self.compiled
+
+    def _step(self, forward: Any, form: TrainingForm, inputs: Any) -> None:
+        with form.autocast(self.device.type):
+            outputs = forward(inputs, self.targets) if self.model.takes_images else forward(inputs)
+        self.model.loss(form.outputs(outputs), self.targets).backward()
+
+    def __call__(self, form: TrainingForm) -> float:
+        """Images per second of a training step in ``form`` (forward, loss, backward)."""
+        import torch
+
+        saved = {name: value.detach().clone() for name, value in self.model.state_dict().items()}
+        random_state = torch.get_rng_state()
+        form.prepare(self.model)
+        inputs, forward = form.inputs(self.inputs), self._forward(form)
+        try:
+            for _ in range(WARM_UP_STEPS):
+                self._step(forward, form, inputs)
+            _sync(self.device)
+            started = time.perf_counter()
+            for _ in range(TRIAL_STEPS):
+                self._step(forward, form, inputs)
+            _sync(self.device)
+            return len(self.inputs) * TRIAL_STEPS / (time.perf_counter() - started)
+        finally:
+            self.model.load_state_dict(saved)
+            self.model.zero_grad(set_to_none=True)
+            torch.set_rng_state(random_state)
+
+
+def _sync(device: torch.device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def choose_form(model: ZooModel, batch: Any, device: torch.device, images_planned: int,
+                group: Group | None = None) -> tuple[TrainingForm, Any]:
+    """The fastest training form for ``model`` and the module to call in it (the model, or its compiled
+    form); the model is left in the form's memory layout. Several processes (``group``) agree on one form
+    from their summed rates and do not compile (DistributedDataParallel wraps the eager model)."""
+    trial = FormTrial(model, batch, device)
+    agree = (lambda rates: group.total(*rates)) if group is not None else None
+    form = choose_training_form(model, device, trial, images_planned=images_planned, may_compile=group is None,
+                                agree=agree)
+    form.prepare(model)
+    return form, (trial.compiled if form.compiled else model)
+
+
+def restore_form(model: ZooModel, recorded: dict[str, Any]) -> tuple[TrainingForm, Any]:
+    """The form a resumed run chose before it stopped (from its checkpoint), so it goes on as it began."""
+    import torch
+
+    form = TrainingForm(recorded["precision"], recorded["channels_last"], recorded["compiled"],
+                        dict(recorded.get("images_per_s", {})))
+    form.prepare(model)
+    return form, (torch.compile(model) if form.compiled else model)
