@@ -78,3 +78,46 @@ def test_zoo_train_reports_the_cache_and_no_feature_cache_turns_it_off(shapes, t
     assert "feature cache: " in shown.output and "MiB, built)" in shown.output
     off = CliRunner().invoke(cli, args + ["-o", str(tmp_path / "b.safetensors"), "--no-feature-cache"])
     assert off.exit_code == 0 and "feature cache" not in off.output
+
+
+def test_augmented_views_are_cached_drawn_the_same_each_time_and_taken_in_turn(shapes, monkeypatch):
+    import torch
+    from safetensors.torch import load_file
+
+    from zoo.training import feature_cache
+
+    spec, settings = "resnet18+cls2:dropout=0.5", {**RUN, "augment": True, "epochs": 3, "feature_cache_views": 2}
+    used = []
+    set_epoch = feature_cache.CachedDataset.set_epoch
+
+    def record(self, epoch):
+        set_epoch(self, epoch)
+        used.append(next(i for i, view in enumerate(self.views) if view is self.features))
+
+    monkeypatch.setattr(feature_cache.CachedDataset, "set_epoch", record)
+    first = zoo.fit(spec, shapes, freeze="all", **settings)
+    assert used == [0, 1, 0] and first.feature_cache["views"] == 2 and first.feature_cache["built"]
+    tensors = load_file(first.feature_cache["file"])
+    assert {"train", "val", "train.view0", "train.view1"} <= set(tensors)
+    view0, view1, plain = tensors["train.view0"], tensors["train.view1"], tensors["train"]
+    assert view0.shape == plain.shape and not torch.equal(view0, view1) and not torch.equal(view0, plain)
+    # building moved no random state the run uses (dropout here): a run reusing the cache trains the same
+    reused = zoo.fit(spec, shapes, freeze="all", **settings)
+    assert not reused.feature_cache["built"] and _metrics(reused) == _metrics(first)
+    # the views come from their own seed: building them again gives the same tensors
+    os.remove(first.feature_cache["file"])
+    zoo.fit(spec, shapes, freeze="all", **settings)
+    assert torch.equal(load_file(first.feature_cache["file"])["train.view1"], view1)
+    # no views is another cache; a different number of views another again
+    other = {zoo.fit(spec, shapes, freeze="all", **{**settings, "feature_cache_views": n}).feature_cache["file"]
+             for n in (0, 3)}
+    assert len(other | {first.feature_cache["file"]}) == 3
+
+
+def test_views_need_augmentation_a_position_head_trains_on_the_eval_transform(tmp_path, monkeypatch):
+    from drawn_data import keypoint_table
+
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    table = keypoint_table(tmp_path / "dots")
+    result = zoo.fit("resnet18+kp1", table, val_split=0.25, freeze="all", **{**RUN, "feature_cache_views": 2})
+    assert result.feature_cache is not None and result.feature_cache["views"] == 0

@@ -55,7 +55,10 @@ def _train_command(registry: Callable[[click.Context], Any], emit: Callable[...,
     @click.option("--fast", is_flag=True, help="Time a few steps in each form and train in the fastest: channels-last, "
                   "bf16 autocast where the hardware has it, compiled where the run is long enough to repay it.")
     @click.option("--no-feature-cache", is_flag=True, help="Run frozen stages on every image every epoch instead of "
-                  "caching their output (the cache trains on the eval transform: no augmentation).")
+                  "caching their output (the cache trains on the eval transform, or on --feature-cache-views).")
+    @click.option("--feature-cache-views", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+                  help="Also cache N augmented views (random crop, flip) of each training image; epoch k trains "
+                  "on view k mod N. 0: the eval transform only.")
     @click.option("--feature-cache-limit", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True,
                   metavar="GB", help="Train without the cache when it would be larger.")
     @click.option("--resume", is_flag=True, help="Continue a stopped run from its checkpoint (OUTPUT.checkpoint.pt), "
@@ -91,7 +94,8 @@ def _train_command(registry: Callable[[click.Context], Any], emit: Callable[...,
                 click.echo(format_training_form(result.form))
             if result.feature_cache:
                 found = result.feature_cache
-                click.echo(f"feature cache: {found['file']} ({found['bytes'] / 2**20:.1f} MiB, "
+                views = f", {found['views']} augmented views" if found.get("views") else ""
+                click.echo(f"feature cache: {found['file']} ({found['bytes'] / 2**20:.1f} MiB{views}, "
                            f"{'built' if found['built'] else 'reused'})")
             click.echo("saved: " + ", ".join(result.files.values()))
         return 0

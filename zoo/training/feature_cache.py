@@ -2,9 +2,13 @@
 so their output for an image (through the eval transform) is computed once and kept on disk; every epoch then
 trains the rest of the model on the cached tensors.
 
+With ``views`` (``--feature-cache-views N``), each training image is also run through the training transform
+(random crop and flip) N times, each view drawn from its own seed; epoch k trains on view k mod N, so a cached
+run still sees augmented images.
+
 The cache is a safetensors file under ``$ZOO_CACHE_DIR/features/``, named by a hash of what decides its contents
-(the frozen stages' weights, the eval transform, the image size, the data files and targets), so a change to any
-of them builds a new one. While training on it, the frozen modules pass their input through unchanged (their
+(the frozen stages' weights, the transforms, the image size, the data files and targets, the views and their
+seed), so a change to any of them builds a new one. While training on it, the frozen modules pass their input through unchanged (their
 ``forward`` is shadowed on the instance, so the model's weights and state dict stay as they are), and the first
 batch is checked against the whole model before the cache is trusted.
 """
@@ -14,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,9 +95,12 @@ class FeatureCache:
         self.tensors: dict[str, torch.Tensor] = {}
         self.built = False
 
-    def build(self, parts: dict[str, tuple[Samples, Any]], batch_size: int, device: Any, limit_bytes: float) -> bool:
+    def build(self, parts: dict[str, tuple[Samples, Any]], batch_size: int, device: Any, limit_bytes: float,
+              seed: int = 0) -> bool:
         """Read the file if it exists, else compute every image's prefix output and write it; False when the
-        cache would exceed ``limit_bytes`` or cannot be written (training then goes without it)."""
+        cache would exceed ``limit_bytes`` or cannot be written (training then goes without it). Each part is
+        drawn under its own seed (``seed`` and its place), so random views are the same every time, and the
+        random state of the run is left as it was."""
         import torch
         from safetensors import safe_open
         from safetensors.torch import save_file
@@ -104,13 +112,16 @@ class FeatureCache:
             return True
         found: dict[str, torch.Tensor] = {}
         self.model.eval()
-        with torch.no_grad():
-            for part, (samples, transform) in parts.items():
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            size = 0
+            for place, (part, (samples, transform)) in enumerate(parts.items()):
+                torch.manual_seed(seed * 1009 + place)
                 outputs, readable = [], []
                 for images, flags in _batches(ImageDataset(samples, transform), batch_size):
                     outputs.append(prefix_output(self.model, self.modules, images.to(device)).to("cpu"))
                     readable.append(flags)
-                    if sum(o.numel() for o in outputs) * 4 > limit_bytes:
+                    size += outputs[-1].numel() * outputs[-1].element_size()
+                    if size > limit_bytes:
                         warnings.warn(f"the feature cache would exceed {limit_bytes / 2**30:.1f} GiB; training without "
                                       "it (raise the limit with --feature-cache-limit)", ZooWarning, stacklevel=2)
                         return False
@@ -136,7 +147,10 @@ class FeatureCache:
         return self.path.stat().st_size if self.path.is_file() else 0
 
     def dataset(self, part: str, samples: Samples) -> CachedDataset:
-        return CachedDataset(self.tensors[part], self.tensors[f"{part}.readable"], samples)
+        """The cached part; its augmented views too where the cache holds them (``train.view0``, ...)."""
+        views = [self.tensors[name] for name in sorted(self.tensors, key=_view_number)
+                 if re.fullmatch(rf"{re.escape(part)}\.view\d+", name)]
+        return CachedDataset(views or [self.tensors[part]], self.tensors[f"{part}.readable"], samples)
 
     def bypass(self) -> None:
         """Make the frozen modules pass their input through: the model now takes cached tensors."""
@@ -148,6 +162,12 @@ class FeatureCache:
             module = self.model.backbone.get_submodule(name)
             if "forward" in vars(module):
                 del module.forward
+
+
+def _view_number(name: str) -> int:
+    """K of a ``PART.viewK`` tensor, for ordering views (-1 for other names)."""
+    found = re.search(r"\.view(\d+)$", name)
+    return int(found.group(1)) if found else -1
 
 
 def _passthrough(x: Any, *args: Any, **kwargs: Any) -> Any:
@@ -166,10 +186,15 @@ def _batches(dataset: Any, batch_size: int):
 
 
 class CachedDataset:
-    """(cached tensor, target) per sample; None for an image that could not be read when the cache was built."""
+    """(cached tensor, target) per sample; None for an image that could not be read when the cache was built.
+    With several views, `set_epoch` picks the one an epoch trains on (epoch 1: the first)."""
 
-    def __init__(self, features: torch.Tensor, readable: torch.Tensor, samples: Samples) -> None:
-        self.features, self.readable, self.items = features, readable, samples.items
+    def __init__(self, views: list[torch.Tensor], readable: torch.Tensor, samples: Samples) -> None:
+        self.views, self.readable, self.items = views, readable, samples.items
+        self.features = views[0]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.features = self.views[(epoch - 1) % len(self.views)]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -214,17 +239,23 @@ def matches_model(model: ZooModel, cache: FeatureCache, images: torch.Tensor) ->
 
 
 def use_feature_cache(model: ZooModel, train: Samples, val: Samples, preprocessing: Any, data_key: str,
-                      batch_size: int, seed: int, device: Any, limit_gb: float = DEFAULT_LIMIT_GB):
-    """(cache, train loader, val loader) over cached prefix outputs, or None when no cache fits this run."""
+                      batch_size: int, seed: int, device: Any, limit_gb: float = DEFAULT_LIMIT_GB, views: int = 0):
+    """(cache, train loader, val loader) over cached prefix outputs, or None when no cache fits this run; with
+    ``views``, that many augmented views of each training image are cached too and the epochs take turns."""
 
     modules = frozen_prefix(model)
     if modules is None:
         return None
-    path = cache_dir() / "features" / f"{cache_key(model, modules, preprocessing.as_dict(), data_key)}.safetensors"
-    cache = FeatureCache(model, modules, path)
     transform_of = preprocessing.eval_transform()
-    if not cache.build({"train": (train, transform_of), "val": (val, transform_of)}, batch_size, device,
-                       limit_gb * 2**30):
+    parts = {"train": (train, transform_of), "val": (val, transform_of)}
+    described: dict[str, Any] = preprocessing.as_dict()
+    if views:
+        augmented = preprocessing.train_transform(True)
+        parts.update({f"train.view{k}": (train, augmented) for k in range(views)})
+        described = {"eval": described, "views": views, "seed": seed, "train": repr(augmented)}
+    path = cache_dir() / "features" / f"{cache_key(model, modules, described, data_key)}.safetensors"
+    cache = FeatureCache(model, modules, path)
+    if not cache.build(parts, batch_size, device, limit_gb * 2**30, seed):
         return None
     probe = next(_batches(_first(train, transform_of), min(4, len(train))))[0].to(device)
     if not matches_model(model, cache, probe):

@@ -62,6 +62,7 @@ class Settings:
     val_split: float | None = None
     seed: int = 0
     workers: int = 0
+    feature_cache_views: int = 0  # augmented views of each training image kept in the feature cache
     fast: bool = False  # channels-last, bf16 autocast where native, compiled where it pays (zoo.training.fast)
 
     def check(self) -> None:
@@ -69,6 +70,8 @@ class Settings:
             raise ZooError(f"epochs ({self.epochs}) and batch size ({self.batch_size}) must be 1 or more")
         if self.warmup < 0 or (self.warmup and self.warmup >= self.epochs):
             raise ZooError(f"--warmup {self.warmup} must be fewer epochs than --epochs {self.epochs}")
+        if self.feature_cache_views < 0:
+            raise ZooError(f"--feature-cache-views must be 0 or more, not {self.feature_cache_views}")
         if self.optimizer not in DEFAULT_LR:
             raise ZooError(f"unknown optimizer {self.optimizer!r}; choose {', '.join(DEFAULT_LR)}")
 
@@ -168,7 +171,8 @@ def fit(
     ``output``, the best and the last epoch are saved (``NAME.safetensors``, ``NAME-last.safetensors``) with
     the history (``NAME.history.csv``/``.json``, ``NAME.curves.png``); ``NAME.checkpoint.pt`` holds the run's
     state after each epoch until it ends, and ``resume=True`` continues from it. With ``feature_cache`` (the
-    default), stages frozen before the first trainable one run once per image (`zoo.training.feature_cache`).
+    default), stages frozen before the first trainable one run once per image (`zoo.training.feature_cache`),
+    on the eval transform, and on ``feature_cache_views`` augmented views per training image if set.
 
     >>> zoo.fit("resnet18+cls2", "hymenoptera_data", weights="imagenet", freeze="layer4", epochs=5)  # doctest: +SKIP
     """
@@ -217,10 +221,12 @@ def fit(
     cache, cache_report = None, None
     if feature_cache and sizes[0] is not None and not plan and group is None:
         found = use_feature_cache(model, train_samples, val_samples, preprocessing, data_key, config.batch_size,
-                                  config.seed, run_on, feature_cache_limit_gb or DEFAULT_LIMIT_GB)
+                                  config.seed, run_on, feature_cache_limit_gb or DEFAULT_LIMIT_GB,
+                                  views=config.feature_cache_views if augment else 0)
         if found is not None:
             cache, train_loader, val_loader = found
-            cache_report = {"file": str(cache.path), "bytes": cache.size_bytes, "built": cache.built}
+            cache_report = {"file": str(cache.path), "bytes": cache.size_bytes, "built": cache.built,
+                            "views": len(train_loader.dataset.views) if config.feature_cache_views and augment else 0}
     groups = dict(backbone_lr=config.backbone_lr, layer_decay=config.layer_decay)
     optimizer = make_optimizer(config.optimizer, param_groups(model, config.lr, weight_decay=config.weight_decay,
                                                               **groups), momentum=config.momentum)
@@ -265,6 +271,8 @@ def fit(
             model.train()
             if group is not None:
                 train_loader.sampler.set_epoch(epoch)
+            if cache is not None:
+                train_loader.dataset.set_epoch(epoch)
             metric = None if whole else model.metric()
             loss_sum, images, skipped, started = 0.0, 0, 0, time.perf_counter()
             for batch in bar(train_loader, steps, f"epoch {epoch}/{config.epochs}", progress):
