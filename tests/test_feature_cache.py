@@ -121,3 +121,21 @@ def test_views_need_augmentation_a_position_head_trains_on_the_eval_transform(tm
     table = keypoint_table(tmp_path / "dots")
     result = zoo.fit("resnet18+kp1", table, val_split=0.25, freeze="all", **{**RUN, "feature_cache_views": 2})
     assert result.feature_cache is not None and result.feature_cache["views"] == 0
+
+
+def test_under_torchrun_one_process_builds_the_cache_and_both_train_on_it(shapes, tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
+    env = {**os.environ, "ZOO_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([torchrun, "--standalone", "--nproc-per-node", "2", "-m", "zoo", "train", "resnet18+cls2",
+                           str(shapes), "-o", str(tmp_path / "m.safetensors"), "--freeze", "all", "--epochs", "2", "-b",
+                           "2", "--img-size", "32", "--json"], capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["feature_cache"]["built"] and len(result["history"]) == 2
+    assert os.listdir(tmp_path / "cache" / "features") == [Path(result["feature_cache"]["file"]).name]
+    assert zoo.load(tmp_path / "m.safetensors").record["training"]["train_images"] == 8

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from zoo._model import ZooModel
     from zoo.training.data import Samples
+    from zoo.training.distributed import Group
 
 DEFAULT_LIMIT_GB = 8.0
 
@@ -239,9 +240,11 @@ def matches_model(model: ZooModel, cache: FeatureCache, images: torch.Tensor) ->
 
 
 def use_feature_cache(model: ZooModel, train: Samples, val: Samples, preprocessing: Any, data_key: str,
-                      batch_size: int, seed: int, device: Any, limit_gb: float = DEFAULT_LIMIT_GB, views: int = 0):
+                      batch_size: int, seed: int, device: Any, limit_gb: float = DEFAULT_LIMIT_GB, views: int = 0,
+                      group: Group | None = None):
     """(cache, train loader, val loader) over cached prefix outputs, or None when no cache fits this run; with
-    ``views``, that many augmented views of each training image are cached too and the epochs take turns."""
+    ``views``, that many augmented views of each training image are cached too and the epochs take turns.
+    Under torchrun (``group``) the first process builds the file while the others wait, then all read it."""
 
     modules = frozen_prefix(model)
     if modules is None:
@@ -255,7 +258,7 @@ def use_feature_cache(model: ZooModel, train: Samples, val: Samples, preprocessi
         described = {"eval": described, "views": views, "seed": seed, "train": repr(augmented)}
     path = cache_dir() / "features" / f"{cache_key(model, modules, described, data_key)}.safetensors"
     cache = FeatureCache(model, modules, path)
-    if not cache.build(parts, batch_size, device, limit_gb * 2**30, seed):
+    if not _build_once(cache, parts, batch_size, device, limit_gb * 2**30, seed, group):
         return None
     probe = next(_batches(_first(train, transform_of), min(4, len(train))))[0].to(device)
     if not matches_model(model, cache, probe):
@@ -264,6 +267,18 @@ def use_feature_cache(model: ZooModel, train: Samples, val: Samples, preprocessi
         return None
     return (cache, cached_loader(cache.dataset("train", train), batch_size, shuffle=True, seed=seed),
             cached_loader(cache.dataset("val", val), batch_size, shuffle=False))
+
+
+def _build_once(cache: FeatureCache, parts: dict[str, tuple[Samples, Any]], batch_size: int, device: Any,
+                limit_bytes: float, seed: int, group: Group | None) -> bool:
+    """`FeatureCache.build` in one process; under torchrun the first builds (or finds) the file, the others
+    wait for it (the sum of a flag is the barrier) and read it, or all go without it."""
+    if group is None:
+        return cache.build(parts, batch_size, device, limit_bytes, seed)
+    built = cache.build(parts, batch_size, device, limit_bytes, seed) if group.writes else False
+    if group.total(float(built))[0] < 1:
+        return False
+    return built or cache.build(parts, batch_size, device, limit_bytes, seed)
 
 
 def _first(samples: Samples, transform: Any) -> Any:

@@ -219,12 +219,14 @@ def fit(
         model.to(device)
     run_on = next(model.parameters()).device
     cache, cache_report = None, None
-    if feature_cache and sizes[0] is not None and not plan and group is None:
+    if feature_cache and sizes[0] is not None and not plan:
         found = use_feature_cache(model, train_samples, val_samples, preprocessing, data_key, config.batch_size,
                                   config.seed, run_on, feature_cache_limit_gb or DEFAULT_LIMIT_GB,
-                                  views=config.feature_cache_views if augment else 0)
+                                  views=config.feature_cache_views if augment else 0, group=group)
         if found is not None:
             cache, train_loader, val_loader = found
+            if group is not None:
+                train_loader = group.shard(train_loader, config.seed)
             cache_report = {"file": str(cache.path), "bytes": cache.size_bytes, "built": cache.built,
                             "views": len(train_loader.dataset.views) if config.feature_cache_views and augment else 0}
     groups = dict(backbone_lr=config.backbone_lr, layer_decay=config.layer_decay)
