@@ -7,9 +7,9 @@ across processes and the training metrics are computed by rank 0 over the output
 `zoo.evaluate` (``zoo eval``) and the validation inside `zoo.fit` shard by batches: the images are batched as
 one process batches them, and process r runs batches r, r + N, r + 2N, ... (`Group.own_batches`). Rank 0
 gathers every batch's outputs and targets in the original order (`Group.collect`) and feeds them to the same
-metric code one process runs, so the metrics are exactly those of one process, bit for bit (a batch of other
-images would change an output's last bits); every process gets rank 0's result (`Group.decided`), so all agree
-on the best epoch. `zoo.predict` (``zoo predict``) shards its batches the same way and every process gets
+metric code one process runs, so the metrics are exactly those of one process: each batch holds the images it
+holds for one process (a batch of other images can change an output's last bits). Every process gets rank 0's
+result (`Group.decided`), so all agree on the best epoch. `zoo.predict` (``zoo predict``) shards its batches the same way and every process gets
 every image's answer in order (`Group.everyone`).
 
 Only rank 0 prints and writes files, except ``zoo predict --out``, where each process draws its own images.
@@ -45,7 +45,7 @@ class Group:
 
     rank: int
     size: int
-    owns_group: bool  # joined by zoo.fit, so zoo.fit leaves it
+    owns_group: bool  # joined by the zoo function (fit, evaluate, predict) that leaves it, not by its caller
 
     @property
     def writes(self) -> bool:
