@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from drawn_data import class_folders
+from drawn_data import class_folders, coco
 from PIL import Image
 
 import zoo
@@ -74,6 +74,20 @@ def test_eval_on_two_processes_gives_the_metrics_of_one(answering):
     assert shared["images"] == 9 and len({row.index(max(row)) for row in zip(*shared["classes"]["cls3"]
                                                                              ["confusion_matrix"])}) > 1
     assert Path(shared["classes"]["cls3"]["confusion_png"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_detection_eval_on_two_processes_gives_the_map_of_one(tmp_path):
+    """torchmetrics' mAP, computed on rank 0 alone, must not wait for the other process to compute too."""
+    boxes = coco(tmp_path / "det", 5)
+    torch.manual_seed(0)
+    model = zoo.save(zoo.build("resnet18+det2:min_size=64,max_size=64,channels=32"), tmp_path / "det.safetensors",
+                     labels=["background", "box"])
+    args = [model, boxes, "-b", 2, "--json"]  # batches of 2, 2 and 1 images
+    done = _torchrun(2, "eval", *args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    shared = json.loads(done.stdout)
+    assert shared == json.loads(_alone("eval", *args))
+    assert shared["images"] == 5 and shared["metrics"]["det2/map_50"] > 0
 
 
 def test_predict_on_two_processes_answers_every_image_in_order(answering):
