@@ -40,7 +40,7 @@ def _one_clear_line(done: subprocess.CompletedProcess) -> str:
     errors = [line for line in done.stderr.splitlines() if line.startswith("zoo: error:")]
     assert len(errors) == 1, done.stderr[-3000:]
     assert set(re.findall(r"exitcode\s*:\s*(\d+)", done.stderr)) == {"2"}, done.stderr[-3000:]
-    assert not re.search(r'File "[^"]*/zoo/', done.stderr), done.stderr[-3000:]
+    assert str(Path(zoo.__file__).parent) not in done.stderr, done.stderr[-3000:]  # no frame of zoo's code
     return errors[0]
 
 
@@ -65,14 +65,14 @@ def answering(tmp_path_factory):
 
 def test_eval_on_two_processes_gives_the_metrics_of_one(answering):
     root, data, model = answering
-    args = [model, data, "-b", 2, "--json", "--out", root / "confusion"]  # batches of 5, 4 images for 2 processes
+    args = [model, data, "-b", 2, "--json", "--out", root / "confusion"]  # 5 batches: 3 for rank 0, 2 for rank 1
     done = _torchrun(2, "eval", *args, cwd=root)
     assert done.returncode == 0, done.stderr[-3000:]
     shared = json.loads(done.stdout)  # one JSON document: rank 1 printed nothing
     alone = json.loads(_alone("eval", *args))
     assert shared == alone
-    assert shared["images"] == 9 and len({row.index(max(row)) for row in zip(*shared["classes"]["cls3"]
-                                                                             ["confusion_matrix"])}) > 1
+    predicted = [sum(column) for column in zip(*shared["classes"]["cls3"]["confusion_matrix"])]
+    assert shared["images"] == 9 and sum(1 for count in predicted if count) > 1
     assert Path(shared["classes"]["cls3"]["confusion_png"]).read_bytes()[:4] == b"\x89PNG"
 
 
@@ -131,7 +131,7 @@ def test_two_processes_report_train_and_val_metrics_over_every_image(tmp_path):
     torch.manual_seed(0)
     model = zoo.build("resnet18+cls2", img_size=32)
     with torch.no_grad():
-        model.heads["cls2"].fc.bias.copy_(torch.tensor([10.0, -10.0]))  # blue wins; the weights still count
+        model.heads["cls2"].fc.bias.copy_(torch.tensor([10.0, -10.0]))  # blue wins; the loss still follows the features
     zoo.save(model, tmp_path / "blue.safetensors", labels=["blue", "red"])
     done = _torchrun(2, "train", "blue.safetensors", data, "-o", "m.safetensors", "--epochs", 1, "-b", 2,
                      "--lr", 1e-6, "--freeze", "layer4", "--no-augment", "--json", cwd=tmp_path)

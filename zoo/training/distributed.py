@@ -9,8 +9,8 @@ one process batches them, and process r runs batches r, r + N, r + 2N, ... (`Gro
 gathers every batch's outputs and targets in the original order (`Group.collect`) and feeds them to the same
 metric code one process runs, so the metrics are exactly those of one process: each batch holds the images it
 holds for one process (a batch of other images can change an output's last bits). Every process gets rank 0's
-result (`Group.decided`), so all agree on the best epoch. `zoo.predict` (``zoo predict``) shards its batches the same way and every process gets
-every image's answer in order (`Group.everyone`).
+result (`Group.decided`), so all agree on the best epoch. `zoo.predict` (``zoo predict``) shards its batches
+the same way, and every process gets every image's answer in order (`Group.everyone`).
 
 Only rank 0 prints and writes files, except ``zoo predict --out``, where each process draws its own images.
 """

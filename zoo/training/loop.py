@@ -339,7 +339,8 @@ def fit(
 
 def _train_metrics(metric: Any, seen: list[tuple[Any, Any]], group: Group | None) -> dict[str, float]:
     """The epoch's training metrics, by head: of this process's batches, which ``metric`` has seen, or with
-    several processes of every process's, which rank 0 gathers from each one's ``seen`` (outputs and targets)."""
+    several processes of every process's, which rank 0 gathers from each one's ``seen`` (outputs and targets,
+    kept on the CPU until the epoch ends: a classifier's is a float per class per image)."""
     if metric is None:
         return {}
     if group is None:
