@@ -93,6 +93,26 @@ MUTANTS = (
            (Edit("plugins/timm/plugin.py", "cached_json(f\"timm-{version('timm')}-models.json\"",
                  "cached_json(\"timm-models.json\""),),
            ("tests/test_list.py::test_timms_model_list_is_cached_per_timm_version",)),
+    Mutant("torchrun-train-metrics-of-one-share", "under torchrun the training metrics cover rank 0's images only "
+           "(issue 11)",
+           (Edit("zoo/training/loop.py", "    for outputs, targets in group.collect(seen, len(seen)):\n",
+                 "    for outputs, targets in seen:\n"),),
+           ("tests/test_distributed.py::test_two_processes_report_train_and_val_metrics_over_every_image",)),
+    Mutant("torchrun-validation-on-own-batchnorm", "each process validates its share with its own BatchNorm "
+           "statistics, not those of the model rank 0 saves (issue 11)",
+           (Edit("zoo/training/loop.py", "                group.same_buffers(model)\n", "                pass\n"),),
+           ("tests/test_distributed.py::test_two_processes_report_train_and_val_metrics_over_every_image",)),
+    Mutant("torchrun-eval-of-rank-0-share", "rank 0 tallies its own batches only (issue 11)",
+           (Edit("zoo/training/distributed.py", "yield from (found for found in received if found is not None)",
+                 "yield from received[:1] if received[0] is not None else ()"),),
+           ("tests/test_distributed.py::test_eval_on_two_processes_gives_the_metrics_of_one",)),
+    Mutant("torchrun-predict-of-own-share", "rank 0 prints only the images it predicted itself (issue 11)",
+           (Edit("zoo/_prediction.py", "    for answered in group.everyone(own):\n", "    for answered in [own]:\n"),),
+           ("tests/test_distributed.py::test_predict_on_two_processes_answers_every_image_in_order",)),
+    Mutant("torchrun-error-from-every-process", "every process prints the error they all found (issue 11)",
+           (Edit("zoo/cli/__init__.py", "if isinstance(exc, EveryProcessError) and not _reports():",
+                 "if False:"),),
+           ("tests/test_distributed.py::test_more_processes_than_images_to_evaluate_or_predict_is_one_clear_line",)),
 )
 
 

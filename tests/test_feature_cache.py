@@ -138,4 +138,7 @@ def test_under_torchrun_one_process_builds_the_cache_and_both_train_on_it(shapes
     result = json.loads(done.stdout)
     assert result["feature_cache"]["built"] and len(result["history"]) == 2
     assert os.listdir(tmp_path / "cache" / "features") == [Path(result["feature_cache"]["file"]).name]
-    assert zoo.load(tmp_path / "m.safetensors").record["training"]["train_images"] == 8
+    saved = zoo.load(tmp_path / "m.safetensors")
+    assert saved.record["training"]["train_images"] == 8
+    # validated over the cached val images once each, as one process would: the saved metrics are the model's own
+    assert saved.record["metrics"]["cls2/accuracy"] == zoo.evaluate(saved, shapes)["metrics"]["cls2/accuracy"]

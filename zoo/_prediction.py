@@ -24,6 +24,7 @@ from zoo.drawing import Canvas
 from zoo.errors import ZooError, ZooWarning
 from zoo.files import atomic_write_bytes
 from zoo.training.data import image_files
+from zoo.training.distributed import Group, join, reports
 from zoo.training.progress import progress as bar
 from zoo.training.transforms import transforms
 
@@ -201,6 +202,9 @@ def predict(
     ``progress``: a bar on stderr (None: when it is a terminal).
     ``fast`` runs the model compiled with its weights frozen (`zoo._fast`), as ``zoo bench --fast`` does.
 
+    Under torchrun the processes share the batches out (`zoo.training.distributed`) and every process returns
+    every image's answer, in order; with ``out``, each process draws its own images.
+
     >>> zoo.predict("ants-bees.safetensors", ["ant.jpg"], top_k=2)  # doctest: +SKIP
     """
     from zoo._model import ZooModel
@@ -215,16 +219,31 @@ def predict(
     if not sources:
         raise ZooError("no images to predict")
     folder = _out_dir(out) if out is not None else None
+    group = join(device)
+    try:
+        if device is not None:
+            model.to(device)
+        starts: Sequence[int] = range(0, len(sources), batch_size)
+        if group is not None:
+            group.check_samples(len(sources), "images to predict")
+            starts = group.mine(starts)
+        results = _predict(model, sources, starts, batch_size, folder, _Runner(model, fast),
+                           progress if reports() else False, threshold=threshold, top_k=top_k, labels=labels)
+        return results if group is None else _everyones(group, results, starts, batch_size)
+    finally:
+        if group is not None:
+            group.leave()
+
+
+def _predict(model: ZooModel, sources: list[ImageSource], starts: Sequence[int], batch_size: int,
+             folder: Path | None, runner: _Runner, progress: bool | None, **decoding: Any) -> list[ImagePrediction]:
+    """A result per source, answered for the batches beginning at ``starts`` (the others left empty)."""
     names = [f"image {i}" if not isinstance(s, (str, os.PathLike)) else os.fspath(s) for i, s in enumerate(sources)]
     out_names = _out_names(names)
-    if device is not None:
-        model.to(device)
     run_on = next(model.parameters()).device
     model.eval()
     transform = transforms(model)
-    runner = _Runner(model, fast)
     results = [ImagePrediction(name) for name in names]
-    starts = range(0, len(sources), batch_size)
     for start in bar(starts, len(starts), "predict", progress):
         indices, loaded = [], []
         for index in range(start, min(start + batch_size, len(sources))):
@@ -233,12 +252,11 @@ def predict(
                 indices.append(index)
             except ZooError as exc:
                 results[index].error = str(exc)
-                warnings.warn(f"{exc}; skipped", ZooWarning, stacklevel=2)
+                warnings.warn(f"{exc}; skipped", ZooWarning, stacklevel=3)
         if not loaded:
             continue
         sizes = [image.size for image in loaded]
-        answers = model.decode(runner(_batch(model, loaded, run_on, transform)), sizes, top_k=top_k,
-                               threshold=threshold, labels=labels)
+        answers = model.decode(runner(_batch(model, loaded, run_on, transform)), sizes, **decoding)
         for index, image, answer in zip(indices, loaded, answers):
             result = results[index]
             result.width, result.height = image.size
@@ -253,4 +271,15 @@ def predict(
                 except OSError as exc:
                     raise ZooError(f"cannot write {target}: {exc.strerror or exc}") from None
                 result.drawn = str(target)
+    return results
+
+
+def _everyones(group: Group, results: list[ImagePrediction], starts: Sequence[int],
+               batch_size: int) -> list[ImagePrediction]:
+    """``results`` with every process's answers in place, each process having answered the batches at its
+    ``starts``."""
+    own = [(index, results[index]) for start in starts for index in range(start, min(start + batch_size, len(results)))]
+    for answered in group.everyone(own):
+        for index, result in answered:
+            results[index] = result
     return results

@@ -9,6 +9,11 @@ class ZooError(Exception):
     """A mistake in what the user asked for. The CLI prints it as one line and exits with 2."""
 
 
+class EveryProcessError(ZooError):
+    """A mistake every process that torchrun started finds alike (more processes than images): the CLI lets
+    rank 0 alone print it, so it is one line however many processes there are."""
+
+
 class SpecError(ZooError):
     """A model spec string that does not follow the grammar."""
 

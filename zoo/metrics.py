@@ -12,7 +12,9 @@ import torch
 
 
 class Metric:
-    """Accumulates over batches. ``compute`` returns plain floats by name."""
+    """Accumulates over batches. ``compute`` returns plain floats by name, over the batches ``update`` was given
+    and no others: under torchrun, zoo gathers every process's outputs on rank 0 and computes there alone, so a
+    metric must not gather across processes itself (torchmetrics does unless given ``sync_on_compute=False``)."""
 
     def update(self, output: Any, target: Any) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -184,12 +184,16 @@ def _check_targets(images: list[torch.Tensor], targets: list[dict[str, torch.Ten
 
 
 class MeanAveragePrecision(Metric):
-    """COCO-style box mAP from torchmetrics (pycocotools backend): ``map``, ``map_50``, ``map_75``."""
+    """COCO-style box mAP from torchmetrics (pycocotools backend): ``map``, ``map_50``, ``map_75``.
+
+    Computed over what it was given alone: under torchrun, zoo gathers every process's outputs on rank 0 and
+    computes there, so torchmetrics' own sync, waiting for the other processes to compute too, would hang.
+    """
 
     def __init__(self) -> None:
         from torchmetrics.detection import MeanAveragePrecision as TorchmetricsMAP
 
-        self._map = TorchmetricsMAP(iou_type="bbox", box_format="xyxy", backend="pycocotools")
+        self._map = TorchmetricsMAP(iou_type="bbox", box_format="xyxy", backend="pycocotools", sync_on_compute=False)
 
     def update(self, output: Sequence[Mapping[str, torch.Tensor]], target: Sequence[Mapping[str, torch.Tensor]]) -> None:
         predictions = [{k: result[k].detach().cpu() for k in ("boxes", "scores", "labels")} for result in output]

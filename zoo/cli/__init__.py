@@ -20,7 +20,7 @@ from zoo.cli._completion import complete_freeze, complete_spec
 from zoo.cli._context import emit as _emit, registry as _registry
 from zoo.cli._format import format_build, format_info, format_list, format_plugins, format_predictions, format_report
 from zoo.cli._training import add_training_commands
-from zoo.errors import ZooError, ZooWarning
+from zoo.errors import EveryProcessError, ZooError, ZooWarning
 from zoo.parts import LISTED_KINDS
 
 MESSAGE_LIMIT = 2000  # an error or warning is one line, whatever a file or a plugin put in it
@@ -41,6 +41,12 @@ Environment:
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"zoo: warning: {one_line(message, MESSAGE_LIMIT)}\n"
+
+
+def _reports() -> bool:
+    from zoo.training.distributed import reports  # torch-free, but only needed on an error
+
+    return reports()
 
 
 def debug_from_env() -> bool:
@@ -64,6 +70,8 @@ class ZooGroup(click.Group):
         try:
             result = super().main(args=args, prog_name=prog_name or "zoo", standalone_mode=False, **kwargs)
         except ZooError as exc:
+            if isinstance(exc, EveryProcessError) and not _reports():
+                sys.exit(2)  # under torchrun every process found it: rank 0 says it once
             if self.debug:
                 traceback.print_exception(exc)
             click.echo(f"zoo: error: {one_line(exc, MESSAGE_LIMIT)}", err=True)
@@ -209,16 +217,19 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
     folder of images, or a quoted glob such as 'photos/*.jpg').
 
     An image that cannot be read is skipped with a warning; the exit code is then 1.
+    Under torchrun the processes share the images out and rank 0 prints every answer, in order.
     """
     from zoo._prediction import expand_images, load_model, predict as run, read_labels as read_head_labels
+    from zoo.training.distributed import reports
 
     files = expand_images(images)
     loaded = load_model(model, weights=weights, registry=_registry(ctx))
     results = run(loaded, files, threshold=threshold, top_k=top_k,
                   labels=read_head_labels(labels, loaded, _registry(ctx)),
                   out=out, device=device, batch_size=batch_size, progress=None, fast=fast)
-    done = [r.as_dict() for r in results]
-    _emit(done, as_json, None if as_json else format_predictions(results, loaded))
+    if reports():
+        done = [r.as_dict() for r in results]
+        _emit(done, as_json, None if as_json else format_predictions(results, loaded))
     return 1 if any(r.error for r in results) else 0
 
 

@@ -5,7 +5,6 @@ so this module needs nothing from `zoo.cli` itself.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +70,7 @@ def _train_command(registry: Callable[[click.Context], Any], emit: Callable[...,
               no_feature_cache: bool, feature_cache_limit: float, **settings: Any) -> int:
         """Fine-tune SPEC (or a saved FILE) on DATA: a folder of class folders (train/ and val/ inside), a CSV or
         JSON-lines table (image column plus each head's columns), or a COCO JSON file (detection)."""
+        from zoo.training.distributed import reports
         from zoo.training.loop import fit
 
         quiet = quiet or as_json
@@ -83,7 +83,7 @@ def _train_command(registry: Callable[[click.Context], Any], emit: Callable[...,
         except KeyboardInterrupt as stop:
             click.echo(f"zoo: interrupted; {getattr(stop, 'message', 'nothing was written')}", err=True)
             return 130
-        if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        if not reports():  # under torchrun only rank 0 reports
             return 0
         if as_json:
             emit(result.as_dict(), True)
@@ -116,13 +116,17 @@ def _eval_command(registry: Callable[[click.Context], Any], emit: Callable[..., 
     @click.pass_context
     def eval_command(ctx: click.Context, model: str, data: str, weights: str | None, batch_size: int, out: str | None,
                      workers: int, device: str | None, as_json: bool) -> None:
-        """Every head's metrics of MODEL on labelled DATA (as zoo train reads it; a folder's val/ when it has one)."""
+        """Every head's metrics of MODEL on labelled DATA (as zoo train reads it; a folder's val/ when it has one).
+
+        Under torchrun the processes share the images out; rank 0 prints the metrics of all of them."""
         from zoo._prediction import load_model
+        from zoo.training.distributed import reports
         from zoo.training.evaluation import evaluate
 
         loaded = load_model(model, weights=weights, registry=registry(ctx))
         result = evaluate(loaded, data, batch_size=batch_size, device=device, workers=workers, out=out,
                           progress=None if not as_json else False, registry=registry(ctx))
-        emit(result, as_json, None if as_json else format_evaluation(result))
+        if reports():
+            emit(result, as_json, None if as_json else format_evaluation(result))
 
     return eval_command

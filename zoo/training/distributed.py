@@ -1,23 +1,42 @@
-"""Training on several processes: under ``torchrun`` (``WORLD_SIZE`` > 1) `zoo.fit` joins the process group
-(gloo on CPU, nccl on GPUs), wraps the model in DistributedDataParallel, gives each process its share of the
-training images through a DistributedSampler, sums the training loss across processes, and lets only rank 0
-write files and print. Every process validates on the whole validation set, so all agree on the best epoch.
+"""Several processes under ``torchrun`` (``WORLD_SIZE`` > 1): training, evaluation and prediction.
+
+`zoo.fit` joins the process group (gloo on CPU, nccl on GPUs), wraps the model in DistributedDataParallel and
+gives each process its share of the training images through a DistributedSampler; the training loss is summed
+across processes and the training metrics are computed by rank 0 over the outputs every process saw.
+
+`zoo.evaluate` (``zoo eval``) and the validation inside `zoo.fit` shard by batches: the images are batched as
+one process batches them, and process r runs batches r, r + N, r + 2N, ... (`Group.own_batches`). Rank 0
+gathers every batch's outputs and targets in the original order (`Group.collect`) and feeds them to the same
+metric code one process runs, so the metrics are exactly those of one process: each batch holds the images it
+holds for one process (a batch of other images can change an output's last bits). Every process gets rank 0's
+result (`Group.decided`), so all agree on the best epoch. `zoo.predict` (``zoo predict``) shards its batches
+the same way, and every process gets every image's answer in order (`Group.everyone`).
+
+Only rank 0 prints and writes files, except ``zoo predict --out``, where each process draws its own images.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from zoo.errors import ZooError
+from zoo.errors import EveryProcessError, ZooError
 
 if TYPE_CHECKING:
     import torch
+
+T = TypeVar("T")
 
 
 def launched() -> bool:
     """Whether this process is one of several started by torchrun."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def reports() -> bool:
+    """Whether this process prints results: the only one, or rank 0 of those torchrun started."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 @dataclass
@@ -26,15 +45,30 @@ class Group:
 
     rank: int
     size: int
-    owns_group: bool  # joined by zoo.fit, so zoo.fit leaves it
+    owns_group: bool  # joined by the zoo function (fit, evaluate, predict) that leaves it, not by its caller
 
     @property
     def writes(self) -> bool:
         return self.rank == 0
 
-    def check_samples(self, count: int) -> None:
+    def check_samples(self, count: int, what: str = "training images") -> None:
+        """Every process needs an image: more processes than images is one line (printed by rank 0 alone)."""
         if count < self.size:
-            raise ZooError(f"{self.size} processes but only {count} training images; use at most {count} processes")
+            raise EveryProcessError(f"{self.size} processes but only {count} {what}; use at most {count} processes")
+
+    def mine(self, items: Sequence[T]) -> Sequence[T]:
+        """This process's share of ``items``: those at rank, rank + size, rank + 2 size, ..."""
+        return items[self.rank::self.size]
+
+    def own_batches(self, loader: Any) -> Any:
+        """An evaluation loader over this process's batches of ``loader`` (which must not shuffle): batches
+        rank, rank + size, ..., each holding exactly the images it holds for one process, so that every output
+        is the one a single process computes."""
+        from torch.utils.data import DataLoader
+
+        return DataLoader(loader.dataset, batch_sampler=list(self.mine(list(loader.batch_sampler))),
+                          collate_fn=loader.collate_fn, num_workers=loader.num_workers,
+                          persistent_workers=loader.num_workers > 0)
 
     def shard(self, loader: Any, seed: int) -> Any:
         """The training loader over this process's share of the images (reshuffled each epoch by `set_epoch`)."""
@@ -56,14 +90,74 @@ class Group:
 
     def total(self, *values: float) -> list[float]:
         """Each value summed over every process."""
+        return self._reduce(values, "SUM")
+
+    def most(self, value: int) -> int:
+        """The largest of every process's ``value``."""
+        return int(self._reduce([value], "MAX")[0])
+
+    def _reduce(self, values: Sequence[float], operation: str) -> list[float]:
         import torch
         import torch.distributed as dist
 
         tensor = torch.tensor(values, dtype=torch.float64)
         if dist.get_backend() == "nccl":
             tensor = tensor.cuda()
-        dist.all_reduce(tensor)
+        dist.all_reduce(tensor, op=getattr(dist.ReduceOp, operation))
         return tensor.tolist()
+
+    def collect(self, records: Iterable[T], count: int) -> Iterator[T]:
+        """Every process's ``records`` on rank 0, in rounds: each process's first record in rank order, then
+        each one's second, and so on; nothing on the other ranks. ``count`` is how many this process has.
+
+        With batches shared out by `mine`, that is the original order. A round's records travel together
+        (pickled: move tensors to the CPU first), so rank 0 holds one round at a time, never the whole set.
+        Every process must iterate to the end, as each round is a collective call.
+        """
+        import torch.distributed as dist
+
+        own = iter(records)
+        for _ in range(self.most(count)):
+            record = next(own, None)
+            received: list[Any] | None = [None] * self.size if self.writes else None
+            dist.gather_object(record, received, dst=0)
+            if received is not None:
+                yield from (found for found in received if found is not None)
+
+    def decided(self, decide: Callable[[], T]) -> T:
+        """``decide()`` run by rank 0 alone, its answer given to every process. A `ZooError` it raises is
+        raised by every process, as an `EveryProcessError`, so that none waits for an answer that never comes."""
+        import torch.distributed as dist
+
+        answer: list[Any] = [None]
+        if self.writes:
+            try:
+                answer = [(decide(), None)]
+            except ZooError as exc:
+                answer = [(None, str(exc))]
+        dist.broadcast_object_list(answer, src=0)
+        value, error = answer[0]
+        if error is not None:
+            raise EveryProcessError(error)
+        return value
+
+    def everyone(self, value: T) -> list[T]:
+        """Every process's ``value``, by rank, on every process."""
+        import torch.distributed as dist
+
+        gathered: list[Any] = [None] * self.size
+        dist.all_gather_object(gathered, value)
+        return gathered
+
+    def same_buffers(self, model: torch.nn.Module) -> None:
+        """Rank 0's buffers (BatchNorm's running statistics) on every process: training updates them from each
+        process's own batches, and the model evaluated must be the one rank 0 saves."""
+        import torch
+        import torch.distributed as dist
+
+        with torch.no_grad():
+            for buffer in model.buffers():
+                dist.broadcast(buffer, src=0)
 
     def leave(self) -> None:
         import torch.distributed as dist

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zoo._prediction import _out_dir, load_model
-from zoo.errors import ZooError
+from zoo.errors import EveryProcessError, ZooError
 from zoo.files import atomic_write_bytes
 from zoo.training.data import eval_samples, loader
+from zoo.training.distributed import Group, join, reports
 from zoo.training.progress import progress as bar
 from zoo.training.transforms import transforms
 
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 MAX_UNREADABLE = 0.1  # more unreadable images than this share of a data set fails the run
 
 
-def to_device(value: Any, device: torch.device) -> Any:
+def to_device(value: Any, device: torch.device | str) -> Any:
     import torch
 
     if isinstance(value, torch.Tensor):
@@ -46,9 +48,10 @@ def unpack(batch: Any) -> tuple[Any, Any, int]:
     raise ZooError("a DataLoader for zoo.fit/zoo.evaluate must give (images, targets) batches")
 
 
-def check_unreadable(skipped: int, total: int, what: str) -> None:
+def check_unreadable(skipped: int, total: int, what: str, error: type[ZooError] = ZooError) -> None:
+    """Too many unreadable images fail the run (``error``: `EveryProcessError` where every process finds it)."""
     if total and skipped > MAX_UNREADABLE * total:
-        raise ZooError(f"{skipped} of {total} images of {what} could not be read (more than "
+        raise error(f"{skipped} of {total} images of {what} could not be read (more than "
                        f"{MAX_UNREADABLE:.0%}); fix or remove them")
 
 
@@ -86,41 +89,90 @@ def head_metrics(metric: Any) -> dict[str, float]:
     return {f"{key}/{name}": value for key, head in metric.metrics.items() for name, value in head.compute().items()}
 
 
-def run(model: ZooModel, batches: Iterable[Any], device: torch.device, *, details: bool = False) -> dict[str, Any]:
-    """Loss and metrics of ``model`` over ``batches``, names prefixed by head (``cls10/accuracy``)."""
+@dataclass
+class Seen:
+    """One batch as the model saw it: outputs, targets, images run, images unreadable, and the batch's mean
+    loss (None for detection, which has no loss in eval mode)."""
+
+    outputs: Any
+    targets: Any
+    count: int
+    skipped: int
+    loss: float | None
+
+    def to(self, device: torch.device) -> Seen:
+        return replace(self, outputs=to_device(self.outputs, device), targets=to_device(self.targets, device))
+
+
+def forward(model: ZooModel, batch: Any, device: torch.device) -> Seen:
+    """``model`` (in eval mode, under inference mode) on one batch."""
+    inputs, targets, skipped = unpack(batch)
+    if len(inputs) == 0:
+        return Seen(None, None, 0, skipped, None)
+    inputs, targets = to_device(inputs, device), to_device(targets, device)
+    outputs = model(inputs)
+    loss = None if model.takes_images else float(model.loss(outputs, targets))
+    return Seen(outputs, targets, len(inputs), skipped, loss)
+
+
+class Tally:
+    """Loss, metrics and, with ``details``, each classification head's `ClassStatistics`, batch by batch: the
+    one code that turns outputs into metrics, for one process and for the batches every process saw."""
+
+    def __init__(self, model: ZooModel, details: bool) -> None:
+        self.model = model
+        self.metric = model.metric()
+        self.classes = {key: ClassStatistics(head) for key, head in model.heads.items()
+                        if details and hasattr(head, "probabilities") and hasattr(head, "num_classes")}
+        self.loss_sum, self.images, self.skipped = 0.0, 0, 0
+
+    def add(self, seen: Seen) -> None:
+        self.skipped += seen.skipped
+        if seen.count == 0:
+            return
+        if seen.loss is not None:
+            self.loss_sum += seen.loss * seen.count
+        self.metric.update(seen.outputs, seen.targets)
+        by_head, target_by_head = self.model.by_head(seen.outputs), self.model.by_head(seen.targets, "targets")
+        for key, statistics in self.classes.items():
+            statistics.update(by_head[key], target_by_head[key])
+        self.images += seen.count
+
+    def result(self) -> dict[str, Any]:
+        if self.images == 0:
+            raise ZooError("no image could be read to evaluate on")
+        metrics = head_metrics(self.metric)
+        result: dict[str, Any] = {"images": self.images, "skipped": self.skipped,
+                                  "loss": None if self.model.takes_images else self.loss_sum / self.images,
+                                  "metrics": metrics}
+        for key, statistics in self.classes.items():
+            found = statistics.compute(self.model.labels.get(key))
+            metrics[f"{key}/top5_accuracy"] = found.pop("top5_accuracy")
+            result.setdefault("classes", {})[key] = found
+        return result
+
+
+def run(model: ZooModel, batches: Iterable[Any], device: torch.device, *, details: bool = False,
+        group: Group | None = None) -> dict[str, Any]:
+    """Loss and metrics of ``model`` over ``batches``, names prefixed by head (``cls10/accuracy``).
+
+    With ``group``, ``batches`` are this process's share (`Group.own_batches`): rank 0 tallies every process's
+    batches in the original order, and every process returns its result.
+    """
     import torch
 
     model.eval()
-    metric = model.metric()
-    classes = {key: ClassStatistics(head) for key, head in model.heads.items()
-               if details and hasattr(head, "probabilities") and hasattr(head, "num_classes")}
-    loss_sum, images, skipped = 0.0, 0, 0
+    tally = Tally(model, details)
     with torch.inference_mode():
-        for batch in batches:
-            inputs, targets, missed = unpack(batch)
-            skipped += missed
-            if len(inputs) == 0:
-                continue
-            inputs, targets = to_device(inputs, device), to_device(targets, device)
-            outputs = model(inputs)
-            count = len(inputs)
-            if not model.takes_images:
-                loss_sum += float(model.loss(outputs, targets)) * count
-            metric.update(outputs, targets)
-            by_head, target_by_head = model.by_head(outputs), model.by_head(targets, "targets")
-            for key, statistics in classes.items():
-                statistics.update(by_head[key], target_by_head[key])
-            images += count
-    if images == 0:
-        raise ZooError("no image could be read to evaluate on")
-    metrics = head_metrics(metric)
-    result: dict[str, Any] = {"images": images, "skipped": skipped,
-                              "loss": None if model.takes_images else loss_sum / images, "metrics": metrics}
-    for key, statistics in classes.items():
-        found = statistics.compute(model.labels.get(key))
-        metrics[f"{key}/top5_accuracy"] = found.pop("top5_accuracy")
-        result.setdefault("classes", {})[key] = found
-    return result
+        if group is None:
+            for batch in batches:
+                tally.add(forward(model, batch, device))
+            return tally.result()
+        cpu = torch.device("cpu")
+        own = (forward(model, batch, device).to(cpu) for batch in batches)
+        for seen in group.collect(own, len(batches)):  # type: ignore[arg-type]
+            tally.add(seen.to(device))
+    return group.decided(tally.result)
 
 
 def confusion_png(found: dict[str, Any], title: str) -> bytes | None:
@@ -169,6 +221,10 @@ def evaluate(
     preprocessed by the model's own eval transform. ``out``: a folder receiving a confusion-matrix PNG
     per classification head. ``registry`` loads or builds ``model`` when it is a file or a spec.
 
+    Under torchrun, the processes share the batches of a folder, table or COCO file out between them
+    (`zoo.training.distributed`) and every process returns the metrics one process gives; only rank 0
+    writes ``out``. Your own DataLoader runs whole on every process.
+
     >>> zoo.evaluate("ants-bees.safetensors", "hymenoptera_data")["metrics"]["cls2/accuracy"]  # doctest: +SKIP
     """
     from zoo._model import ZooModel
@@ -178,8 +234,22 @@ def evaluate(
     if not isinstance(model, ZooModel):
         model = load_model(model, registry=registry)
     folder = _out_dir(out) if out is not None else None
-    if device is not None:
-        model.to(device)
+    group = join(device)
+    try:
+        if device is not None:
+            model.to(device)
+        result = _evaluate(model, data, batch_size, workers, progress, group)
+    finally:
+        if group is not None:
+            group.leave()
+    if folder is not None and reports():
+        _write_confusion_pngs(result, Path(folder))
+    return result
+
+
+def _evaluate(model: ZooModel, data: Any, batch_size: int, workers: int, progress: bool | None,
+              group: Group | None) -> dict[str, Any]:
+    """What `evaluate` returns, but the PNGs; with ``group``, a folder, table or COCO file is sharded."""
     run_on = next(model.parameters()).device
     if isinstance(data, (str, os.PathLike)):
         samples = eval_samples(model, data)
@@ -188,17 +258,24 @@ def evaluate(
         batches = loader(samples, transforms(model), batch_size, shuffle=False, whole=model.takes_images,
                          workers=workers)
         total, what = len(samples), os.fspath(data)
+        if group is not None:
+            group.check_samples(total, "images to evaluate")
+            batches = group.own_batches(batches)
     else:
-        batches, total, what = data, None, "the data"
-    result = run(model, bar(batches, len(batches) if hasattr(batches, "__len__") else None, "eval", progress),
-                 run_on, details=True)
-    check_unreadable(result["skipped"], total or result["images"] + result["skipped"], what)
-    result = {"model": model.spec, "data": what if total else None, **result}
-    if folder is not None:
-        for key, found in result.get("classes", {}).items():
-            png = confusion_png(found, f"{key}: confusion matrix")
-            if png is not None:
-                target = Path(folder) / f"confusion-{key}.png"
-                atomic_write_bytes(target, png)
-                found["confusion_png"] = str(target)
-    return result
+        batches, total, what, group = data, None, "the data", None
+    shown = bar(batches, len(batches) if hasattr(batches, "__len__") else None, "eval",
+                progress if reports() else False)
+    result = run(model, shown, run_on, details=True, group=group)
+    check_unreadable(result["skipped"], total or result["images"] + result["skipped"], what,
+                     ZooError if group is None else EveryProcessError)
+    return {"model": model.spec, "data": what if total else None, **result}
+
+
+def _write_confusion_pngs(result: dict[str, Any], folder: Path) -> None:
+    """A confusion-matrix PNG per classification head in ``folder``, its path added to the head's result."""
+    for key, found in result.get("classes", {}).items():
+        png = confusion_png(found, f"{key}: confusion matrix")
+        if png is not None:
+            target = folder / f"confusion-{key}.png"
+            atomic_write_bytes(target, png)
+            found["confusion_png"] = str(target)

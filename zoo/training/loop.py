@@ -26,7 +26,7 @@ from zoo.errors import ZooError
 from zoo.training.checkpoint import (Checkpoints, StoppedTraining, checkpoint_path, data_fingerprint, identity,
                                      random_states, restore_random_states)
 from zoo.training.data import load_data, loader
-from zoo.training.distributed import join
+from zoo.training.distributed import Group, join
 from zoo.training.feature_cache import DEFAULT_LIMIT_GB, use_feature_cache
 from zoo.training.evaluation import check_unreadable, head_metrics, run, to_device, unpack
 from zoo.training.fast import choose_form, restore_form
@@ -210,11 +210,14 @@ def fit(
         if group is not None:
             group.check_samples(len(train_samples))
             train_loader = group.shard(train_loader, config.seed)
+            val_loader = group.own_batches(val_loader)
+        val_group = group
     else:
         if val is None:
             raise ZooError("with your own DataLoader, give a validation DataLoader too (val=...)")
         train_loader, val_loader, sizes, source = data, val, (None, None), "DataLoader"
         data_key = "DataLoader"
+        val_group = None  # your own loader: every process validates on all of it
     if device is not None:
         model.to(device)
     run_on = next(model.parameters()).device
@@ -226,7 +229,7 @@ def fit(
         if found is not None:
             cache, train_loader, val_loader = found
             if group is not None:
-                train_loader = group.shard(train_loader, config.seed)
+                train_loader, val_loader = group.shard(train_loader, config.seed), group.own_batches(val_loader)
             cache_report = {"file": str(cache.path), "bytes": cache.size_bytes, "built": cache.built,
                             "views": len(train_loader.dataset.views) if config.feature_cache_views and augment else 0}
     groups = dict(backbone_lr=config.backbone_lr, layer_decay=config.layer_decay)
@@ -276,6 +279,7 @@ def fit(
             if cache is not None:
                 train_loader.dataset.set_epoch(epoch)
             metric = None if whole else model.metric()
+            seen: list[tuple[Any, Any]] = []  # with several processes: the outputs and targets the metric is to see
             loss_sum, images, skipped, started = 0.0, 0, 0, time.perf_counter()
             for batch in bar(train_loader, steps, f"epoch {epoch}/{config.epochs}", progress):
                 inputs, targets, missed = unpack(batch)
@@ -298,8 +302,10 @@ def fit(
                 step += 1
                 loss_sum += value * len(inputs)
                 images += len(inputs)
-                if metric is not None:
+                if metric is not None and group is None:
                     metric.update(_detach(outputs), targets)
+                elif metric is not None:  # rank 0 tallies every process's at the end of the epoch
+                    seen.append(to_device((_detach(outputs), targets), "cpu"))
             seconds = time.perf_counter() - started
             if group is not None:
                 loss_sum, images, skipped = group.total(loss_sum, images, skipped)
@@ -308,10 +314,12 @@ def fit(
                 check_unreadable(skipped, sizes[0], source)
             if images == 0:
                 raise ZooError(f"epoch {epoch}: no training image could be read")
-            found = run(model, val_loader, run_on)
+            train_metrics = _train_metrics(metric, seen, group)
+            if group is not None:
+                group.same_buffers(model)
+            found = run(model, val_loader, run_on, group=val_group)
             row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train/loss": loss_sum / images}
-            if metric is not None:
-                row.update({f"train/{k}": v for k, v in head_metrics(metric).items()})
+            row.update({f"train/{k}": v for k, v in train_metrics.items()})
             if found["loss"] is not None:
                 row["val/loss"] = found["loss"]
             row.update({f"val/{k}": v for k, v in found["metrics"].items()})
@@ -368,6 +376,19 @@ def _choose_form(model: ZooModel, train_loader: Any, device: Any, images_planned
     batch = next(iter(train_loader))
     restore_random_states(states, generator)
     return choose_form(model, batch, device, images_planned, group)
+
+
+def _train_metrics(metric: Any, seen: list[tuple[Any, Any]], group: Group | None) -> dict[str, float]:
+    """The epoch's training metrics, by head: of this process's batches, which ``metric`` has seen, or with
+    several processes of every process's, which rank 0 gathers from each one's ``seen`` (outputs and targets,
+    kept on the CPU until the epoch ends: a classifier's is a float per class per image)."""
+    if metric is None:
+        return {}
+    if group is None:
+        return head_metrics(metric)
+    for outputs, targets in group.collect(seen, len(seen)):
+        metric.update(outputs, targets)
+    return group.decided(lambda: head_metrics(metric))
 
 
 def _detach(outputs: Any) -> Any:
