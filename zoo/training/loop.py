@@ -281,7 +281,7 @@ def fit(
             metric = None if whole else model.metric()
             seen: list[tuple[Any, Any]] = []  # with several processes: the outputs and targets the metric is to see
             loss_sum, images, skipped, started = 0.0, 0, 0, time.perf_counter()
-            for batch in bar(train_loader, steps, f"epoch {epoch}/{config.epochs}", progress):
+            for batch in bar(train_loader, steps, f"epoch {epoch}/{config.epochs}", progress if writes else False):
                 inputs, targets, missed = unpack(batch)
                 skipped += missed
                 if len(inputs) == 0:
