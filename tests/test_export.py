@@ -207,3 +207,9 @@ def test_int8_pt2_is_calibrated_checked_and_close_to_fp32(images, tmp_path):
     scale = float(expected.abs().max())
     assert float((got - expected).abs().max()) < 0.25 * scale  # int8 is near fp32, not equal to it
     assert read_export_metadata(tmp_path / "q.pt2")["int8"] is True
+
+
+def test_detection_refusal_is_the_only_line_a_user_sees(run_zoo, tmp_path):
+    done = run_zoo("export", "resnet18+det3", "-o", str(tmp_path / "det.onnx"))
+    lines = [line for line in done.stderr.splitlines() if "CUDA_HOME" not in line]  # torch's own start-up note
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("zoo: error: "), done.stderr

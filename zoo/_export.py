@@ -320,7 +320,7 @@ def _model(source: Any, weights: Any, registry: Registry) -> ZooModel:
         if weights is not None:
             raise ZooError("weights apply to a spec; this model already has its weights")
         return source
-    return load_model(source, weights=weights, registry=registry, command="export")
+    return load_model(source, weights=weights, registry=registry, command="export", check=_refuse_detection)
 
 
 def export(
@@ -353,7 +353,7 @@ def export(
             _require("onnxruntime", "--check of an ONNX export")
     registry = registry or default_registry()
     model = _model(model, weights, registry)
-    _refuse_detection(model)
+    _refuse_detection(model)  # a model given built (a spec or file is refused as it is loaded)
     training = model.training
     try:
         return _export_model(model.eval(), path, kind, check=check, int8=int8, calibrate=calibrate, registry=registry)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -56,19 +56,24 @@ class ImagePrediction:
 
 def load_model(
     model: str | os.PathLike[str], *, weights: Weights | None = None, registry: Registry | None = None,
-    command: str = "predict",
+    command: str = "predict", check: Callable[[ZooModel], None] | None = None,
 ) -> ZooModel:
-    """An artifact file (its own weights) or a spec built with ``weights``; ``command`` picks the advice."""
+    """An artifact file (its own weights) or a spec built with ``weights``; ``command`` picks the advice.
+    ``check`` refuses a model the command cannot use, before any warning about its weights."""
     text = os.fspath(model)
     path = model_file(text, command)
     if path is not None:
         if weights is not None:
             raise ZooError(f"{text} is a model file and carries its own weights; drop --weights")
-        return load(path, registry=registry)
-    if weights is None:
+        found = load(path, registry=registry)
+    else:
+        found = build(text, weights=weights, registry=registry)
+    if check is not None:
+        check(found)
+    if path is None and weights is None:
         warnings.warn(f"{text} has freshly initialised weights, so its answers mean nothing; "
                       "pass --weights or a model file", ZooWarning, stacklevel=2)
-    return build(text, weights=weights, registry=registry)
+    return found
 
 
 def read_labels(values: Sequence[str], model: ZooModel, registry: Registry | None = None) -> dict[str, list[str]]:
