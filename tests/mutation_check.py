@@ -113,6 +113,17 @@ MUTANTS = (
            (Edit("zoo/cli/__init__.py", "if isinstance(exc, EveryProcessError) and not _reports():",
                  "if False:"),),
            ("tests/test_distributed.py::test_more_processes_than_images_to_evaluate_or_predict_is_one_clear_line",)),
+    Mutant("fast-trial-leaves-batchnorm-moved", "timing the training forms leaves the BatchNorm statistics it moved "
+           "(issue 11)",
+           (Edit("zoo/training/fast.py", "            self.model.load_state_dict(saved)\n", ""),),
+           ("tests/test_fast_training.py::test_timing_forms_leaves_weights_statistics_gradients_and_random_state_as_they_were",)),
+    Mutant("fast-compiles-short-runs", "--fast tries a compile however short the run (issue 11)",
+           (Edit("zoo/_fast.py", "images_planned / rates[best] >= COMPILE_WORTH_SECONDS", "True"),),
+           ("tests/test_fast_training.py::test_a_compile_is_tried_only_when_the_run_repays_it_and_kept_only_if_faster",)),
+    Mutant("cache-views-move-random-state", "building augmented views draws from the run's random state (issue 11)",
+           (Edit("zoo/training/feature_cache.py", "with torch.no_grad(), torch.random.fork_rng(devices=[]):",
+                 "with torch.no_grad():"),),
+           ("tests/test_feature_cache.py::test_augmented_views_are_cached_drawn_the_same_each_time_and_taken_in_turn",)),
 )
 
 

@@ -163,11 +163,13 @@ def fit(
     ``registry``: where spec names, freeze policies and head target readers are looked up (default: the
     packaged registry with $ZOO_REGISTRY).
     ``data``: a folder of class folders, a CSV/JSON-lines table, a COCO JSON file, or your own DataLoader
-    of (images, targets); ``val`` the same (default: DATA/val/ or ``val_split``). ``settings`` are the fields
-    of `Settings` (epochs, batch_size, img_size, lr, optimizer, schedule, warmup, backbone_lr, layer_decay,
-    unfreeze, augment, val_split, seed, workers, fast). With ``fast``, training steps run in the fastest form
-    measured on the first batch (`zoo.training.fast`: channels-last, bf16 autocast where the hardware has it,
-    compiled where a long run repays it); weights stay float32 and validation runs in fp32. The model ends with its best epoch's weights; with
+    of (images, targets); ``val`` the same (default: DATA/val/ or ``val_split``). Under torchrun zoo shares its own
+    loaders out; a DataLoader of yours runs whole on every process (give it a DistributedSampler). ``settings``
+    are the fields of `Settings` (epochs, batch_size, img_size, lr, optimizer, schedule, warmup, backbone_lr,
+    layer_decay, unfreeze, augment, val_split, seed, workers, feature_cache_views, fast). With ``fast``, training
+    steps run in the fastest form measured on the first batch (`zoo.training.fast`: channels-last, bf16 autocast
+    where the hardware has it, compiled where a long run repays it); weights stay float32 and validation runs in
+    fp32. The model ends with its best epoch's weights; with
     ``output``, the best and the last epoch are saved (``NAME.safetensors``, ``NAME-last.safetensors``) with
     the history (``NAME.history.csv``/``.json``, ``NAME.curves.png``); ``NAME.checkpoint.pt`` holds the run's
     state after each epoch until it ends, and ``resume=True`` continues from it. With ``feature_cache`` (the
