@@ -5,12 +5,15 @@
     top-1 of the int8 file against the fp32 model, on images the calibration never saw       at least 99%
 
 ``--spec`` is a saved model file (its trained weights) or a spec. A spec has random weights (none can
-be downloaded here), so its BatchNorm statistics are estimated from the synthetic calibration images (forward passes in training mode, no gradient): its
-activations then have the ranges of a trained network's, which is what int8 calibration is about.
-Images are drawn with PIL (shapes on colours, two seeds: calibration and check sets are disjoint).
+be downloaded here), so its BatchNorm statistics are estimated from the synthetic calibration images (forward
+passes in training mode, no gradient): its activations then have the ranges of a trained network's, which is
+what int8 calibration is about. Images are drawn with PIL (shapes on colours, two seeds: calibration and check
+sets are disjoint), or with ``--images DIR`` taken from a folder (e.g. the model's own data), shuffled with a
+fixed seed and split into disjoint calibration and check sets.
 Writes int8.md and int8.json into benchmarks/results/<machine>/.
 
-    python benchmarks/int8.py [--spec resnet50+cls1000 | --spec model.safetensors] [--batch-size 32] [--check-images 256] [--repeats 5]
+    python benchmarks/int8.py [--spec resnet50+cls1000 | --spec model.safetensors [--images DIR]] [--batch-size 32]
+                              [--check-images 256] [--repeats 5]
     python benchmarks/int8.py --quick --out /tmp/int8        # checks it runs (resnet18, 64 px)
 """
 from __future__ import annotations
@@ -62,6 +65,24 @@ def draw_images(folder: Path, count: int, seed: int, size: int) -> Path:
     return folder
 
 
+def pick_images(source: Path, target: Path, counts: dict[str, int]) -> dict[str, Path]:
+    """Disjoint sets of ``source``'s images (shuffled with a fixed seed), linked into ``target``/NAME/."""
+    import random
+
+    files = sorted(p for p in source.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    random.Random(0).shuffle(files)
+    if len(files) < sum(counts.values()):
+        raise SystemExit(f"int8.py: {source} has {len(files)} images; {sum(counts.values())} are needed")
+    folders, start = {}, 0
+    for name, count in counts.items():
+        folders[name] = target / name
+        folders[name].mkdir(parents=True)
+        for index, file in enumerate(files[start:start + count]):
+            (folders[name] / f"{index:04d}{file.suffix}").symlink_to(file.resolve())
+        start += count
+    return folders
+
+
 def estimate_batchnorm(model: torch.nn.Module, batches: list[torch.Tensor]) -> None:
     """Running mean and variance of every BatchNorm from ``batches`` (cumulative average), weights untouched."""
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
@@ -109,6 +130,7 @@ def main() -> int:
     parser.add_argument("--calibration-images", type=int, default=64)
     parser.add_argument("--check-images", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--images", type=Path, default=None, help="Take calibration and check images from DIR.")
     parser.add_argument("--quick", action="store_true", help="resnet18 at 64 px, few images: checks it runs")
     parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/<machine>")
     args = parser.parse_args()
@@ -129,8 +151,13 @@ def main() -> int:
     side = model.backbone.input_size[-1]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        calibrate = draw_images(Path(tmp) / "calibrate", args.calibration_images, seed=0, size=side + 32)
-        check = draw_images(Path(tmp) / "check", args.check_images, seed=1, size=side + 32)
+        if args.images:
+            picked = pick_images(args.images, Path(tmp), {"calibrate": args.calibration_images,
+                                                          "check": args.check_images})
+            calibrate, check = picked["calibrate"], picked["check"]
+        else:
+            calibrate = draw_images(Path(tmp) / "calibrate", args.calibration_images, seed=0, size=side + 32)
+            check = draw_images(Path(tmp) / "check", args.check_images, seed=1, size=side + 32)
         if model.weights_report is None:  # random weights: give BatchNorm the statistics of real inputs
             estimate_batchnorm(model, calibration_batches(calibrate, model))
         report = export(model, Path(tmp) / "int8.pt2", int8=True, calibrate=calibrate, check=True)
@@ -160,6 +187,7 @@ def main() -> int:
                          "images_per_s": run.images_per_s, "range": [run.timing["images_per_s_min"], run.timing["images_per_s_max"]]}
     result = {
         "command": output.command_line(), "spec": args.spec, "img_size": side, "batch_size": args.batch_size,
+        "trained": model.weights_report is not None, "images": str(args.images) if args.images else "drawn",
         "int8_flags": flags, "calibration_images": report.calibration_images, "check_images": agreed["images"],
         "int8_images_per_s": int8_run.images_per_s,
         "int8_range": [int8_run.timing["images_per_s_min"], int8_run.timing["images_per_s_max"]],
@@ -187,8 +215,11 @@ def markdown(r: dict[str, Any]) -> str:
         f"`{r['command']}`", "",
         "Each model compiled with inductor (weights frozen into the graph), timed in turn, repeat by repeat, in "
         "one process; the ratio is of median images per second, with the least and greatest repeat-by-repeat "
-        "ratio beside it. Random weights with BatchNorm statistics estimated from the calibration images "
-        "(no weights can be downloaded here); images drawn with PIL.", "",
+        "ratio beside it. " + ("Trained weights from the file. " if r.get("trained") else
+                               "Random weights with BatchNorm statistics estimated from the calibration images "
+                               "(no weights can be downloaded here). ")
+        + (f"Images from {r['images']}, split into disjoint calibration and check sets." if r.get("images", "drawn")
+           != "drawn" else "Images drawn with PIL."), "",
         output.machine_markdown(r["machine"]) + f"\n- int8 extensions: {', '.join(r['int8_flags'])}", "",
         output.markdown_table(["compares", "ratio", "repeat by repeat", "target", "met", "int8 img/s (min-max)",
                                "baseline img/s (min-max)"], rows), "",

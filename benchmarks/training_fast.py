@@ -17,7 +17,6 @@ training_fast.md and .json into benchmarks/results/<machine>/.
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import sys
 import tempfile
@@ -28,43 +27,8 @@ from zoo.benchmark import Candidate, compare
 
 import output
 
-SHAPES = ("square", "circle", "triangle", "cross")
-
-
-def _figure(draw, shape: str, box: tuple[int, int, int, int], color: tuple[int, int, int]) -> None:
-    left, top, right, bottom = box
-    if shape == "square":
-        draw.rectangle(box, fill=color)
-    elif shape == "circle":
-        draw.ellipse(box, fill=color)
-    elif shape == "triangle":
-        draw.polygon([((left + right) // 2, top), (right, bottom), (left, bottom)], fill=color)
-    else:
-        third = (right - left) // 3
-        draw.rectangle([left + third, top, right - third, bottom], fill=color)
-        draw.rectangle([left, top + third, right, bottom - third], fill=color)
-
-
-def draw_figures(root: Path, per_class: int, size: int, seed: int = 0) -> Path:
-    """root/{train,val}/<shape>/N.png: one figure per image, colour and place random, over noisy lines."""
-    from PIL import Image, ImageDraw
-
-    rng = random.Random(seed)
-    for split, count in (("train", per_class), ("val", max(8, per_class // 3))):
-        for shape in SHAPES:
-            folder = root / split / shape
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(count):
-                image = Image.new("RGB", (size, size), tuple(rng.randrange(60, 200) for _ in range(3)))
-                draw = ImageDraw.Draw(image)
-                for _ in range(3):
-                    draw.line([rng.randrange(size) for _ in range(4)], fill=tuple(rng.randrange(256) for _ in range(3)))
-                side = rng.randrange(size // 2, 3 * size // 4)
-                x, y = rng.randrange(size - side), rng.randrange(size - side)
-                _figure(draw, shape, (x, y, x + side, y + side), tuple(rng.randrange(256) for _ in range(3)))
-                image.save(folder / f"{i}.png")
-    return root
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+from draw_shapes import SHAPES, draw_figures  # noqa: E402  (python examples/draw_shapes.py DIR --figures)
 
 def step_ratio(spec: str, batch: int, size: int, repeats: int) -> dict:
     """The training step in the form ``zoo train --fast`` picks for a long run (its trial, compile included)
