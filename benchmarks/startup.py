@@ -3,7 +3,7 @@
 Target (issue 2): a warm `zoo list` takes at most 0.3x the time of importing torch on the same
 machine. Commands run interleaved, so a noisy neighbour slows all of them alike.
 
-    python benchmarks/startup.py [--repeats 7] [--out benchmarks/results/startup.md]
+    python benchmarks/startup.py [--repeats 7] [--out FILE.md]
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 from zoo.files import atomic_write_bytes
+
+import output
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -49,8 +51,10 @@ def timed(command: list[str]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "startup.md")
+    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/<machine>/startup.md")
     args = parser.parse_args()
+    if args.out is None:
+        args.out = output.results_dir("cpu", None)[0] / "startup.md"
 
     for command in COMMANDS.values():  # warm the page cache and zoo's timm name cache
         timed(command)
