@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/zoo build resnet18+cls2 --freeze=layer3 --img-size 64
 	$(BIN)/python examples/draw_shapes.py $(DEMO)/shapes --per-class 48 --size 64
 	$(BIN)/zoo train resnet18+cls2 $(DEMO)/shapes -o $(DEMO)/shapes.safetensors --force \
-		--freeze layer3 --img-size 64 --epochs 3 -b 16 --lr 0.01
+		--freeze layer3 --img-size 64 --epochs 3 -b 16 --lr 0.01 --fast
 	$(BIN)/zoo eval $(DEMO)/shapes.safetensors $(DEMO)/shapes --out $(DEMO)
 	$(BIN)/zoo predict $(DEMO)/shapes.safetensors '$(DEMO)/shapes/val/red/*.png' --top-k 1
 
