@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ import torch
 from torch import nn
 
 from zoo.benchmark import _machine
+from zoo.benchmark._timing import steps_per_second
 
 FORMS = ("fp32", "bf16-autocast", "bf16-weights")
 INDUCTOR_SETTINGS = {"freezing": True}  # what zoo asks of inductor for inference: weights folded as constants
@@ -120,23 +120,11 @@ class FormChoice:
         return bool(self.images_per_s)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def time_form(model: nn.Module, inputs: Any, form: str, steps: int = 3) -> float:
     """Images per second of ``model`` compiled in ``form`` on ``inputs`` (one warm-up call compiles)."""
     runner = compile_for_inference(model, form)
     device = next(model.parameters()).device
-    count = len(inputs)
-    runner(inputs)
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        runner(inputs)
-    _sync(device)
-    return count * steps / (time.perf_counter() - start)
+    return len(inputs) * steps_per_second(lambda: runner(inputs), device, warm_up=1, steps=steps)
 
 
 def choose_form(model: nn.Module, inputs: Any, forms: Sequence[str] | None = None,

@@ -27,6 +27,18 @@ class Clock:
         return time.perf_counter()
 
 
+def steps_per_second(step: Callable[[], Any], device: Any, warm_up: int, steps: int) -> float:
+    """Calls of ``step`` per second after ``warm_up`` untimed calls (the first compiles, for a compiled
+    model), waiting for the device at both edges of the timed ones: a quick trial, not a benchmark."""
+    clock = device_clock(device)
+    for _ in range(warm_up):
+        step()
+    started = clock.now()
+    for _ in range(steps):
+        step()
+    return steps / (clock.now() - started)
+
+
 def device_clock(device: Any) -> Clock:
     """A clock that waits for ``device``: ``torch.cuda.synchronize(device)`` on CUDA, nothing on CPU."""
     if getattr(device, "type", str(device).split(":")[0]) == "cuda":

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from zoo.benchmark._flops import count_flops
+from zoo.benchmark._timing import steps_per_second
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 LEARNING_RATE = 1e-4  # small, so that repeated steps leave the weights sane
@@ -66,11 +67,6 @@ def stand_in_loss(output: Any) -> torch.Tensor:
     if not leaves:
         raise TypeError(f"the model's output ({type(output).__name__}) holds no floating tensor to train on")
     return sum(leaves)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def trainable_parameters(model: nn.Module) -> list[nn.Parameter]:
@@ -148,16 +144,7 @@ class Workload:
 
     def _rate(self, warm_up: int, steps: int) -> float:
         """Steps per second after ``warm_up`` untimed steps (the first compiles, for a compiled model)."""
-        import time
-
-        for _ in range(warm_up):
-            self.step()
-        _sync(self.device)
-        started = time.perf_counter()
-        for _ in range(steps):
-            self.step()
-        _sync(self.device)
-        return steps / (time.perf_counter() - started)
+        return steps_per_second(self.step, self.device, warm_up, steps)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.dtype is torch.float32:

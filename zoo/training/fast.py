@@ -7,10 +7,10 @@ gradients and the random state are put back after each, so measuring changes not
 """
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from zoo._fast import TRIAL_STEPS, WARM_UP_STEPS, TrainingForm, choose_training_form
+from zoo.benchmark._timing import steps_per_second
 from zoo.training.evaluation import to_device, unpack
 
 if TYPE_CHECKING:
@@ -51,25 +51,12 @@ class FormTrial:
         form.prepare(self.model)
         inputs, forward = form.inputs(self.inputs), self._forward(form)
         try:
-            for _ in range(WARM_UP_STEPS):
-                self._step(forward, form, inputs)
-            _sync(self.device)
-            started = time.perf_counter()
-            for _ in range(TRIAL_STEPS):
-                self._step(forward, form, inputs)
-            _sync(self.device)
-            return len(self.inputs) * TRIAL_STEPS / (time.perf_counter() - started)
+            rate = steps_per_second(lambda: self._step(forward, form, inputs), self.device, WARM_UP_STEPS, TRIAL_STEPS)
+            return len(self.inputs) * rate
         finally:
             self.model.load_state_dict(saved)
             self.model.zero_grad(set_to_none=True)
             torch.set_rng_state(random_state)
-
-
-def _sync(device: torch.device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def choose_form(model: ZooModel, batch: Any, device: torch.device, images_planned: int,
