@@ -12,7 +12,9 @@ holds for one process (a batch of other images can change an output's last bits)
 result (`Group.decided`), so all agree on the best epoch. `zoo.predict` (``zoo predict``) shards its batches
 the same way, and every process gets every image's answer in order (`Group.everyone`).
 
-Only rank 0 prints and writes files, except ``zoo predict --out``, where each process draws its own images.
+Only rank 0 prints and writes files, except ``zoo predict --out``, where each process draws its own images,
+and the feature cache, which rank 0 builds while the others wait and all then read. With ``--fast`` the
+processes agree on one training form from their summed rates.
 """
 from __future__ import annotations
 
