@@ -107,12 +107,14 @@ def test_predict_on_two_processes_answers_every_image_in_order(answering):
 
 
 def test_two_processes_train_one_model_written_once(tmp_path):
+    """With --fast too: the processes agree on one training form, and none compiles."""
     data = class_folders(tmp_path / "shapes", per_class=4)
     done = _torchrun(2, "train", "resnet18+cls2", data, "-o", "m.safetensors", "--epochs", 2, "-b", 2,
-                     "--img-size", 32, "--freeze", "layer4", "--json", cwd=tmp_path)
+                     "--img-size", 32, "--freeze", "layer4", "--fast", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)  # one JSON document: rank 1 printed nothing
     assert [row["epoch"] for row in result["history"]] == [1, 2]
+    assert result["form"]["channels_last"] and not result["form"]["compiled"]
     names = {p.name for p in tmp_path.iterdir()} - {"m.curves.png"}  # the curves need matplotlib
     assert names == {"m-last.safetensors", "m.history.csv", "m.history.json", "m.safetensors", "shapes"}
     model = zoo.load(tmp_path / "m.safetensors")
