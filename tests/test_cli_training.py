@@ -63,6 +63,31 @@ def test_eval_and_predict_agree_on_the_same_images(trained, tmp_path):
         assert sum(a["outputs"]["cls3"]["label"] == name for a in mine) / len(mine) == pytest.approx(accuracy)
 
 
+def test_eval_fast_runs_compiled_and_gives_the_metrics_of_eval(trained, monkeypatch):
+    import torch
+
+    from zoo import _fast
+
+    data, out, _ = trained
+    plain = json.loads(zoo("eval", out, data, "--json"))
+    monkeypatch.setattr(_fast, "native_bf16", lambda device: False)  # fp32 compiled: the same answers to float noise
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    fast = json.loads(zoo("eval", out, data, "--json", "--fast"))
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1
+    assert fast["classes"] == plain["classes"] and fast["images"] == plain["images"]
+    assert fast["loss"] == pytest.approx(plain["loss"], rel=1e-4)
+    torch._dynamo.reset()
+
+
+def test_fast_commands_print_no_stray_torch_note(trained, run_zoo):
+    """torch, built for CUDA, notes that it found no CUDA runtime when it first compiles on a CPU machine."""
+    data, out, _ = trained
+    done = run_zoo("eval", str(out), str(data), "--fast")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and done.stdout.startswith("torchvision/resnet18+zoo/cls3 on ")
+
+
 def test_predict_takes_globs(trained):
     data, out, _ = trained
     answers = json.loads(zoo("predict", out, str(data / "val" / "red" / "*.png"), "--json"))

@@ -161,9 +161,10 @@ def _batch(model: ZooModel, images: list[Image.Image], device: torch.device, tra
     return torch.stack([transform(image) for image in images]).to(device)
 
 
-class _Runner:
+class InferenceRunner:
     """Runs the model on a batch: eagerly, or with ``fast`` through `zoo._fast`'s compiled path, made on the
-    first batch (the choice of form is measured on it where bf16 is native)."""
+    first batch (the choice of form is measured on it where bf16 is native). ``zoo predict --fast`` and
+    ``zoo eval --fast`` run their batches through it."""
 
     def __init__(self, model: ZooModel, fast: bool) -> None:
         self.model, self.fast, self.compiled = model, fast, None
@@ -232,7 +233,7 @@ def predict(
         if group is not None:
             group.check_samples(len(sources), "images to predict")
             starts = group.mine(starts)
-        results = _predict(model, sources, starts, batch_size, folder, _Runner(model, fast),
+        results = _predict(model, sources, starts, batch_size, folder, InferenceRunner(model, fast),
                            progress if reports() else False, threshold=threshold, top_k=top_k, labels=labels)
         return results if group is None else _everyones(group, results, starts, batch_size)
     finally:
@@ -241,7 +242,7 @@ def predict(
 
 
 def _predict(model: ZooModel, sources: list[ImageSource], starts: Sequence[int], batch_size: int,
-             folder: Path | None, runner: _Runner, progress: bool | None, **decoding: Any) -> list[ImagePrediction]:
+             folder: Path | None, runner: InferenceRunner, progress: bool | None, **decoding: Any) -> list[ImagePrediction]:
     """A result per source, answered for the batches beginning at ``starts`` (the others left empty)."""
     names = [f"image {i}" if not isinstance(s, (str, os.PathLike)) else os.fspath(s) for i, s in enumerate(sources)]
     out_names = _out_names(names)

@@ -117,6 +117,20 @@ def cli(ctx: click.Context, registry_file: str | None, debug: bool) -> None:
     ctx.obj = {"registry_file": registry_file}
     if debug:
         ctx.command.debug = True  # type: ignore[attr-defined]
+    else:
+        _hide_cpu_build_note()
+
+
+def _hide_cpu_build_note() -> None:
+    """torch built for CUDA logs, when it first compiles on a machine without a GPU, that it found no CUDA
+    runtime: expected here, and otherwise the one stray line on stderr of every --fast command (--debug keeps it)."""
+    import logging
+
+    logging.getLogger("torch.utils.cpp_extension").addFilter(_not_cpu_build_note)  # once: a filter is kept once
+
+
+def _not_cpu_build_note(record: Any) -> bool:
+    return "No CUDA runtime is found" not in record.getMessage()
 
 
 @cli.command("list")

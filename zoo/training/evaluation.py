@@ -5,12 +5,12 @@ training loop on its validation set, with the model's own eval transform.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo._prediction import _out_dir, load_model
+from zoo._prediction import InferenceRunner, _out_dir, load_model
 from zoo.errors import EveryProcessError, ZooError
 from zoo.files import atomic_write_bytes
 from zoo.training.data import eval_samples, loader
@@ -104,13 +104,13 @@ class Seen:
         return replace(self, outputs=to_device(self.outputs, device), targets=to_device(self.targets, device))
 
 
-def forward(model: ZooModel, batch: Any, device: torch.device) -> Seen:
-    """``model`` (in eval mode, under inference mode) on one batch."""
+def forward(model: ZooModel, batch: Any, device: torch.device, runner: Callable[[Any], Any] | None = None) -> Seen:
+    """``model`` (in eval mode, under inference mode) on one batch, through ``runner`` if given (``--fast``)."""
     inputs, targets, skipped = unpack(batch)
     if len(inputs) == 0:
         return Seen(None, None, 0, skipped, None)
     inputs, targets = to_device(inputs, device), to_device(targets, device)
-    outputs = model(inputs)
+    outputs = (runner or model)(inputs)
     loss = None if model.takes_images else float(model.loss(outputs, targets))
     return Seen(outputs, targets, len(inputs), skipped, loss)
 
@@ -153,8 +153,9 @@ class Tally:
 
 
 def run(model: ZooModel, batches: Iterable[Any], device: torch.device, *, details: bool = False,
-        group: Group | None = None) -> dict[str, Any]:
-    """Loss and metrics of ``model`` over ``batches``, names prefixed by head (``cls10/accuracy``).
+        group: Group | None = None, runner: Callable[[Any], Any] | None = None) -> dict[str, Any]:
+    """Loss and metrics of ``model`` over ``batches``, names prefixed by head (``cls10/accuracy``); the model
+    runs through ``runner`` where one is given (`zoo._prediction.InferenceRunner`).
 
     With ``group``, ``batches`` are this process's share (`Group.own_batches`): rank 0 tallies every process's
     batches in the original order, and every process returns its result.
@@ -166,10 +167,10 @@ def run(model: ZooModel, batches: Iterable[Any], device: torch.device, *, detail
     with torch.inference_mode():
         if group is None:
             for batch in batches:
-                tally.add(forward(model, batch, device))
+                tally.add(forward(model, batch, device, runner))
             return tally.result()
         cpu = torch.device("cpu")
-        own = (forward(model, batch, device).to(cpu) for batch in batches)
+        own = (forward(model, batch, device, runner).to(cpu) for batch in batches)
         for seen in group.collect(own, len(batches)):  # type: ignore[arg-type]
             tally.add(seen.to(device))
     return group.decided(tally.result)
@@ -215,11 +216,14 @@ def evaluate(
     workers: int = 0,
     out: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
+    fast: bool = False,
     registry: Registry | None = None,
 ) -> dict[str, Any]:
     """Every head's metrics on labelled ``data`` (a folder, table or COCO file, or your own DataLoader),
     preprocessed by the model's own eval transform. ``out``: a folder receiving a confusion-matrix PNG
-    per classification head. ``registry`` loads or builds ``model`` when it is a file or a spec.
+    per classification head. ``registry`` loads or builds ``model`` when it is a file or a spec. ``fast``
+    runs the model as ``zoo predict --fast`` does (compiled, bf16 where native and measured faster), so
+    metrics may move by bf16's rounding.
 
     Under torchrun, the processes share the batches of a folder, table or COCO file out between them
     (`zoo.training.distributed`) and every process returns the metrics one process gives; only rank 0
@@ -238,7 +242,7 @@ def evaluate(
     try:
         if device is not None:
             model.to(device)
-        result = _evaluate(model, data, batch_size, workers, progress, group)
+        result = _evaluate(model, data, batch_size, workers, progress, group, InferenceRunner(model, fast))
     finally:
         if group is not None:
             group.leave()
@@ -248,7 +252,7 @@ def evaluate(
 
 
 def _evaluate(model: ZooModel, data: Any, batch_size: int, workers: int, progress: bool | None,
-              group: Group | None) -> dict[str, Any]:
+              group: Group | None, runner: InferenceRunner) -> dict[str, Any]:
     """What `evaluate` returns, but the PNGs; with ``group``, a folder, table or COCO file is sharded."""
     run_on = next(model.parameters()).device
     if isinstance(data, (str, os.PathLike)):
@@ -265,7 +269,7 @@ def _evaluate(model: ZooModel, data: Any, batch_size: int, workers: int, progres
         batches, total, what, group = data, None, "the data", None
     shown = bar(batches, len(batches) if hasattr(batches, "__len__") else None, "eval",
                 progress if reports() else False)
-    result = run(model, shown, run_on, details=True, group=group)
+    result = run(model, shown, run_on, details=True, group=group, runner=runner)
     check_unreadable(result["skipped"], total or result["images"] + result["skipped"], what,
                      ZooError if group is None else EveryProcessError)
     return {"model": model.spec, "data": what if total else None, **result}
