@@ -21,9 +21,9 @@ from zoo.cli import cli
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 
 
-def _torchrun(processes: int, command: str, *args, cwd: Path) -> subprocess.CompletedProcess:
+def _torchrun(processes: int, command: str, *args, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run([TORCHRUN, "--standalone", "--nproc-per-node", str(processes), "-m", "zoo", command,
-                           *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=900)
+                           *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
 
 def _alone(*args) -> str:
@@ -119,6 +119,25 @@ def test_two_processes_train_one_model_written_once(tmp_path):
     assert names == {"m-last.safetensors", "m.history.csv", "m.history.json", "m.safetensors", "shapes"}
     model = zoo.load(tmp_path / "m.safetensors")
     assert model.record["training"]["train_images"] == 8 and model.freeze_policy == "zoo/before:layer4"
+
+
+def test_a_run_stopped_in_one_process_resumes_on_two(tmp_path):
+    """Every process reads the checkpoint, so none starts over; with --fast all go on in the form the run began
+    with (one process measuring while another does not would leave them waiting on each other)."""
+    data = class_folders(tmp_path / "shapes", per_class=4)
+
+    def stop(row):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        zoo.fit("resnet18+cls2", data, output=tmp_path / "m.safetensors", epochs=3, batch_size=2, img_size=32,
+                freeze="layer4", fast=True, progress=False, on_epoch=stop)
+    done = _torchrun(2, "train", "resnet18+cls2", data, "-o", "m.safetensors", "--epochs", 3, "-b", 2, "--img-size", 32,
+                     "--freeze", "layer4", "--fast", "--resume", "--json", cwd=tmp_path, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert [row["epoch"] for row in result["history"]] == [1, 2, 3]
+    assert not (tmp_path / "m.checkpoint.pt").exists() and (tmp_path / "m.safetensors").is_file()
 
 
 def test_two_processes_report_train_and_val_metrics_over_every_image(tmp_path):

@@ -105,16 +105,20 @@ def _tuples(value: Any) -> Any:
 
 
 class Checkpoints:
-    """The checkpoint of one run: written after each epoch, read back by ``--resume``, removed when done."""
+    """The checkpoint of one run: written after each epoch, read back by ``--resume``, removed when done.
+    Under torchrun every process reads it to resume, and only the one that ``writes`` (rank 0) writes it."""
 
-    def __init__(self, path: Path, belongs_to: dict[str, Any]) -> None:
-        self.path, self.belongs_to = path, belongs_to
+    def __init__(self, path: Path, belongs_to: dict[str, Any], writes: bool = True) -> None:
+        self.path, self.belongs_to, self.writes = path, belongs_to, writes
         self.saved_epoch: int | None = None
 
     def save(self, epoch: int, state: dict[str, Any]) -> bool:
         """Write atomically; a failed write (a full disk) warns and keeps the previous checkpoint."""
         import torch
 
+        if not self.writes:
+            self.saved_epoch = epoch  # written by rank 0
+            return True
         buffer = io.BytesIO()
         torch.save({"belongs_to": self.belongs_to, "epoch": epoch, **state}, buffer)
         try:

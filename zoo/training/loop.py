@@ -243,8 +243,9 @@ def fit(
     best_state, best_score, best_epoch, step, first = None, float("-inf"), 0, 0, 1
     generator = getattr(train_loader, "generator", None)
     checkpoints = None
-    if files and writes:
-        checkpoints = Checkpoints(files["checkpoint"], identity(model.spec, model.freeze_policy, data_key, asdict(config)))
+    if files:  # every process reads it to resume; rank 0 alone writes it
+        checkpoints = Checkpoints(files["checkpoint"], identity(model.spec, model.freeze_policy, data_key, asdict(config)),
+                                  writes)
 
     def unfreeze_at(epoch: int) -> None:
         for at, stage in plan:
