@@ -91,6 +91,9 @@ def test_timing_forms_leaves_weights_statistics_gradients_and_random_state_as_th
     assert all(torch.equal(before[k], after[k]) for k in before)  # BatchNorm running statistics included
     assert all(p.grad is None for p in model.parameters())
     assert torch.equal(torch.get_rng_state(), random_state)
+    model.eval()  # a model handed over in eval mode (the feature cache's check leaves it so) gets it back
+    trial(_fast.TrainingForm())
+    assert not model.training
 
 
 def test_fast_training_sees_the_images_of_a_plain_run_and_saves_an_ordinary_file(shapes, tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from zoo._model import ZooModel
     from zoo.training.distributed import Group
 
+
 class FormTrial:
     """Times training steps of ``model`` on one batch in a given form; keeps the compiled module it made."""
 
@@ -47,7 +48,8 @@ class FormTrial:
         import torch
 
         saved = {name: value.detach().clone() for name, value in self.model.state_dict().items()}
-        random_state = torch.get_rng_state()
+        random_state, was_training = torch.get_rng_state(), self.model.training
+        self.model.train()  # as the run trains: BatchNorm on batch statistics, dropout on
         form.prepare(self.model)
         inputs, forward = form.inputs(self.inputs), self._forward(form)
         try:
@@ -56,6 +58,7 @@ class FormTrial:
         finally:
             self.model.load_state_dict(saved)
             self.model.zero_grad(set_to_none=True)
+            self.model.train(was_training)
             torch.set_rng_state(random_state)
 
 
