@@ -20,6 +20,16 @@ if TYPE_CHECKING:
     from zoo.training.distributed import Group
 
 
+def step_outputs_and_loss(model: ZooModel, forward: Any, form: TrainingForm, inputs: Any, targets: Any,
+                          device: torch.device) -> tuple[Any, torch.Tensor]:
+    """A training step's forward pass as ``form`` runs it (``forward``: the model, its compiled or its DDP form),
+    outputs as float32, and the model's loss: what `zoo.fit` runs every step and the trial times."""
+    with form.autocast(device.type):
+        outputs = forward(inputs, targets) if model.takes_images else forward(inputs)
+    outputs = form.outputs(outputs)
+    return outputs, model.loss(outputs, targets)
+
+
 class FormTrial:
     """Times training steps of ``model`` on one batch in a given form; keeps the compiled module it made."""
 
@@ -39,9 +49,7 @@ class FormTrial:
         return self.compiled
 
     def _step(self, forward: Any, form: TrainingForm, inputs: Any) -> None:
-        with form.autocast(self.device.type):
-            outputs = forward(inputs, self.targets) if self.model.takes_images else forward(inputs)
-        self.model.loss(form.outputs(outputs), self.targets).backward()
+        step_outputs_and_loss(self.model, forward, form, inputs, self.targets, self.device)[1].backward()
 
     def __call__(self, form: TrainingForm) -> float:
         """Images per second of a training step in ``form`` (forward, loss, backward)."""

@@ -8,9 +8,9 @@ run still sees augmented images.
 
 The cache is a safetensors file under ``$ZOO_CACHE_DIR/features/``, named by a hash of what decides its contents
 (the frozen stages' weights, the transforms, the image size, the data files and targets, the views and their
-seed), so a change to any of them builds a new one. While training on it, the frozen modules pass their input through unchanged (their
-``forward`` is shadowed on the instance, so the model's weights and state dict stay as they are), and the first
-batch is checked against the whole model before the cache is trusted.
+seed), so a change to any of them builds a new one. While training on it, the frozen modules pass their input
+through unchanged (their ``forward`` is shadowed on the instance, so the model's weights and state dict stay as
+they are), and the first batch is checked against the whole model before the cache is trusted.
 """
 from __future__ import annotations
 

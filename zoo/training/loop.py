@@ -29,7 +29,7 @@ from zoo.training.data import load_data, loader
 from zoo.training.distributed import Group, join
 from zoo.training.feature_cache import DEFAULT_LIMIT_GB, use_feature_cache
 from zoo.training.evaluation import check_unreadable, head_metrics, run, to_device, unpack
-from zoo.training.fast import choose_form, restore_form
+from zoo.training.fast import choose_form, restore_form, step_outputs_and_loss
 from zoo.training.history import history_paths, write_history
 from zoo.training.optim import Schedule, add_unfrozen, make_optimizer, param_groups, parse_unfreeze
 from zoo.training.progress import progress as bar
@@ -272,6 +272,7 @@ def fit(
     elif config.fast:
         form, forward = _choose_form(model, train_loader, run_on, (config.epochs - first + 1) * steps * config.batch_size,
                                      group, generator)
+    form_record = form.as_dict() if config.fast else None  # what the checkpoint, the file and the result keep
     net = group.wrap(model, run_on) if group is not None else forward
     try:
         for epoch in range(first, config.epochs + 1):
@@ -291,10 +292,7 @@ def fit(
                     continue
                 inputs, targets = form.inputs(to_device(inputs, run_on)), to_device(targets, run_on)
                 schedule.apply(optimizer, step)
-                with form.autocast(run_on.type):
-                    outputs = net(inputs, targets) if whole else net(inputs)
-                outputs = form.outputs(outputs)
-                loss = model.loss(outputs, targets)
+                outputs, loss = step_outputs_and_loss(model, net, form, inputs, targets, run_on)
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     where = checkpoints.where() if checkpoints else "nothing was written"
@@ -336,7 +334,7 @@ def fit(
                 checkpoints.save(epoch, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
                                          "random": random_states(generator), "history": history,
                                          "best_state": best_state, "best": [best_score, best_epoch],
-                                         "form": form.as_dict() if config.fast else None})
+                                         "form": form_record})
             if on_epoch is not None and writes:
                 on_epoch(row)
     except KeyboardInterrupt:
@@ -350,8 +348,8 @@ def fit(
     model.record["preprocessing"] = preprocessing.as_dict()
     model.record["training"] = {**asdict(config), "data": source, "train_images": sizes[0], "val_images": sizes[1],
                                 "epochs_run": len(history), "best_epoch": best_epoch}
-    if config.fast:
-        model.record["training"]["form"] = form.as_dict()
+    if form_record is not None:
+        model.record["training"]["form"] = form_record
     written: dict[str, str] = {}
     if group is not None:
         group.leave()
@@ -367,8 +365,7 @@ def fit(
     if files:
         written["best"] = str(save(model, files["best"], force=force, registry=registry))
         checkpoints.remove()
-    return FitResult(model, history, best_epoch, metrics, written, cache_report,
-                     form.as_dict() if config.fast else None)
+    return FitResult(model, history, best_epoch, metrics, written, cache_report, form_record)
 
 
 def _choose_form(model: ZooModel, train_loader: Any, device: Any, images_planned: int, group: Any,
