@@ -20,6 +20,7 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +96,7 @@ class FeatureCache:
         self.model, self.modules, self.path = model, modules, path
         self.tensors: dict[str, torch.Tensor] = {}
         self.built = False
+        self._images_shape: Any = None  # the hook handle while bypassed
 
     def build(self, parts: dict[str, tuple[Samples, Any]], batch_size: int, device: Any, limit_bytes: float,
               seed: int = 0) -> bool:
@@ -154,15 +156,22 @@ class FeatureCache:
         return CachedDataset(views or [self.tensors[part]], self.tensors[f"{part}.readable"], samples)
 
     def bypass(self) -> None:
-        """Make the frozen modules pass their input through: the model now takes cached tensors."""
+        """Make the frozen modules pass their input through: the model now takes cached tensors. The backbone's
+        `Features` then carry a stand-in of the images' shape as their inputs, so that a head measuring in the
+        input's pixels (key points) measures in the images' pixels, as it does on the images themselves."""
         for name in self.modules:
             self.model.backbone.get_submodule(name).forward = _passthrough
+        if self._images_shape is None:
+            self._images_shape = self.model.backbone.register_forward_hook(_images_shape(self.model.backbone))
 
     def restore(self) -> None:
         for name in self.modules:
             module = self.model.backbone.get_submodule(name)
             if "forward" in vars(module):
                 del module.forward
+        if self._images_shape is not None:
+            self._images_shape.remove()
+            self._images_shape = None
 
 
 def _view_number(name: str) -> int:
@@ -173,6 +182,18 @@ def _view_number(name: str) -> int:
 
 def _passthrough(x: Any, *args: Any, **kwargs: Any) -> Any:
     return x
+
+
+def _images_shape(backbone: Any) -> Callable[..., Any]:
+    """A forward hook giving the backbone's `Features` the shape of the images the cache was built from (the
+    backbone's input size, as the cache key records) in place of the cached tensors: a zero expanded to that
+    shape, which allocates nothing."""
+
+    def hook(module: Any, args: Any, features: Any) -> Any:
+        batch = args[0]
+        return features._replace(inputs=batch.new_zeros(()).expand(batch.shape[0], *backbone.input_size))
+
+    return hook
 
 
 def _batches(dataset: Any, batch_size: int):
