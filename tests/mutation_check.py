@@ -42,8 +42,8 @@ class Mutant:
 
 MUTANTS = (
     Mutant("freeze-no-mode-refresh", "applying a policy leaves frozen stages in training mode (issue 14.1)",
-           (Edit("zoo/_model.py", "                p.requires_grad_(False)\n        self.train(self.training)\n",
-                 "                p.requires_grad_(False)\n"),),
+           (Edit("zoo/_model.py", "        self.policy_frozen = tuple(self.frozen_parameters())\n        self.train(self.training)\n",
+                 "        self.policy_frozen = tuple(self.frozen_parameters())\n"),),
            ("tests/test_freeze_policies.py::test_the_readme_flow_keeps_frozen_batchnorm_without_calling_train",
             "tests/test_freeze_policies.py::test_freezing_a_model_already_training_puts_its_frozen_stages_in_eval")),
     Mutant("freeze-dropout-stays-on", "dropout inside frozen stages stays in training mode (issue 14.2)",
@@ -124,6 +124,19 @@ MUTANTS = (
            (Edit("zoo/training/feature_cache.py", "with torch.no_grad(), torch.random.fork_rng(devices=[]):",
                  "with torch.no_grad():"),),
            ("tests/test_feature_cache.py::test_augmented_views_are_cached_drawn_the_same_each_time_and_taken_in_turn",)),
+    Mutant("best-epoch-by-training-loss", "the best epoch kept, saved and reported is the one with the lowest "
+           "training loss, not the best validation figure",
+           (Edit("zoo/training/loop.py", '    return -row["val/loss"]\n', '    return -row["train/loss"]\n'),),
+           ("tests/test_fit.py::test_the_best_epoch_is_chosen_by_validation_even_when_training_loss_disagrees",)),
+    Mutant("torchrun-totals-by-max", "under torchrun the training loss, image count and rate are the largest "
+           "process's figures, not their sums",
+           (Edit("zoo/training/distributed.py", 'return self._reduce(values, "SUM")', 'return self._reduce(values, "MAX")'),),
+           ("tests/test_distributed.py::test_two_processes_count_every_image_in_the_training_loss_and_rate",)),
+    Mutant("cache-metrics-in-feature-units", "on cached features the key points' pixel error is measured in the "
+           "cached tensor's size, not the images'",
+           (Edit("zoo/training/feature_cache.py", "        if self._images_shape is None:\n",
+                 "        if False:\n"),),
+           ("tests/test_feature_cache.py::test_a_cached_run_reports_and_saves_the_metrics_of_an_uncached_one",)),
 )
 
 

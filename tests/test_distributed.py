@@ -177,3 +177,26 @@ def test_more_processes_than_images_to_evaluate_or_predict_is_one_clear_line(ans
         "zoo: error: 3 processes but only 2 images to evaluate; use at most 2 processes")
     assert _one_clear_line(_torchrun(3, "predict", model, data, cwd=tmp_path)) == (
         "zoo: error: 3 processes but only 2 images to predict; use at most 2 processes")
+
+
+def test_two_processes_count_every_image_in_the_training_loss_and_rate(tmp_path):
+    """The training loss, the images counted and the rate are sums over the processes, not one process's: with
+    the backbone frozen (no BatchNorm batch statistics) and a learning rate too small to move the head, each
+    image's loss is the same whichever process and batch it falls in, so two processes report the mean loss of
+    one process over the same eight images, and the rate counts all eight (images_per_s times seconds)."""
+    data = class_folders(tmp_path / "shapes", per_class=4)
+    args = ["resnet18+cls2", data, "--epochs", 1, "-b", 2, "--img-size", 32, "--freeze", "all", "--lr", 1e-9,
+            "--no-augment", "--no-feature-cache", "--json"]
+    done = _torchrun(2, "train", *args, "-o", "two.safetensors", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    shared = json.loads(done.stdout)["history"][0]
+    alone = json.loads(_alone("train", *args, "-o", tmp_path / "one.safetensors"))["history"][0]
+
+    def counted(row):
+        return row["images_per_s"] * row["seconds"]
+
+    assert counted(alone) == pytest.approx(8, rel=0.01)
+    assert counted(shared) == pytest.approx(8, rel=0.01)  # 4 per process: one process's count would be 4
+    assert shared["skipped"] == alone["skipped"] == 0
+    assert shared["train/loss"] == pytest.approx(alone["train/loss"], rel=1e-5)
+    assert shared["train/cls2/accuracy"] == alone["train/cls2/accuracy"]

@@ -98,3 +98,27 @@ def test_an_interrupted_run_writes_only_its_checkpoint(tmp_path):
         zoo.fit("resnet18+cls2", data, epochs=2, batch_size=4, img_size=32, output=tmp_path / "m.safetensors",
                 on_epoch=interrupt)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.checkpoint.pt", "shapes"]
+
+
+def test_the_best_epoch_is_chosen_by_validation_even_when_training_loss_disagrees(tmp_path):
+    """Validation images coloured against their labels (red squares in val/blue, blue ones in val/red): the
+    better the model learns the training images, the worse it does on validation, so the training loss falls
+    while the validation loss rises and the best epoch is the first, not the last."""
+    data = class_folders(tmp_path / "shapes", per_class=4)
+    (data / "val" / "blue").rename(data / "val" / "swap")
+    (data / "val" / "red").rename(data / "val" / "blue")
+    (data / "val" / "swap").rename(data / "val" / "red")
+    out = tmp_path / "m.safetensors"
+    result = zoo.fit("resnet18+cls2", data, epochs=3, batch_size=4, img_size=32, lr=0.05, augment=False,
+                     freeze="layer4", seed=1, output=out, progress=False)
+    train = [row["train/loss"] for row in result.history]
+    val = [row["val/loss"] for row in result.history]
+    assert train == sorted(train, reverse=True) and val == sorted(val)  # they disagree at every epoch
+    best = result.best_epoch
+    assert best == 1 + val.index(min(val)) == 1 and best != 1 + train.index(min(train))
+    chosen = {k[4:]: v for k, v in result.history[best - 1].items() if k.startswith("val/")}
+    assert result.metrics == chosen
+    saved = zoo.load(out)
+    assert saved.record["metrics"] == chosen and saved.record["training"]["epoch"] == best
+    assert zoo.evaluate(out, data / "val")["loss"] == pytest.approx(val[best - 1], rel=1e-4)
+    assert zoo.evaluate(tmp_path / "m-last.safetensors", data / "val")["loss"] == pytest.approx(val[-1], rel=1e-4)
