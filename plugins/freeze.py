@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from zoo import hookimpl
+from zoo.errors import ZooError
 from zoo.parts import FreezePolicyPart
 
 
@@ -20,7 +21,10 @@ def _before(stages: Sequence[str], stage: str) -> list[str]:
 
 
 def _last(stages: Sequence[str], count: int) -> list[str]:
-    return list(stages[: max(len(stages) - count, 0)])
+    if count > len(stages):  # more than there are would silently train everything
+        raise ZooError(f"freeze policy last:{count}: the backbone has {len(stages)} stages ({', '.join(stages)}); "
+                       f"N goes from 0 to {len(stages)}")
+    return list(stages[: len(stages) - count])
 
 
 def _all_but_norms(stages, _: None) -> list[str]:

@@ -40,8 +40,30 @@ def test_last_n_trains_the_last_n_stages():
     assert trainable(model) == expected + 512 * 4 + 4
 
 
-def test_last_more_than_there_are_stages_freezes_nothing():
-    assert zoo.build("resnet18+cls4", freeze="last:9").frozen_stages == ()
+def test_last_as_many_as_there_are_stages_freezes_nothing():
+    assert zoo.build("resnet18+cls4", freeze="last:5").frozen_stages == ()
+
+
+def test_last_more_than_there_are_stages_is_an_error_naming_how_many():
+    with pytest.raises(ZooError, match=r"^freeze policy last:9: the backbone has 5 stages \(stem, layer1, layer2, "
+                                       r"layer3, layer4\); N goes from 0 to 5$"):
+        zoo.build("resnet18+cls4", freeze="last:9")
+
+
+def test_a_policy_in_capitals_suggests_its_name():
+    with pytest.raises(ZooError, match=r"^unknown freeze policy 'ALL' \(did you mean all\?\); policies: "):
+        zoo.build("resnet18+cls4", freeze="ALL")
+
+
+def test_cli_bad_freeze_values_are_one_line_and_exit_2():
+    from click.testing import CliRunner
+
+    from zoo.cli import cli
+
+    for value in ("last:9", "ALL"):
+        result = CliRunner().invoke(cli, ["build", "resnet18+cls2", f"--freeze={value}"])
+        assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+        assert result.output.startswith("zoo: error: ")
 
 
 def test_explicit_before_policy_equals_the_stage_shorthand():

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 import zoo
 from zoo._catalogue import load_catalogue
 from zoo.cli import cli
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning
 from zoo._registry import Registry
 
 
@@ -72,3 +72,36 @@ def test_a_missing_registry_file_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(cli, ["--registry", str(tmp_path / "nope.toml"), "list"])
     assert result.exit_code == 2
     assert result.output.strip() == f"zoo: error: registry file {tmp_path / 'nope.toml'} does not exist"
+
+
+def test_a_prefer_entry_no_plugin_answers_to_warns_with_a_suggestion(tmp_path):
+    user = tmp_path / "typo.toml"
+    user.write_text('[resolve]\nprefer = ["tim", "torchvision"]\n')
+    with pytest.warns(ZooWarning, match=rf"^{user}: \[resolve\] prefer names 'tim', which no plugin provides "
+                                        r"\(did you mean timm\?\); namespaces: .*timm, torchvision"):
+        Registry.from_environment(user)
+
+
+def test_the_packaged_prefer_list_gives_no_warning(recwarn):
+    Registry.from_environment()
+    assert not [w for w in recwarn if issubclass(w.category, ZooWarning)]
+
+
+def test_cli_a_misspelt_prefer_is_one_warning_line_and_listing_goes_on(tmp_path, run_zoo):
+    user = tmp_path / "typo.toml"
+    user.write_text('[resolve]\nprefer = ["tim"]\n')
+    result = run_zoo("--registry", str(user), "list", "--kind", "freeze")
+    assert result.returncode == 0 and "zoo/last" in result.stdout
+    assert result.stderr.strip().splitlines() == [f"zoo: warning: {user}: [resolve] prefer names 'tim', which no "
+                                                  f"plugin provides (did you mean timm?); namespaces: timm, "
+                                                  f"torchvision, zoo"]
+
+
+def test_overlay_presets_are_listed_as_provided_by_the_overlay_file(tmp_path):
+    user = tmp_path / "mine.toml"
+    user.write_text('[presets.tiny-probe]\nspec = "resnet18+cls3"\nfreeze = "all"\n'
+                    '[presets.resnet18-finetune]\nspec = "resnet18+cls5"\n')
+    rows = {r["name"]: r for r in Registry.from_environment(user).find(kind="preset")}
+    assert rows["tiny-probe"]["provider"] == str(user)
+    assert rows["resnet18-finetune"]["provider"] == str(user)  # the overlay's replaces the packaged one
+    assert rows["resnet50-layer4"]["provider"] == "registry.toml"

@@ -170,12 +170,6 @@ def test_timm_tag_from_the_hub_cache_goes_through_timms_loading(offline, tmp_pat
     assert pos_embed.shape == (1, 197, 192) and not torch.equal(pos_embed, vit_at(224).pos_embed)
 
 
-def test_a_backbone_written_with_its_tag_says_the_tag_goes_in_weights(registry):
-    with pytest.raises(ZooError, match=r"^unknown backbone 'timm/resnet50.a1_in1k': the tag of pretrained weights goes "
-                                       r"in --weights: timm/resnet50\+cls10 --weights a1_in1k$"):
-        zoo.build("timm/resnet50.a1_in1k+cls10", registry=registry)
-
-
 def test_cli_a_timm_tag_that_does_not_exist_is_one_line_offering_close_ones():
     from click.testing import CliRunner
 

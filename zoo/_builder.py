@@ -1,6 +1,7 @@
 """From a spec string to a model: resolve names through the registry, build, attach heads, freeze."""
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -35,10 +36,22 @@ def build(
     """
     registry = registry or default_registry()
     recipe = resolve(spec, freeze, registry)
-    model = build_recipe(recipe, registry, weights=weights)
+    model = build_recipe(recipe, registry, weights=_spec_weights(recipe, weights))
     if img_size is not None:
         model.set_image_size(img_size)
     return model
+
+
+def _spec_weights(recipe: Recipe, weights: Weights | None) -> Weights | None:
+    """The weights a spec names with its backbone (``timm/resnet50.a1_in1k``), which ``weights`` may only repeat."""
+    tag = recipe.weights_tag
+    if tag is None or weights is None:
+        return tag if weights is None else weights
+    if isinstance(weights, str) and weights in (tag, f"{recipe.backbone.qualified_name}.{tag}"):
+        return weights
+    given = os.fspath(weights) if isinstance(weights, (str, os.PathLike)) else "a state dict"
+    raise ZooError(f"{recipe.spec.backbone.ref} names its weights ({tag}) and --weights gives {given}: "
+                   f"keep one, or build {recipe.backbone.qualified_name} with --weights {given}")
 
 
 def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None = None) -> ZooModel:

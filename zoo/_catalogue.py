@@ -53,6 +53,7 @@ class Catalogue:
     presets: dict[str, Preset] = field(default_factory=dict)
     weights: dict[str, PinnedWeights] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    prefer_source: str = ""  # the file whose ``prefer`` list is in force
 
 
 def _line_of(text: str, key: str) -> int:
@@ -99,6 +100,7 @@ def _overlay(catalogue: Catalogue, path: Path) -> None:
         if not isinstance(prefer, list) or not all(isinstance(p, str) for p in prefer):
             raise fail("prefer", "resolve.prefer must be a list of namespace strings")
         catalogue.prefer = tuple(prefer)
+        catalogue.prefer_source = str(path)
     for name, target in data.get("aliases", {}).items():
         if not isinstance(target, str):
             raise fail(name, f"alias {name} must be a string naming a backbone")

@@ -50,10 +50,23 @@ def weights_info(part: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _backbone_entry(registry: Registry, name: str, namespace: str | None) -> tuple[Any, str | None]:
+    """The backbone a name resolves to, and the pretrained tag written with it (``resnet50.a1_in1k``)."""
+    if namespace is None and "/" in name:
+        namespace, name = name.rsplit("/", 1)
+    try:
+        return registry.entry("backbone", name, namespace), None
+    except ZooError:
+        tagged = registry.tagged_backbone(name, namespace)
+        if tagged is None:
+            raise
+        return tagged
+
+
 def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
     """A backbone, built with the options written after its name (``mynet:width=8``) or its defaults."""
     ref = parse(f"{name}+x").backbone if ":" in name else None
-    entry = registry.entry("backbone", ref.name, ref.namespace) if ref else registry.entry("backbone", name)
+    entry, tag = _backbone_entry(registry, ref.name if ref else name, ref.namespace if ref else None)
     part = entry.part
     options = resolve_options(part.options, dict(ref.options) if ref else {}, part.qualified_name)
     with _meta_device():
@@ -80,6 +93,7 @@ def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
         "mean": list(backbone.mean),
         "std": list(backbone.std),
         "weights": weights_info(part) if part.pretrained is not None else [],
+        **({"weights_tag": tag} if tag else {}),
     }
 
 

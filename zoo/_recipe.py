@@ -34,6 +34,7 @@ class Recipe:
     backbone_options: dict[str, OptionValue]
     heads: tuple[ResolvedHead, ...]
     freeze: str | None
+    weights_tag: str | None = None  # the pretrained tag written in the spec (timm/resnet50.a1_in1k): build loads it
 
     @property
     def classifier_heads(self) -> tuple[ResolvedHead, ...]:
@@ -41,21 +42,16 @@ class Recipe:
         return tuple(head for head in self.heads if head.part.classifier)
 
 
-def _backbone(spec: ModelSpec, registry: Registry) -> BackbonePart:
-    """The spec's backbone; ``timm/resnet50.a1_in1k`` (a name with its weights' tag) says where the tag goes."""
+def _backbone(spec: ModelSpec, registry: Registry) -> tuple[BackbonePart, str | None]:
+    """The spec's backbone, and the tag of its weights when written with it: ``timm/resnet50.a1_in1k`` is
+    timm/resnet50 with those weights, as ``timm.create_model("resnet50.a1_in1k", pretrained=True)`` reads it."""
     try:
-        return registry.backbone(spec.backbone)
-    except ZooError as exc:
-        arch, dot, tag = spec.backbone.name.rpartition(".")
-        try:
-            part = registry.backbone(PartRef(arch, spec.backbone.namespace)) if dot else None
-        except ZooError:
-            part = None
-        if part is None:
+        return registry.backbone(spec.backbone), None
+    except ZooError:
+        tagged = registry.tagged_backbone(spec.backbone.name, spec.backbone.namespace)
+        if tagged is None:
             raise
-        heads = "".join(f"+{head}" for head in spec.heads)
-        raise ZooError(f"unknown backbone {spec.backbone.ref!r}: the tag of pretrained weights goes in --weights: "
-                       f"{part.qualified_name}{heads} --weights {tag}") from exc
+        return tagged[0].part, tagged[1]  # type: ignore[return-value]
 
 
 def resolve(text: str, freeze: str | None = None, registry: Registry | None = None) -> Recipe:
@@ -65,7 +61,7 @@ def resolve(text: str, freeze: str | None = None, registry: Registry | None = No
     if preset is not None:
         text, freeze = preset.spec, freeze if freeze is not None else preset.freeze
     spec = parse(text)
-    backbone = _backbone(spec, registry)
+    backbone, tag = _backbone(spec, registry)
     backbone_options = resolve_options(backbone.options, dict(spec.backbone.options), backbone.qualified_name)
     heads = []
     for ref in spec.heads:
@@ -81,7 +77,8 @@ def resolve(text: str, freeze: str | None = None, registry: Registry | None = No
             raise ZooError(f"head {key} appears twice in {text!r}; each head needs its own name")
     check_image_heads({head.key: head.part.inputs for head in heads}, spec.backbone.ref)
     canonical = ModelSpec(
-        PartRef(backbone.name, backbone.namespace, None, spec.backbone.options),
+        PartRef(backbone.name if tag is None else f"{backbone.name}.{tag}", backbone.namespace, None,
+                spec.backbone.options),
         tuple(PartRef(h.part.name, h.part.namespace, h.ref.size, h.ref.options) for h in heads),
     )
-    return Recipe(canonical, backbone, backbone_options, tuple(heads), freeze)
+    return Recipe(canonical, backbone, backbone_options, tuple(heads), freeze, tag)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from zoo._catalogue import Catalogue, Preset, load_catalogue
+from zoo._catalogue import PACKAGED, Catalogue, Preset, load_catalogue
 from zoo.errors import ZooError, ZooWarning, suggest
 from zoo._plugin_host import BUILTIN_DISTRIBUTION, PluginHost, PluginRecord
 from zoo.parts import KIND_LABELS, KINDS, LISTED_KINDS, BackbonePart, FreezePolicyPart, HeadPart, Part
@@ -44,6 +44,7 @@ class Registry:
             self._add(plugin, part)
         manager.raise_failures()
         self._plugin_aliases, self._plugin_presets = self._shipped()
+        self._check_prefer()
 
     @classmethod
     def from_environment(
@@ -74,6 +75,17 @@ class Registry:
             return
         entries[qualified] = Entry(part, plugin)
         self._bare[part.kind].setdefault(part.name, []).append(qualified)
+
+    def _check_prefer(self) -> None:
+        """A ``prefer`` entry no plugin answers to would silently decide nothing: warn, naming the known ones."""
+        known = {e.part.namespace for entries in self._entries.values() for e in entries.values()}
+        answers = known | {r.name for r in self.plugins} | {r.distribution for r in self.plugins}
+        for namespace in self.catalogue.prefer:
+            if namespace not in answers:
+                where = self.catalogue.prefer_source or "registry.toml"
+                warnings.warn(f"{where}: [resolve] prefer names {namespace!r}, which no plugin provides"
+                              f"{suggest(namespace, known)}; namespaces: {', '.join(sorted(known))}",
+                              ZooWarning, stacklevel=3)
 
     @property
     def plugins(self) -> list[PluginRecord]:
@@ -133,6 +145,29 @@ class Registry:
             f"{label} {name!r} is ambiguous: {', '.join(candidates)}; "
             "use a qualified name or add a namespace to [resolve] prefer in registry.toml"
         )
+
+    def tagged_backbone(self, name: str, namespace: str | None = None) -> tuple[Entry, str] | None:
+        """``resnet50.a1_in1k``: a backbone written with its pretrained weights' tag, as timm's ``create_model``
+        reads it; None when the name is not one. A bare name goes to the provider whose plugin knows the tag."""
+        arch, dot, tag = name.rpartition(".")
+        if not (dot and arch and tag):
+            return None
+        try:
+            entry = self.entry("backbone", arch, namespace)
+        except ZooError:
+            return None
+        if namespace is None and tag not in entry.part.weights_tags:  # type: ignore[union-attr]
+            knowing = [q for q in self._bare["backbone"].get(arch, [])
+                       if tag in self._entries["backbone"][q].part.weights_tags]  # type: ignore[union-attr]
+            if len(knowing) == 1:
+                entry = self._entries["backbone"][knowing[0]]
+        part: BackbonePart = entry.part  # type: ignore[assignment]
+        if part.pretrained is None:
+            return None
+        if part.weights_tags and tag not in part.weights_tags:
+            raise ZooError(f"{part.qualified_name} has no pretrained tag {tag!r}{suggest(tag, part.weights_tags)}; "
+                           f"tags: {', '.join(part.weights_tags)}")
+        return entry, tag
 
     def _not_loaded(self) -> str:
         """For an unknown name: the plugins that failed or are disabled might have provided it."""
@@ -207,9 +242,9 @@ class Registry:
             for name, preset in self.presets.items():
                 if matches(name):
                     freeze = f" --freeze={preset.freeze}" if preset.freeze else ""
-                    shipped = name not in self.catalogue.presets
+                    packaged = preset.source == str(PACKAGED)
                     rows.append({"kind": "preset", "name": name, "usage": f"{preset.spec}{freeze}",
-                                 "provider": preset.source if shipped else "registry.toml", "plugin": "",
+                                 "provider": "registry.toml" if packaged else preset.source, "plugin": "",
                                  "description": preset.description})
         rank = {namespace: i for i, namespace in enumerate(self.catalogue.prefer)}
         kind_order = {k: i for i, k in enumerate(LISTED_KINDS)}

@@ -24,5 +24,7 @@ class ZooWarning(UserWarning):
 
 def suggest(word: str, choices: Iterable[str]) -> str:
     """' (did you mean x, y?)' for close matches, or '' when none is close."""
-    close = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
+    choices = list(choices)
+    folded = [c for c in choices if c.lower() == word.lower() and c != word]  # ALL for all: a match, not a stranger
+    close = [*folded, *(c for c in difflib.get_close_matches(word, choices, n=3, cutoff=0.6) if c not in folded)][:3]
     return f" (did you mean {', '.join(close)}?)" if close else ""

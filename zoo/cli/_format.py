@@ -83,7 +83,8 @@ def format_info(data: dict[str, Any]) -> str:
         return format_metadata(data)
     lines = [f"{data['name']}  ({data['kind']}, provided by {data['provider']}, plugin {data['plugin']})"]
     if data["requested"] != data["name"]:
-        lines.append(f"{data['requested']!r} resolves to {data['name']}")
+        tag = f" with its pretrained weights {data['weights_tag']}" if data.get("weights_tag") else ""
+        lines.append(f"{data['requested']!r} resolves to {data['name']}{tag}")
     if data.get("description"):
         lines.append(data["description"])
     if data.get("options"):
