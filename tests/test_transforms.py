@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
+import pickle
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 from PIL import Image
 
 import zoo
+from zoo._images import to_rgb
 from zoo._modelfile import read_metadata
 from zoo.cli import cli
 
@@ -28,7 +31,7 @@ def test_keypoint_models_train_without_crops_or_flips():
     names = [type(t).__name__ for t in zoo.transforms(model, train=True).transforms]
     assert "RandomResizedCrop" not in names and "RandomHorizontalFlip" not in names
     names = [type(t).__name__ for t in zoo.transforms(zoo.build("resnet18+cls2"), train=True).transforms]
-    assert names[:2] == ["RandomResizedCrop", "RandomHorizontalFlip"]
+    assert names[:3] == ["ToRGB", "RandomResizedCrop", "RandomHorizontalFlip"]
 
 
 def test_build_img_size_is_saved_and_predict_uses_it(tmp_path):
@@ -64,4 +67,54 @@ def test_keypoint_head_learns_in_the_pixels_of_the_model_size():
 
 def test_timm_backbones_bring_their_interpolation():
     model = zoo.build("timm/resnet18+cls2")
-    assert zoo.transforms(model).transforms[0].interpolation.value == model.backbone.interpolation == "bicubic"
+    assert zoo.transforms(model).transforms[1].interpolation.value == model.backbone.interpolation == "bicubic"
+
+
+def _image_in(mode: str) -> Image.Image:
+    """A 40 x 30 picture (a red square on grey) in PIL ``mode``."""
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (40, 30), (120, 120, 120))
+    ImageDraw.Draw(image).rectangle([8, 6, 24, 20], fill=(220, 30, 30))
+    if mode in ("I;16", "I", "F"):
+        grey = np.asarray(image.convert("L"), dtype=np.uint16) * 257  # 16-bit: 255 becomes 65535
+        return Image.fromarray(grey.astype({"I;16": np.uint16, "I": np.int32, "F": np.float32}[mode]))
+    if mode == "RGBA":
+        rgba = image.convert("RGBA")
+        rgba.putalpha(Image.new("L", image.size, 255))
+        return rgba
+    return image.convert(mode) if mode != "P" else image.convert("P", palette=Image.Palette.ADAPTIVE, colors=8)
+
+
+MODES = ("RGBA", "P", "L", "LA", "I;16", "I", "F", "1", "CMYK", "YCbCr", "RGB")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_transforms_take_pil_images_of_any_mode(mode):
+    model = zoo.build("resnet18+cls2", img_size=32)
+    image = _image_in(mode)
+    assert image.mode == mode
+    expected = zoo.transforms(model)(to_rgb(image))
+    assert torch.equal(zoo.transforms(model)(image), expected)
+    assert zoo.transforms(model, train=True)(image).shape == (3, 32, 32)
+    if mode in ("L", "LA", "I;16", "I", "F", "1"):  # grey stays grey: three equal channels before normalising
+        std, mean = (torch.tensor(v)[:, None, None] for v in (model.backbone.std, model.backbone.mean))
+        back = expected * std + mean
+        assert torch.allclose(back[0], back[1], atol=1e-5) and torch.allclose(back[1], back[2], atol=1e-5)
+
+
+def test_transparent_pixels_are_laid_over_white_and_16_bit_white_stays_white():
+    model = zoo.build("resnet18+cls2", img_size=32)
+    white = zoo.transforms(model)(Image.new("RGB", (40, 30), (255, 255, 255)))
+    clear = Image.new("RGBA", (40, 30), (0, 0, 0, 0))
+    assert torch.allclose(zoo.transforms(model)(clear), white)
+    assert torch.allclose(zoo.transforms(model)(Image.new("I;16", (40, 30), 65535)), white)
+    palette = Image.new("P", (40, 30), 0)
+    palette.info["transparency"] = 0
+    assert torch.allclose(zoo.transforms(model)(palette), white)
+
+
+def test_the_transform_pickles_for_data_loader_workers():
+    model = zoo.build("resnet18+cls2", img_size=32)
+    transform = pickle.loads(pickle.dumps(zoo.transforms(model)))
+    assert transform(Image.new("RGBA", (40, 30), (255, 0, 0, 255))).shape == (3, 32, 32)

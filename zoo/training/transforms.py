@@ -4,7 +4,8 @@ The eval transform resizes the whole image to the model's image size (no crop by
 points and boxes map back onto the whole image, as ``zoo predict`` draws them) with the backbone's
 interpolation, mean and std. ``crop_pct`` < 1 gives the classification recipe instead: resize the shorter
 side to size / crop_pct, then crop the centre. Training, ``zoo eval`` and ``zoo predict`` use this one
-transform, and the saved file records it, so a model is always fed as it was trained.
+transform, and the saved file records it, so a model is always fed as it was trained. Each pipeline first
+makes a PIL image 8-bit RGB, whatever its mode (RGBA, P, L, I;16 ...), as `zoo predict` reads files.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from zoo._builder import build
+from zoo._images import to_rgb
 from zoo._modelfile import model_file, read_metadata
 from zoo.errors import ZooError
 from zoo.training.data import head_parts
@@ -22,6 +24,19 @@ if TYPE_CHECKING:
     from zoo._model import ZooModel
 
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+
+
+class ToRGB:
+    """A pipeline's first step: a PIL image of any mode as 8-bit RGB (transparency over white, 16-bit scaled);
+    tensors pass unchanged. A class of the module, so that data-loader workers can pickle it."""
+
+    def __call__(self, image: Any) -> Any:
+        from PIL import Image
+
+        return to_rgb(image) if isinstance(image, Image.Image) else image
+
+    def __repr__(self) -> str:
+        return "ToRGB()"
 
 
 @dataclass(frozen=True)
@@ -69,17 +84,17 @@ class Preprocessing:
         return steps
 
     def eval_transform(self):
-        """PIL RGB image -> normalised float tensor (C, H, W) of the model's size."""
+        """PIL image of any mode -> normalised float tensor (C, H, W) of the model's size."""
         from torchvision.transforms import v2
 
         if self.whole:
-            return v2.Compose(self._finish())
+            return v2.Compose([ToRGB(), *self._finish()])
         if self.crop_pct >= 1.0:
             resize = [v2.Resize(list(self.size), self._mode(), antialias=True)]
         else:
             shorter = [round(side / self.crop_pct) for side in self.size]
             resize = [v2.Resize(min(shorter), self._mode(), antialias=True), v2.CenterCrop(list(self.size))]
-        return v2.Compose(resize + self._finish())
+        return v2.Compose([ToRGB(), *resize, *self._finish()])
 
     def train_transform(self, augment: bool = True, scale: tuple[float, float] = (0.08, 1.0), flip: bool = True):
         """The seeds' augmentation: a random resized crop and a horizontal flip; ``augment=False`` (and
@@ -88,7 +103,8 @@ class Preprocessing:
 
         if not augment or self.whole:
             return self.eval_transform()
-        steps = [v2.RandomResizedCrop(list(self.size), scale=scale, interpolation=self._mode(), antialias=True)]
+        crop = v2.RandomResizedCrop(list(self.size), scale=scale, interpolation=self._mode(), antialias=True)
+        steps = [ToRGB(), crop]
         if flip:
             steps.append(v2.RandomHorizontalFlip())
         return v2.Compose(steps + self._finish())
