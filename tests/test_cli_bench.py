@@ -31,7 +31,7 @@ def fails(*args: str) -> str:
     (["--warmup", "-1"], "--warmup must be a whole number of 0 or more, not -1"),
     (["--threads", "0"], "--threads must be a whole number of 1 or more, not 0"),
     (["-b", "two"], "'two' is not a valid integer"),
-    (["--device", "gpu"], "unknown device 'gpu'; use cpu, cuda or cuda:N"),
+    (["--device", "gpu"], "unknown device 'gpu' (did you mean cuda?); use auto, cpu, cuda, cuda:N or mps"),
     (["--mode", "eval"], "Invalid value for '--mode'"),
     (["--compile", "--warmup", "0"], "--compile needs --warmup 1 or more"),
     (["--freeze", "layer9"], "unknown freeze policy 'layer9'"),

@@ -190,7 +190,7 @@ def _significant(value: float, digits: int = 4) -> float:
 def bench(
     target: str | nn.Module,
     *,
-    device: str = "cpu",
+    device: str | None = None,
     mode: str = "both",
     batch_size: int | None = None,
     img_size: int | None = None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, replace
 
+from zoo._device import choose_device
 from zoo.benchmark import _machine
 from zoo.errors import ZooError, ZooWarning
 
@@ -17,6 +18,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 DEFAULTS = {
     "cpu": {"batch_size": 32, "warmup": 1, "iters": 2, "repeats": 3},
     "cuda": {"batch_size": 256, "warmup": 10, "iters": 20, "repeats": 5},
+    "mps": {"batch_size": 64, "warmup": 5, "iters": 10, "repeats": 3},
 }
 
 
@@ -24,7 +26,7 @@ DEFAULTS = {
 class Settings:
     """What to measure and how; `resolve_settings` fills what was left as None from the device's defaults."""
 
-    device: str = "cpu"
+    device: str | None = None  # auto: CUDA, then MPS, else the CPU (zoo._device)
     mode: str = "both"
     batch_size: int | None = None
     img_size: int | None = None
@@ -58,26 +60,6 @@ def _check_numbers(settings: Settings) -> None:
             raise ZooError(f"{name} must be a whole number of {minimum} or more, not {value!r}")
 
 
-def _device(text: str):
-    import torch
-
-    try:
-        device = torch.device(text)
-    except (RuntimeError, TypeError):
-        raise ZooError(f"unknown device {text!r}; use cpu, cuda or cuda:N") from None
-    if device.type not in ("cpu", "cuda"):
-        raise ZooError(f"device {text!r} is not supported; use cpu, cuda or cuda:N")
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a build without CUDA"
-            raise ZooError(f"--device {text}: CUDA is not available here (torch {torch.__version__}, {build}, "
-                           "no GPU visible); use --device cpu")
-        count = torch.cuda.device_count()
-        if (device.index or 0) >= count:
-            raise ZooError(f"--device {text}: there are {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
-    return device
-
-
 def _fastest_precision(device) -> str:
     import torch
 
@@ -89,7 +71,7 @@ def _fastest_precision(device) -> str:
 def resolve_settings(settings: Settings):
     """Check every choice, fill the defaults, and apply ``fast``; returns (settings, torch.device)."""
     _check_numbers(settings)
-    device = _device(settings.device)
+    device = choose_device(settings.device)
     if settings.fast:
         settings = replace(
             settings,
@@ -100,6 +82,7 @@ def resolve_settings(settings: Settings):
     defaults = DEFAULTS[device.type]
     settings = replace(
         settings,
+        device=str(device),
         precision=settings.precision or "fp32",
         channels_last=bool(settings.channels_last),
         compile=bool(settings.compile),

@@ -168,8 +168,8 @@ class Group:
             dist.destroy_process_group()
 
 
-def join(device: str | None) -> Group | None:
-    """This process's group under torchrun (joining it on first use), else None."""
+def join(device: torch.device) -> Group | None:
+    """This process's group under torchrun (joining it on first use: NCCL on its GPU, gloo on the CPU), else None."""
     if not launched():
         return None
     import torch
@@ -177,8 +177,8 @@ def join(device: str | None) -> Group | None:
 
     owns = not dist.is_initialized()
     if owns:
-        gpu = (device or "").startswith("cuda") and torch.cuda.is_available()
+        gpu = device.type == "cuda"
         if gpu:
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
         dist.init_process_group("nccl" if gpu else "gloo")
     return Group(dist.get_rank(), dist.get_world_size(), owns)
