@@ -52,9 +52,22 @@ def test_python_dash_m_zoo_is_the_zoo_command():
     assert bad.returncode == 2 and bad.stderr.startswith("zoo: error: unknown backbone 'resnt50'")
 
 
+def test_env_names_the_device_auto_takes_and_a_bad_zoo_device(monkeypatch):
+    import torch
+
+    monkeypatch.delenv("ZOO_DEVICE", raising=False)
+    data = json.loads(CliRunner().invoke(cli, ["env", "--json"]).stdout)
+    assert data["device"].startswith("cuda:0" if torch.cuda.is_available() else ("mps", "cpu"))
+    monkeypatch.setenv("ZOO_DEVICE", "gpu")
+    result = CliRunner().invoke(cli, ["env"])
+    assert result.exit_code == 0  # a bug report is still written
+    assert "device       none: ZOO_DEVICE=gpu: unknown device 'gpu' (did you mean cuda?)" in result.stdout
+    assert "ZOO_DEVICE           gpu" in result.stdout
+
+
 def test_help_lists_the_environment_variables():
     result = CliRunner().invoke(cli, ["--help"])
-    for variable in ("ZOO_OFFLINE", "ZOO_REGISTRY", "ZOO_CACHE_DIR", "ZOO_DISABLE_PLUGINS", "ZOO_STRICT_PLUGINS",
+    for variable in ("ZOO_DEVICE", "ZOO_OFFLINE", "ZOO_REGISTRY", "ZOO_CACHE_DIR", "ZOO_DISABLE_PLUGINS", "ZOO_STRICT_PLUGINS",
                      "_ZOO_COMPLETE=bash_source"):
         assert variable in result.stdout
 

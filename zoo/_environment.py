@@ -7,13 +7,15 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from zoo._device import choose_device, describe
 from zoo._quantize import INT8_FLAGS
 from zoo._version import __version__
 from zoo.benchmark import _machine
+from zoo.errors import ZooError
 
 PACKAGES = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "onnxscript", "torchao", "safetensors",
             "pluggy", "click", "numpy", "pillow")
-VARIABLES = ("ZOO_OFFLINE", "ZOO_REGISTRY", "ZOO_CACHE_DIR", "ZOO_DISABLE_PLUGINS", "ZOO_STRICT_PLUGINS")
+VARIABLES = ("ZOO_DEVICE", "ZOO_OFFLINE", "ZOO_REGISTRY", "ZOO_CACHE_DIR", "ZOO_DISABLE_PLUGINS", "ZOO_STRICT_PLUGINS")
 
 
 def _version(name: str) -> str | None:
@@ -47,6 +49,14 @@ def _cuda() -> dict[str, Any]:
     return {"cuda_build": torch.version.cuda, "available": available, "gpus": gpus}
 
 
+def _device() -> str:
+    """What ``--device auto`` (or ``ZOO_DEVICE``) takes here, or why it cannot."""
+    try:
+        return describe(choose_device(None))
+    except ZooError as error:
+        return f"none: {error}"
+
+
 def environment() -> dict[str, Any]:
     """zoo's, Python's and the libraries' versions, the CPU and what it can do, CUDA and its GPUs."""
     import torch
@@ -61,5 +71,6 @@ def environment() -> dict[str, Any]:
         "cpu": {"model": _machine.cpu_model(), "cores": os.cpu_count(), "usable": _machine.usable_cpus(),
                 "torch_capability": torch.backends.cpu.get_cpu_capability(), **cpu_capability(flags)},
         "cuda": _cuda(),
+        "device": _device(),
         "variables": {name: os.environ.get(name) for name in VARIABLES},
     }
