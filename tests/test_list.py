@@ -86,5 +86,63 @@ def test_timms_model_list_is_cached_per_timm_version(tmp_path, monkeypatch):
     assert "stale_net" not in names and "resnet50" in names
     current = tmp_path / f"timm-{version('timm')}-models.json"
     assert json.loads(current.read_text())["models"] == names
-    current.write_text(json.dumps({"models": ["cached_net"], "pretrained": {}}))  # the current version's list is read
+    current.write_text(json.dumps({"models": ["cached_net"], "pretrained": {}, "modules": {}}))  # the current one is read
     assert timm_plugin.catalogue()["models"] == ["cached_net"]
+
+
+def test_the_table_fits_the_terminal_and_json_keeps_the_whole_text(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    lines = run("list").output.splitlines()
+    assert len(lines) > 1000 and max(map(len, lines)) <= 100
+    detection = next(line for line in lines if line.startswith("head") and "zoo/det" in line)
+    assert "\u2026" in detection  # its long usage is cut with an ellipsis
+    whole = {r["name"]: r for r in json.loads(run("list", "--kind", "head", "--json").output)}
+    assert len(whole["zoo/det"]["usage"]) > 60 and "\u2026" not in whole["zoo/det"]["usage"]
+
+
+def test_a_wide_terminal_shows_every_cell_whole(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")
+    lines = run("list", "--kind", "head").output.splitlines()
+    assert not any("\u2026" in line for line in lines)
+    rows = json.loads(run("list", "--kind", "head", "--json").output)
+    assert all(row["usage"] in "\n".join(lines) for row in rows)
+
+
+def test_timm_backbones_say_which_family_they_are():
+    rows = {r["name"]: r["description"] for r in json.loads(run("list", "--kind", "backbone", "--json").output)}
+    assert rows["timm/convnext_tiny"].startswith("ConvNeXt: a ConvNet for the 2020s")
+    assert rows["timm/resnet50"].startswith("ResNet family")
+    assert rows["timm/vit_tiny_patch16_224"].startswith("ViT: an image is worth 16x16 words")
+    assert rows["timm/mobilenetv3_small_050"].startswith("MobileNetV3")
+    assert "timm model" not in {d for n, d in rows.items() if n.startswith("timm/")}
+
+
+def test_every_timm_module_has_a_family_description():
+    import timm
+
+    from zoo.plugins.timm.families import FAMILIES
+
+    assert set(timm.list_modules()) <= set(FAMILIES)
+
+
+def test_a_timm_list_cached_without_modules_is_read_again(tmp_path, monkeypatch):
+    """A cache written before zoo recorded each model's module is an older format: read afresh."""
+    from importlib.metadata import version
+
+    from zoo.plugins.timm.plugin import catalogue
+
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path))
+    (tmp_path / f"timm-{version('timm')}-models.json").write_text(
+        json.dumps({"models": ["resnet50"], "pretrained": {"resnet50": ["a1_in1k"]}}))
+    found = catalogue()
+    assert found["modules"]["resnet50"] == "resnet" and len(found["models"]) > 1000
+
+
+def test_backbones_that_take_options_show_their_usage(plugin_site, run_zoo):
+    env = {"ZOO_DISABLE_PLUGINS": "badimport,badhook,clash", "COLUMNS": "200"}
+    listed = run_zoo("list", "example/*", "--kind", "backbone", env=env, site=plugin_site)
+    assert listed.returncode == 0, listed.stderr
+    tinycnn = next(line for line in listed.stdout.splitlines() if "example/tinycnn" in line)
+    assert "tinycnn[:width=" in tinycnn and "act=" in tinycnn
+    plain = run("list", "torchvision/resnet50").output.splitlines()[1]
+    assert plain.split()[:3] == ["backbone", "torchvision/resnet50", "torchvision"]  # no options: no usage

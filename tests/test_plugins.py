@@ -121,3 +121,15 @@ def test_isolated_registry_fixture_holds_builtins_and_the_given_plugins(zoo_regi
     bare = zoo_registry(zoo_example, builtins=False)
     with pytest.raises(ZooError, match="unknown backbone 'resnet50'"):
         bare.backbone("resnet50")
+
+
+def test_plugins_table_shows_each_plugins_hooks():
+    from click.testing import CliRunner
+
+    from zoo.cli import cli
+
+    lines = CliRunner().invoke(cli, ["plugins"]).output.splitlines()
+    assert lines[0].split()[:4] == ["plugin", "distribution", "version", "hooks"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert "zoo_freeze_policies" in rows["freeze"] and "zoo_heads" in rows["heads"]
+    assert "zoo_backbones" in rows["timm"] and "zoo_backbones" in rows["torchvision"]

@@ -12,6 +12,7 @@ from typing import Any
 from zoo import hookimpl
 from zoo.files import cached_json
 from zoo.parts import BackbonePart
+from zoo.plugins.timm.families import describe
 from zoo.plugins.timm.weights import pretrained
 
 
@@ -28,18 +29,21 @@ def _read_timm() -> dict[str, Any]:
     tags = {}
     for arch in timm.list_models(pretrained=True, include_tags=False):
         tags[arch] = [name.partition(".")[2] for name in get_arch_pretrained_cfgs(arch)]  # the default first
-    return {"models": timm.list_models(), "pretrained": tags}
+    modules = {name: module for module in timm.list_modules() for name in timm.list_models(module=module)}
+    return {"models": timm.list_models(), "pretrained": tags, "modules": modules}
 
 
 def catalogue() -> dict[str, Any]:
-    """timm's model names and each one's pretrained tags, from the cache for the installed timm version."""
-    return cached_json(f"timm-{version('timm')}-models.json", _read_timm, required=("models", "pretrained"))
+    """timm's model names, each one's pretrained tags and module (its family), from the cache for the installed
+    timm version."""
+    return cached_json(f"timm-{version('timm')}-models.json", _read_timm, required=("models", "pretrained", "modules"))
 
 
 @hookimpl
 def zoo_backbones():
     found = catalogue()
-    tags = found["pretrained"]
+    tags, modules = found["pretrained"], found["modules"]
     for name in found["models"]:
-        yield BackbonePart(name, partial(_build, name), "timm model", tags=("timm",), pretrained=partial(pretrained, name),
+        yield BackbonePart(name, partial(_build, name), describe(modules.get(name, "")), tags=("timm",),
+                           pretrained=partial(pretrained, name),
                            weights_tags=tuple(tags.get(name, ())))

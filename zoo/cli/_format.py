@@ -18,33 +18,72 @@ if TYPE_CHECKING:
 ANSWER_LIMIT = 20_000  # one head's answer as a line of text: labels in it are bounded already
 
 
-def format_table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset()) -> str:
-    """Columns padded to their widest cell; the columns in ``right`` aligned right (numbers)."""
+def format_table(headers: list[str], rows: list[list[str]], right: set[int] = frozenset(), *,
+                 width: int | None = None, shrink: Sequence[tuple[int, int]] = ()) -> str:
+    """Columns padded to their widest cell; the columns in ``right`` aligned right (numbers).
+
+    ``width``: the table is narrowed to it by cutting columns in the order of ``shrink``, each (column, down to
+    this many characters); a cell cut ends with an ellipsis (``--json`` keeps the whole text).
+    """
     widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)]
     lines = []
+    if width is not None:
+        widths = _fit(widths, width, shrink)
     for row in [headers, *rows]:
         cells = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        row = [_clip(str(c), w) for c, w in zip(row, widths)]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 
 
 def _status(part: dict[str, Any]) -> str:
+def _fit(widths: list[int], width: int, shrink: Sequence[tuple[int, int]]) -> list[int]:
+    """Column widths cut to fit ``width`` with two spaces between columns, in the order ``shrink`` gives."""
+    widths = list(widths)
+    excess = sum(widths) + 2 * (len(widths) - 1) - width
+    for i, floor in shrink:
+        cut = min(max(excess, 0), max(widths[i] - floor, 0))
+        widths[i] -= cut
+        excess -= cut
+    return widths
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "\u2026"
+
+
+def terminal_width() -> int:
+    """The terminal's width in columns ($COLUMNS first; 80 in a pipe)."""
+    import shutil
+
+    return shutil.get_terminal_size().columns
+
+
     """trains, frozen, or partly for a part whose policy chose some of its parameters."""
     if part["trainable"] == part["params"] or not part["params"]:
         return "trains" if part["trains"] else "frozen"
     return "frozen" if not part["trainable"] else f"partly ({part['trainable']:,} train)"
 
 
-def format_list(rows: list[dict[str, Any]], weights: bool = False) -> str:
-    """What `zoo list` prints; ``weights``: a column of each backbone's pretrained tags, the default first."""
+def format_list(rows: list[dict[str, Any]], weights: bool = False, width: int | None = None) -> str:
+    """What `zoo list` prints, fitted to ``width`` (the terminal's); ``weights``: a column of each backbone's
+    pretrained tags, the default first. A backbone's usage shows when it takes options."""
     def tags(row: dict[str, Any]) -> str:
         found = row.get("weights") or []
         return f"{found[0]}" + (f" (+{len(found) - 1})" if len(found) > 1 else "") if found else ""
 
     headers = ["kind", "name", *(["weights"] if weights else ["usage"]), "provider", "description"]
-    table = [[r["kind"], r["name"], tags(r) if weights else "" if r["kind"] == "backbone" else r["usage"],
+    def usage(row: dict[str, Any]) -> str:
+        plain = row["kind"] == "backbone" and row["usage"] == row["name"].rpartition("/")[2]
+        return "" if plain else row["usage"]
+
+    table = [[r["kind"], r["name"], tags(r) if weights else usage(r),
               f"{r['plugin']} ({r['provider']})" if r["plugin"] else r["provider"], r["description"]] for r in rows]
-    return format_table(headers, table)
+    return format_table(headers, table, width=terminal_width() if width is None else width, shrink=_LIST_SHRINK)
+
+
+# what `zoo list` cuts first to fit the terminal: a long usage, then the description, then both further
+_LIST_SHRINK = ((2, 24), (4, 32), (2, 12), (4, 16), (3, 12), (1, 24))
 
 
 def format_weights(rows: list[dict[str, Any]]) -> str:
@@ -113,13 +152,15 @@ def format_info(data: dict[str, Any]) -> str:
 
 
 def format_plugins(records: list[dict[str, Any]]) -> str:
-    """What `zoo plugins` prints: one row per plugin, with what it provides and how long it took to load."""
+    """What `zoo plugins` prints: one row per plugin, with the hooks it implements, what they provide and how
+    long it took to load."""
     rows = []
     for r in records:
         provides = ", ".join(f"{len(names)} {kind}" for kind, names in sorted(r["provides"].items()))
         load = f"{r['load_ms']:.0f} ms" + (" (torch)" if r["imports_torch"] else "")
-        rows.append([r["name"], r["distribution"], r["version"], r["status"], load, provides or "-", r["error"]])
-    return format_table(["plugin", "distribution", "version", "status", "load", "provides", "error"], rows)
+        hooks = ", ".join(r.get("hooks") or []) or "-"
+        rows.append([r["name"], r["distribution"], r["version"], hooks, r["status"], load, provides or "-", r["error"]])
+    return format_table(["plugin", "distribution", "version", "hooks", "status", "load", "provides", "error"], rows)
 
 
 def format_build(summary: dict[str, Any]) -> str:
