@@ -26,17 +26,16 @@ def format_table(headers: list[str], rows: list[list[str]], right: set[int] = fr
     this many characters); a cell cut ends with an ellipsis (``--json`` keeps the whole text).
     """
     widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)]
-    lines = []
     if width is not None:
         widths = _fit(widths, width, shrink)
+    lines = []
     for row in [headers, *rows]:
-        cells = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
         row = [_clip(str(c), w) for c, w in zip(row, widths)]
+        cells = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 
 
-def _status(part: dict[str, Any]) -> str:
 def _fit(widths: list[int], width: int, shrink: Sequence[tuple[int, int]]) -> list[int]:
     """Column widths cut to fit ``width`` with two spaces between columns, in the order ``shrink`` gives."""
     widths = list(widths)
@@ -59,6 +58,7 @@ def terminal_width() -> int:
     return shutil.get_terminal_size().columns
 
 
+def _status(part: dict[str, Any]) -> str:
     """trains, frozen, or partly for a part whose policy chose some of its parameters."""
     if part["trainable"] == part["params"] or not part["params"]:
         return "trains" if part["trains"] else "frozen"
@@ -72,11 +72,11 @@ def format_list(rows: list[dict[str, Any]], weights: bool = False, width: int | 
         found = row.get("weights") or []
         return f"{found[0]}" + (f" (+{len(found) - 1})" if len(found) > 1 else "") if found else ""
 
-    headers = ["kind", "name", *(["weights"] if weights else ["usage"]), "provider", "description"]
     def usage(row: dict[str, Any]) -> str:
         plain = row["kind"] == "backbone" and row["usage"] == row["name"].rpartition("/")[2]
         return "" if plain else row["usage"]
 
+    headers = ["kind", "name", *(["weights"] if weights else ["usage"]), "provider", "description"]
     table = [[r["kind"], r["name"], tags(r) if weights else usage(r),
               f"{r['plugin']} ({r['provider']})" if r["plugin"] else r["provider"], r["description"]] for r in rows]
     return format_table(headers, table, width=terminal_width() if width is None else width, shrink=_LIST_SHRINK)
