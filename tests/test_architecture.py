@@ -30,7 +30,7 @@ LAYERS = (
               "zoo._optimizer_check")),
     ("services", ("zoo._describe", "zoo._prediction", "zoo._fast", "zoo._export", "zoo._quantize",
                   "zoo._environment", "zoo.testing", "zoo.benchmark", "zoo.benchmark.*", "zoo.training",
-                  "zoo.training.*")),
+                  "zoo.training.*", "zoo.choosing", "zoo.choosing.*")),
     ("cli", ("zoo.cli", "zoo.cli.*", "zoo.__main__")),
     ("face", ("zoo",)),
 )

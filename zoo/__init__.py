@@ -19,6 +19,7 @@ __all__ = [
     "__version__",
     "bench",
     "build",
+    "choose",
     "compile_for_inference",
     "evaluate",
     "export",
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from zoo._export import export
     from zoo.benchmark import bench
     from zoo._builder import build, freeze
+    from zoo.choosing import choose
     from zoo._recipe import resolve
     from zoo._describe import info
     from zoo._fast import compile_for_inference
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "bench": ("zoo.benchmark", "bench"),
     "build": ("zoo._builder", "build"),
+    "choose": ("zoo.choosing", "choose"),
     "compile_for_inference": ("zoo._fast", "compile_for_inference"),
     "export": ("zoo._export", "export"),
     "freeze": ("zoo._builder", "freeze"),

@@ -183,6 +183,7 @@ _AS_WEIGHTS = {  # per command: how to use a file of weights that is not a saved
     "eval": "use it as weights: zoo eval SPEC DATA --weights {path}",
     "transforms": "give the spec it was made for instead: zoo.transforms(SPEC)",
     "export": "use it as weights: zoo export SPEC --weights {path} -o FILE.onnx",
+    "choose": "use it as weights: zoo choose DATA BACKBONE --weights BACKBONE={path}",
 }
 
 

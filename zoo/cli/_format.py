@@ -344,3 +344,49 @@ def format_environment(data: dict[str, Any]) -> str:
     lines += [f"gpu {g['index']}        {g['name']}, {g['memory_gb']} GB, compute {g['capability']}" for g in cuda["gpus"]]
     lines += [f"{name:<20} {value}" for name, value in data["variables"].items() if value is not None]
     return "\n".join(lines)
+
+
+def _choice_cells(row: dict[str, Any]) -> list[str]:
+    def number(key: str, form: str) -> str:
+        return "-" if row.get(key) is None else format(row[key], form)
+
+    kept = {"quality": "", "cost": ""}
+    for part, done in row["measured"].items():
+        kept[part] = "new" if done else "kept"
+    measured = "-" if row["accuracy"] is None else f"{kept['quality']}/{kept['cost']}"
+    return [str(row["pareto"] or "-"), one_line(row["name"], 200), row["status"], number("accuracy", ".3f"),
+            number("knn_accuracy", ".3f"), number("images_per_s", ".1f"), number("latency_ms", ".1f"),
+            number("peak_memory_mb", ".0f"), "-" if row["params"] is None else f"{row['params'] / 1e6:.1f}M",
+            number("gflops", ".2f"), measured]
+
+
+def format_choice(data: dict[str, Any]) -> str:
+    """What `zoo choose` found (`zoo.choosing.Choice.as_dict`): the table along the Pareto front, the
+    candidates a budget leaves out, those not measured and why, and, last, the best and how to fine-tune it."""
+    settings = data["settings"]
+    rows = data["candidates"]
+    shown = [row for row in rows if row["accuracy"] is not None and not row["over_budget"]]
+    headers = ["front", "candidate", "weights", "probe", "k-NN", "img/s", "ms@1", "MB", "params", "GFLOPs",
+               "results"]
+    lines = [f"{one_line(data['data'], 200)}: {data['images']} images, {len(data['classes'])} classes; "
+             f"{settings['img_size']} px, batch {settings['batch_size']}, {settings['device']}"]
+    if shown:
+        lines.append(format_table(headers, [_choice_cells(row) for row in shown], right={3, 4, 5, 6, 7, 8, 9}))
+    for row in rows:
+        if row["over_budget"]:
+            lines.append(f"over budget: {one_line(row['name'], 200)} ({', '.join(row['over_budget'])})")
+    for row in rows:
+        if row["accuracy"] is None:
+            why = row["error"] or row["note"]
+            lines.append(f"{row['status']}: {one_line(row['name'], 200)}: {one_line(why, 400)}")
+        elif row["status"] == "random init":
+            lines.append(f"random init: {one_line(row['name'], 200)} (its pretrained weights are not here)")
+    if data.get("plot"):
+        lines.append(f"plot: {data['plot']}")
+    if data["best"] is None:
+        measured = any(row["accuracy"] is not None for row in rows)
+        lines.append("no candidate within the budget" if measured else
+                     "no candidate measured (weights not here: get them as shown, or --allow-random)")
+    else:
+        lines.append(f"best within the budget: {one_line(data['best'], 200)}; fine-tune it: {data['command']}")
+    return "\n".join(lines)

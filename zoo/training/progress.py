@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 
-def progress(iterable: Iterable[Any], total: int | None, description: str, enabled: bool | None = None) -> Iterable[Any]:
+def progress(iterable: Iterable[Any], total: int | None, description: str, enabled: bool | None = None,
+             unit: str = "batch") -> Iterable[Any]:
     """``iterable`` wrapped in a bar on stderr when ``enabled`` (default: when stderr is a terminal)."""
     if enabled is None:
         enabled = sys.stderr.isatty()
@@ -14,4 +15,4 @@ def progress(iterable: Iterable[Any], total: int | None, description: str, enabl
         return iterable
     from tqdm import tqdm
 
-    return tqdm(iterable, total=total, desc=description, unit="batch", leave=False, file=sys.stderr)
+    return tqdm(iterable, total=total, desc=description, unit=unit, leave=False, file=sys.stderr)
