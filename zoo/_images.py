@@ -1,6 +1,8 @@
-"""Reading images of any size and mode with PIL, and checking they are large enough for a backbone.
+"""Reading images of any size and mode with PIL: one rule for predict, train and eval.
 
-The tensor a model takes is made by its own eval transform (`zoo.transforms`).
+The tensor a model takes is made by its own eval transform (`zoo.transforms`), which resizes first, so an
+image of any size is usable (1x1 and 4000x30 included); only a file that cannot be read is skipped.
+`check_size` is for callers that feed images at their own size (int8 calibration).
 
 Every image becomes 8-bit RGB: grayscale and palette images are expanded, 16-bit and float images
 scaled, transparent images laid over white, and EXIF rotation applied. A file PIL cannot read, or a
@@ -9,6 +11,8 @@ truncated one, is a `ZooError` naming the file, so that callers can skip it and 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +25,29 @@ if TYPE_CHECKING:
 
 BACKGROUND = (255, 255, 255)
 HIGH_DEPTH = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+NAMED = 3  # unreadable files named in a message; the rest are counted
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(path: str | os.PathLike[str]) -> tuple:
+    """Sort key putting ``2.png`` before ``10.png``, as a file browser does (case folded, digits as numbers)."""
+    parts = re.split(_DIGITS, os.fspath(path).casefold())
+    return tuple((0, int(part), part) if part.isdigit() else (1, 0, part) for part in parts)
+
+
+def name_few(names: Sequence[str], count: int | None = None, shown: int = NAMED) -> str:
+    """``a.jpg, b.jpg, c.jpg and 4 more``: the files a message about unreadable images names; ``count``, when
+    more were unreadable than are named, makes the rest."""
+    head = ", ".join(os.fspath(name) for name in names[:shown])
+    rest = (len(names) if count is None else count) - min(len(names), shown)
+    return head + (f" and {rest} more" if head and rest > 0 else "")
+
+
+def unreadable(count: int, total: int | None, names: Sequence[str] = (), what: str = "") -> str:
+    """``2 of 6 images of photos/ could not be read: a.jpg, b.jpg``: one wording for train, eval and predict."""
+    text = (f"{count} of {total} images" if total else f"{count} images") + (f" of {what}" if what else "")
+    listed = name_few(names, count)
+    return text + " could not be read" + (f": {listed}" if listed else "")
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

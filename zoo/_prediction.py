@@ -1,8 +1,8 @@
 """Predicting on image files: load, prepare with the model's eval transform, run, decode, and draw.
 
-`predict` is what ``zoo predict`` runs. An image that cannot be read, or is too small for the
-backbone, is skipped with a `ZooWarning` naming it and reported with its error; the others are
-still predicted.
+`predict` is what ``zoo predict`` runs. Every image is resized by the model's eval transform, as in
+``zoo train`` and ``zoo eval``, so any size is predicted; an image that cannot be read is skipped with a
+`ZooWarning` naming it and reported with its error; the others are still predicted.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from zoo._artifact import load, read_labels as read_labels_file
 from zoo._builder import build
-from zoo._images import check_size, open_image, to_rgb
+from zoo._images import NAMED, natural_key, open_image, to_rgb, unreadable
 from zoo._labels import check_names
 from zoo._modelfile import model_file
 from zoo._recipe import resolve
@@ -97,10 +97,11 @@ def read_labels(values: Sequence[str], model: ZooModel, registry: Registry | Non
 
 
 def expand_images(arguments: Sequence[str]) -> list[str]:
-    """Files as given, a folder's images (recursively, sorted), a glob's matches (``'photos/*.jpg'``).
+    """Files as given, a folder's images (recursively, in natural order: ``2.jpg`` before ``10.jpg``), a glob's
+    matches (``'photos/*.jpg'``, in the same order).
 
-    A glob or folder that finds no image is a `ZooError`; a plain name is kept, so a missing file is
-    reported with the others.
+    A named path that does not exist, or a glob or folder that finds no image, is a `ZooError` before any
+    model is loaded.
     """
     found: list[str] = []
     for argument in arguments:
@@ -110,10 +111,12 @@ def expand_images(arguments: Sequence[str]) -> list[str]:
                 raise ZooError(f"folder {argument} has no images")
             found += [str(p) for p in files]
         elif glob.has_magic(argument) and not Path(argument).exists():
-            matches = sorted(glob.glob(argument, recursive=True))
+            matches = sorted(glob.glob(argument, recursive=True), key=natural_key)
             if not matches:
                 raise ZooError(f"no file matches {argument}")
             found += matches
+        elif not Path(argument).exists():
+            raise ZooError(f"{argument}: no such file or folder")
         else:
             found.append(argument)
     return found
@@ -143,12 +146,10 @@ def _out_dir(out: str | os.PathLike[str]) -> Path:
     return folder
 
 
-def _load(source: ImageSource, name: str, model: ZooModel) -> Image.Image:
+def _load(source: ImageSource) -> Image.Image:
     from PIL import Image
 
-    image = to_rgb(source) if isinstance(source, Image.Image) else open_image(source)
-    check_size(image, name, model.backbone)
-    return image
+    return to_rgb(source) if isinstance(source, Image.Image) else open_image(source)
 
 
 def _batch(model: ZooModel, images: list[Image.Image], device: torch.device, transform: Any) -> Any:
@@ -235,7 +236,9 @@ def predict(
             starts = group.mine(starts)
         results = _predict(model, sources, starts, batch_size, folder, InferenceRunner(model, fast),
                            progress if reports() else False, threshold=threshold, top_k=top_k, labels=labels)
-        return results if group is None else _everyones(group, results, starts, batch_size)
+        results = results if group is None else _everyones(group, results, starts, batch_size)
+        _warn_unreadable(results)
+        return results
     finally:
         if group is not None:
             group.leave()
@@ -254,11 +257,12 @@ def _predict(model: ZooModel, sources: list[ImageSource], starts: Sequence[int],
         indices, loaded = [], []
         for index in range(start, min(start + batch_size, len(sources))):
             try:
-                loaded.append(_load(sources[index], names[index], model))
+                loaded.append(_load(sources[index]))
                 indices.append(index)
             except ZooError as exc:
                 results[index].error = str(exc)
-                warnings.warn(f"{exc}; skipped", ZooWarning, stacklevel=3)
+                if sum(r.error is not None for r in results) <= NAMED:  # the rest are named by `_warn_unreadable`
+                    warnings.warn(f"{exc}; skipped", ZooWarning, stacklevel=3)
         if not loaded:
             continue
         sizes = [image.size for image in loaded]
@@ -278,6 +282,13 @@ def _predict(model: ZooModel, sources: list[ImageSource], starts: Sequence[int],
                     raise ZooError(f"cannot write {target}: {exc.strerror or exc}") from None
                 result.drawn = str(target)
     return results
+
+
+def _warn_unreadable(results: list[ImagePrediction]) -> None:
+    """More unreadable images than were warned of one by one: one warning naming the first few and counting all."""
+    failed = [r.image for r in results if r.error is not None]
+    if len(failed) > NAMED and reports():
+        warnings.warn(f"{unreadable(len(failed), len(results), failed)}; skipped", ZooWarning, stacklevel=3)
 
 
 def _everyones(group: Group, results: list[ImagePrediction], starts: Sequence[int],

@@ -41,7 +41,7 @@ class Canvas:
         left, top, right, bottom = self.draw.textbbox(xy, text, font=self.font)
         pad = self.unit
         self.draw.rectangle((left - pad, top - pad, right + pad, bottom + pad), fill=color)
-        self.draw.text(xy, text, fill=(255, 255, 255), font=self.font)
+        self.draw.text(xy, text, fill=text_color(color), font=self.font)
 
     def caption(self, text: str) -> None:
         """A line of text at the top left, below earlier captions."""
@@ -84,6 +84,17 @@ class Canvas:
         buffer = io.BytesIO()
         self.image.save(buffer, format="PNG")
         return buffer.getvalue()
+
+
+def luminance(rgb: Sequence[float]) -> float:
+    """Relative luminance (WCAG), 0 to 1, of an sRGB colour given as 0-255 values."""
+    linear = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb[:3]]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def text_color(fill: Sequence[float]) -> tuple[int, int, int]:
+    """Black or white, whichever contrasts more with ``fill``: readable text on any cell or label colour."""
+    return (0, 0, 0) if luminance(fill) > 0.179 else (255, 255, 255)
 
 
 def color(index: int) -> tuple[int, int, int]:

@@ -19,6 +19,7 @@ from zoo.cli import _choose, _deploy
 from zoo.cli._completion import complete_freeze, complete_spec
 from zoo.cli._context import emit as _emit, registry as _registry
 from zoo.cli._format import format_build, format_info, format_list, format_plugins, format_predictions, format_report
+from zoo.cli._global import hoist
 from zoo.cli._training import add_training_commands
 from zoo.errors import EveryProcessError, ZooError, ZooWarning
 from zoo.parts import LISTED_KINDS
@@ -65,6 +66,7 @@ class ZooGroup(click.Group):
     def main(self, args=None, prog_name=None, **kwargs: Any):  # type: ignore[override]
         kwargs.pop("standalone_mode", None)
         self.debug = debug_from_env()
+        args = hoist(sys.argv[1:] if args is None else list(args), self._own_options)
         previous_format = warnings.formatwarning
         warnings.formatwarning = _one_line_warning
         try:
@@ -87,6 +89,11 @@ class ZooGroup(click.Group):
         finally:
             warnings.formatwarning = previous_format  # callers in the same process keep their format
         sys.exit(result if isinstance(result, int) else 0)
+
+    def _own_options(self, name: str) -> set[str]:
+        """The options a built-in command defines itself (a global option of the same name stays its own)."""
+        command = self.commands.get(name)
+        return {opt for param in (command.params if command else []) for opt in getattr(param, "opts", [])}
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         """A built-in command, else one a plugin adds (plugins are loaded only for a name zoo lacks)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from zoo._images import name_few
 from zoo._untrusted import one_line
 
 if TYPE_CHECKING:
@@ -279,7 +280,14 @@ def format_epoch(row: dict[str, Any]) -> str:
               if key.startswith(("train/", "val/")) and isinstance(value, float)]
     return (f"epoch {row['epoch']}: " + "  ".join(values)
             + f"  ({row['seconds']:.1f} s, {row['images_per_s']:.1f} img/s"
-            + (f", {row['skipped']} unreadable skipped" if row.get("skipped") else "") + ")")
+            + (f", {_unreadable(row)}" if row.get("skipped") else "") + ")")
+
+
+def _unreadable(found: dict[str, Any]) -> str:
+    """``2 unreadable skipped: a.jpg, b.jpg``, naming the first few files (from a file's history: any type)."""
+    names = found.get("unreadable")
+    named = name_few([one_line(n, 200) for n in names], found["skipped"]) if isinstance(names, list) and names else ""
+    return f"{found['skipped']} unreadable skipped" + (f": {named}" if named else "")
 
 
 def _form_of(training: dict[str, Any]) -> str:
@@ -297,7 +305,7 @@ def format_training_form(form: dict[str, Any]) -> str:
 def format_evaluation(result: dict[str, Any]) -> str:
     """What ``zoo eval`` prints: images, loss, each metric, per-class accuracy, confusion matrix files."""
     lines = [f"{result['model']} on {result['data'] or 'the data'}: {result['images']} images"
-             + (f" ({result['skipped']} unreadable skipped)" if result["skipped"] else "")]
+             + (f" ({_unreadable(result)})" if result["skipped"] else "")]
     if result.get("loss") is not None:
         lines.append(f"  loss: {result['loss']:.4f}")
     lines += [f"  {name}: {value:.4f}" for name, value in result["metrics"].items()]

@@ -29,7 +29,8 @@ def _train_command(registry: Callable[[click.Context], Any], emit: Callable[...,
                   "(the last to FILE-last.safetensors, the history and curves beside it).")
     @click.option("--force", is_flag=True, help="Replace existing output files.")
     @click.option("--val", default=None, metavar="DATA", help="Validation table or COCO file (folders: DATA/val/).")
-    @click.option("--val-split", type=float, default=None, help="Hold out this share of DATA for validation.")
+    @click.option("--val-split", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+                  help="Hold out this share of DATA for validation (ignored, with a warning, beside DATA/val/).")
     @click.option("--freeze", default=None, metavar="POLICY", help="none, all, a stage name, last:N, ...")
     @click.option("--weights", default=None, metavar="SOURCE", help="Pretrained weights for a SPEC (as zoo build).")
     @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)

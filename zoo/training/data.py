@@ -4,8 +4,8 @@
 ``val_split``), a CSV or JSON-lines table (an ``image`` column plus the columns each head's
 `zoo.targets.TargetReader` names), or a COCO JSON file (detection). Every mistake (missing or empty
 folder, class count that does not fit the head, missing columns, rows pointing at missing images,
-bad values) is one `ZooError` before training; images that cannot be decoded later are skipped and
-counted by the loop.
+bad values) is one `ZooError` before training; images that cannot be decoded later are skipped, counted
+and named (`Skipped`) by the loop. Images are resized by the model's transforms, so any size is usable.
 """
 from __future__ import annotations
 
@@ -13,15 +13,16 @@ import csv
 import json
 import os
 import random
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo._images import open_image
+from zoo._images import natural_key, open_image
 from zoo._recipe import resolve
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning
 
 if TYPE_CHECKING:
     from zoo._model import ZooModel
@@ -56,9 +57,10 @@ def _heads(model: ZooModel) -> list[tuple[str, Any, int | None]]:
 
 
 def image_files(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursively), sorted, by suffix; hidden files are left out."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    """Image files under ``folder`` (recursively), in natural order (``2.png`` before ``10.png``), by suffix;
+    hidden files are left out."""
+    return sorted((p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts)), key=natural_key)
 
 
 # --- class folders ---------------------------------------------------------------------------------------
@@ -101,6 +103,9 @@ def from_folders(model: ZooModel, data: Path, val_split: float | None, seed: int
                 raise ZooError(f"{data} has train/ and no val/; add {val_dir} or give --val-split 0.2")
             val = None
         else:
+            if val_split is not None:  # the folder's own split wins, as with timm's train/ and val/ folders
+                warnings.warn(f"--val-split {val_split:g} is ignored: {data} has its own {val_dir.name}/ folder",
+                              ZooWarning, stacklevel=3)
             val = _class_folders(val_dir)
             extra = sorted(set(val) - set(train))
             if extra:
@@ -122,10 +127,18 @@ def from_folders(model: ZooModel, data: Path, val_split: float | None, seed: int
     return Samples(train_items, labels, f"{len(names)} classes"), Samples(val_items, labels)
 
 
+def check_val_split(fraction: float | None) -> None:
+    """A share of the data strictly between 0 and 1, or None; checked whether or not a split is made."""
+    if fraction is not None and not 0 < fraction < 1:
+        raise ZooError(f"--val-split {fraction:g} must be between 0 and 1 (exclusive): the share of images kept "
+                       "for validation, such as 0.2")
+
+
 def split(items: list, fraction: float | None, seed: int, what: str) -> tuple[list, list]:
     """A seeded random split: (train, val) with ``fraction`` of the items in val (at least one each)."""
-    if fraction is None or not 0 < fraction < 1:
-        raise ZooError(f"--val-split {fraction} must be between 0 and 1")
+    if fraction is None:
+        raise ZooError(f"{what} has no validation split: give --val-split 0.2")
+    check_val_split(fraction)
     shuffled = list(items)
     random.Random(seed).shuffle(shuffled)
     count = max(1, round(len(shuffled) * fraction))
@@ -271,6 +284,7 @@ def load_data(model: ZooModel, data: str | os.PathLike[str], val: str | os.PathL
               val_split: float | None = None, seed: int = 0) -> tuple[Samples, Samples]:
     """Training and validation samples from DATA (and VAL), checked against the model's heads."""
     path = Path(data)
+    check_val_split(val_split)
     if not path.exists():
         raise ZooError(f"data {path} does not exist")
     if path.is_dir():
@@ -312,31 +326,63 @@ def eval_samples(model: ZooModel, data: str | os.PathLike[str]) -> Samples:
 
 # --- loading -------------------------------------------------------------------------------------------
 
-class ImageDataset:
-    """(image tensor, target) per sample through ``transform``; an image that cannot be read gives None."""
+@dataclass(frozen=True)
+class Unread:
+    """A sample whose image could not be read: `collate` leaves it out and names it in its `Skipped`."""
 
-    def __init__(self, samples: Samples, transform: Callable[[Any], Any]) -> None:
-        self.items, self.transform = samples.items, transform
+    path: str
+
+
+class Skipped(int):
+    """How many images of a batch could not be read: the int zoo's loaders have always given, carrying the
+    names of those files it knows (a cached sample has none) so that a message can say which; adding two keeps
+    both names (``0 + skipped`` included)."""
+
+    names: tuple[str, ...]
+
+    def __new__(cls, count: int, names: Sequence[str] = ()) -> Skipped:
+        skipped = super().__new__(cls, count)
+        skipped.names = tuple(names)
+        return skipped
+
+    def __reduce__(self) -> tuple[Any, ...]:  # DataLoader workers and torchrun send it between processes
+        return (Skipped, (int(self), self.names))
+
+    def __add__(self, other: Any) -> Any:
+        if isinstance(other, Skipped):
+            return Skipped(int(self) + int(other), self.names + other.names)
+        return self if other == 0 else int(self) + other
+
+    __radd__ = __add__
+
+
+class ImageDataset:
+    """(image tensor, target) per sample through ``transform``; an image that cannot be read gives None, or
+    with ``named`` its `Unread` (what `loader` asks for, so that the run can name it)."""
+
+    def __init__(self, samples: Samples, transform: Callable[[Any], Any], named: bool = False) -> None:
+        self.items, self.transform, self.named = samples.items, transform, named
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> tuple[Any, Any] | None:
+    def __getitem__(self, index: int) -> tuple[Any, Any] | Unread | None:
         path, target = self.items[index]
-        if target is None:
-            return None
-        try:
-            return self.transform(open_image(path)), target
-        except ZooError:
-            return None
+        if target is not None:
+            try:
+                return self.transform(open_image(path)), target
+            except ZooError:
+                pass
+        return Unread(str(path)) if self.named else None
 
 
-def collate(batch: list, whole: bool) -> tuple[Any, Any, int]:
-    """(images, targets, skipped): a stacked batch (a list for whole-image models) without unreadable images."""
+def collate(batch: list, whole: bool) -> tuple[Any, Any, Skipped]:
+    """(images, targets, skipped): a stacked batch (a list for whole-image models) without unreadable images,
+    which ``skipped`` counts and names (a None sample, from a dataset that knows no name, is counted only)."""
     from torch.utils.data import default_collate
 
-    kept = [sample for sample in batch if sample is not None]
-    skipped = len(batch) - len(kept)
+    kept = [sample for sample in batch if sample is not None and not isinstance(sample, Unread)]
+    skipped = Skipped(len(batch) - len(kept), [s.path for s in batch if isinstance(s, Unread)])
     if not kept:
         return [], [], skipped
     images, targets = [s[0] for s in kept], [s[1] for s in kept]
@@ -355,6 +401,6 @@ def loader(samples: Samples, transform: Callable[[Any], Any], batch_size: int, *
     from torch.utils.data import DataLoader
 
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(ImageDataset(samples, transform), batch_size=batch_size, shuffle=shuffle, num_workers=workers,
-                      collate_fn=partial(collate, whole=whole), generator=generator,
+    return DataLoader(ImageDataset(samples, transform, named=True), batch_size=batch_size, shuffle=shuffle,
+                      num_workers=workers, collate_fn=partial(collate, whole=whole), generator=generator,
                       persistent_workers=workers > 0, drop_last=shuffle and len(samples) > batch_size)

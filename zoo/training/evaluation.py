@@ -10,10 +10,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo._images import unreadable
 from zoo._prediction import InferenceRunner, _out_dir, load_model
+from zoo.drawing import text_color
 from zoo.errors import EveryProcessError, ZooError
 from zoo.files import atomic_write_bytes
-from zoo.training.data import eval_samples, loader
+from zoo.training.data import Skipped, eval_samples, loader
 from zoo.training.distributed import Group, join, reports
 from zoo.training.progress import progress as bar
 from zoo.training.transforms import transforms
@@ -49,10 +51,11 @@ def unpack(batch: Any) -> tuple[Any, Any, int]:
 
 
 def check_unreadable(skipped: int, total: int, what: str, error: type[ZooError] = ZooError) -> None:
-    """Too many unreadable images fail the run (``error``: `EveryProcessError` where every process finds it)."""
+    """Too many unreadable images fail the run (``error``: `EveryProcessError` where every process finds it),
+    naming the first few when ``skipped`` knows them (`zoo.training.data.Skipped`)."""
     if total and skipped > MAX_UNREADABLE * total:
-        raise error(f"{skipped} of {total} images of {what} could not be read (more than "
-                       f"{MAX_UNREADABLE:.0%}); fix or remove them")
+        raise error(f"{unreadable(skipped, total, getattr(skipped, 'names', ()), what)} (more than "
+                    f"{MAX_UNREADABLE:.0%}); fix or remove them")
 
 
 class ClassStatistics:
@@ -142,7 +145,8 @@ class Tally:
         if self.images == 0:
             raise ZooError("no image could be read to evaluate on")
         metrics = head_metrics(self.metric)
-        result: dict[str, Any] = {"images": self.images, "skipped": self.skipped,
+        result: dict[str, Any] = {"images": self.images, "skipped": int(self.skipped),
+                                  "unreadable": list(getattr(self.skipped, "names", ())),
                                   "loss": None if self.model.takes_images else self.loss_sum / self.images,
                                   "metrics": metrics}
         for key, statistics in self.classes.items():
@@ -190,7 +194,7 @@ def confusion_png(found: dict[str, Any], title: str) -> bytes | None:
     matrix, names = found["confusion_matrix"], found["classes"]
     side = min(12, 2 + 0.5 * len(names))
     figure, axis = plt.subplots(figsize=(side, side))
-    axis.imshow(matrix, cmap="Blues")
+    shown = axis.imshow(matrix, cmap="Blues")
     axis.set_xticks(range(len(names)), names, rotation=90)
     axis.set_yticks(range(len(names)), names)
     axis.set_xlabel("predicted")
@@ -199,7 +203,9 @@ def confusion_png(found: dict[str, Any], title: str) -> bytes | None:
     if len(names) <= 20:
         for i, row in enumerate(matrix):
             for j, value in enumerate(row):
-                axis.text(j, i, str(value), ha="center", va="center", fontsize=8)
+                cell = [255 * c for c in shown.cmap(shown.norm(value))[:3]]  # dark cells take white text
+                axis.text(j, i, str(value), ha="center", va="center", fontsize=8,
+                          color=[c / 255 for c in text_color(cell)])
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
@@ -270,8 +276,8 @@ def _evaluate(model: ZooModel, data: Any, batch_size: int, workers: int, progres
     shown = bar(batches, len(batches) if hasattr(batches, "__len__") else None, "eval",
                 progress if reports() else False)
     result = run(model, shown, run_on, details=True, group=group, runner=runner)
-    check_unreadable(result["skipped"], total or result["images"] + result["skipped"], what,
-                     ZooError if group is None else EveryProcessError)
+    check_unreadable(Skipped(result["skipped"], result["unreadable"]), total or result["images"] + result["skipped"],
+                     what, ZooError if group is None else EveryProcessError)
     return {"model": model.spec, "data": what if total else None, **result}
 
 

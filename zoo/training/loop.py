@@ -324,7 +324,10 @@ def fit(
             if found["loss"] is not None:
                 row["val/loss"] = found["loss"]
             row.update({f"val/{k}": v for k, v in found["metrics"].items()})
-            row.update({"seconds": round(seconds, 3), "images_per_s": round(images / seconds, 2), "skipped": skipped})
+            row.update({"seconds": round(seconds, 3), "images_per_s": round(images / seconds, 2),
+                        "skipped": int(skipped)})
+            if getattr(skipped, "names", ()):  # the files this process could not read (`Skipped`)
+                row["unreadable"] = list(skipped.names)
             history.append(row)
             score = _score(row, model)
             if score > best_score:
