@@ -10,6 +10,7 @@ never replaces a file unless forced.
 """
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoo import _quantize
 from zoo._artifact import metadata_for
+from zoo._device import choose_device
 from zoo._prediction import load_model
 from zoo._registry import default_registry
 from zoo._version import __version__
@@ -286,17 +288,19 @@ def _load_exported(kind: str, blob: bytes) -> Callable[[torch.Tensor], list[torc
 
 
 def check_exported(kind: str, blob: bytes, reference: nn.Module, model: ZooModel, names: list[str],
-                   tolerance: float | None) -> dict[str, Any]:
-    """Run the exported bytes and ``reference`` on random batches; the largest difference per output."""
+                   tolerance: float | None, device: torch.device | None = None) -> dict[str, Any]:
+    """Run the exported bytes (on the CPU) and ``reference`` (on ``device``, the CPU by default) on random
+    batches; the largest difference per output."""
     import torch
 
+    device = device or torch.device("cpu")
     worst = {name: 0.0 for name in names}
     run = _load_exported(kind, blob)
     for seed, batch_size in enumerate(CHECK_BATCHES, start=1):
         batch = example_batch(model, batch_size, seed)
         got = run(batch)
         with torch.no_grad():
-            expected = reference(batch)
+            expected = [out.cpu() for out in reference(batch.to(device))]
         for name, a, b in zip(names, got, expected):
             if tuple(a.shape) != tuple(b.shape):
                 raise ZooError(f"check failed: output {name} is {tuple(a.shape)} in the export and "
@@ -304,7 +308,7 @@ def check_exported(kind: str, blob: bytes, reference: nn.Module, model: ZooModel
             worst[name] = max(worst[name], float((a.float() - b.float()).abs().max()))
     largest = max(worst.values(), default=0.0)
     result = {"runtime": "onnxruntime" if kind == "onnx" else "torch.export.load", "batches": list(CHECK_BATCHES),
-              "max_difference": largest, "by_output": worst, "tolerance": tolerance}
+              "max_difference": largest, "by_output": worst, "tolerance": tolerance, "device": str(device)}
     if tolerance is not None and not largest <= tolerance:
         raise ZooError(f"check failed: the exported model differs from the model by up to {largest:.3g} "
                        f"(more than {tolerance:g}); nothing written")
@@ -332,12 +336,14 @@ def export(
     force: bool = False,
     int8: bool = False,
     calibrate: str | os.PathLike[str] | None = None,
+    device: str | None = None,
     registry: Registry | None = None,
 ) -> ExportReport:
     """Export a model (a ZooModel, a .safetensors model file, or a spec) to ``path`` (.onnx or .pt2).
 
     ``int8`` quantizes with PT2E and the x86 inductor quantizer, calibrated on the images in ``calibrate``
-    (a .pt2 file; needs a CPU with VNNI or AMX). ``check`` compares the written graph with the model.
+    (a .pt2 file; needs a CPU with VNNI or AMX). ``check`` compares the written graph with the model, run
+    on ``device`` (`zoo._device.choose_device`: auto by default); the file itself is traced on the CPU.
 
     >>> zoo.export("ants-bees.safetensors", "ants-bees.onnx", check=True)  # doctest: +SKIP
     """
@@ -352,16 +358,18 @@ def export(
         if check:
             _require("onnxruntime", "--check of an ONNX export")
     registry = registry or default_registry()
+    checked_on = choose_device(device) if check else None
     model = _model(model, weights, registry)
     _refuse_detection(model)  # a model given built (a spec or file is refused as it is loaded)
     training = model.training
     try:
-        return _export_model(model.eval(), path, kind, check=check, int8=int8, calibrate=calibrate, registry=registry)
+        return _export_model(model.eval(), path, kind, check=checked_on, int8=int8, calibrate=calibrate,
+                             registry=registry)
     finally:
         model.train(training)  # the caller's model is left in the mode it was in
 
 
-def _export_model(model: ZooModel, path: Path, kind: str, *, check: bool, int8: bool,
+def _export_model(model: ZooModel, path: Path, kind: str, *, check: torch.device | None, int8: bool,
                   calibrate: str | os.PathLike[str] | None, registry: Registry) -> ExportReport:
     import torch
 
@@ -386,13 +394,14 @@ def _export_model(model: ZooModel, path: Path, kind: str, *, check: bool, int8: 
         raise _unexportable(model, example, exc, "ONNX" if kind == "onnx" else "torch.export") from None
     report = ExportReport(str(path), kind, model.spec, names, list(model.backbone.input_size), int8=int8,
                           bytes=len(blob), calibration_images=images, metadata=meta)
-    if check:
+    if check is not None:
+        fp32 = copy.deepcopy(_flat_module(model)).to(check)  # the model as it runs on the device asked for
         if int8:  # the file must compute what the quantized model computes; how far that is from fp32, measured
             report.check = check_exported(kind, blob, reference, model, names, TOLERANCE)
-            fp32 = check_exported(kind, blob, _flat_module(model), model, names, None)
-            report.check["max_difference_vs_fp32"] = fp32["max_difference"]
+            report.check["max_difference_vs_fp32"] = check_exported(kind, blob, fp32, model, names, None,
+                                                                    check)["max_difference"]
         else:
-            report.check = check_exported(kind, blob, _flat_module(model), model, names, TOLERANCE)
+            report.check = check_exported(kind, blob, fp32, model, names, TOLERANCE, check)
     try:
         atomic_write_bytes(path, blob)
     except OSError as exc:

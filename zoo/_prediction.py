@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from zoo._artifact import load, read_labels as read_labels_file
 from zoo._builder import build
+from zoo._device import choose_device
 from zoo._images import NAMED, natural_key, open_image, to_rgb, unreadable
 from zoo._labels import check_names
 from zoo._modelfile import model_file
@@ -226,10 +227,10 @@ def predict(
     if not sources:
         raise ZooError("no images to predict")
     folder = _out_dir(out) if out is not None else None
+    device = choose_device(device)
     group = join(device)
     try:
-        if device is not None:
-            model.to(device)
+        model.to(device)
         starts: Sequence[int] = range(0, len(sources), batch_size)
         if group is not None:
             group.check_samples(len(sources), "images to predict")

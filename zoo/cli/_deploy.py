@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 
 from zoo.cli._completion import complete_spec
-from zoo.cli._context import emit, registry
+from zoo.cli._context import device_option, emit, registry
 from zoo.cli._format import format_environment, format_export
 
 
@@ -21,10 +21,11 @@ from zoo.cli._format import format_environment, format_export
                                            "VNNI or AMX; writes a .pt2.")
 @click.option("--calibrate", default=None, metavar="DIR", help="Images to calibrate --int8 on.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
+@device_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def export(ctx: click.Context, model: str, output: str, weights: str | None, check: bool, int8: bool,
-           calibrate: str | None, force: bool, as_json: bool) -> None:
+           calibrate: str | None, force: bool, device: str | None, as_json: bool) -> None:
     """Export MODEL (a .safetensors model file, or a SPEC) to ONNX or .pt2, with a dynamic batch.
 
     One named output per head; labels, input size, mean and std in the file's metadata.
@@ -32,7 +33,7 @@ def export(ctx: click.Context, model: str, output: str, weights: str | None, che
     from zoo._export import export as run
 
     report = run(model, output, weights=weights, check=check, int8=int8, calibrate=calibrate, force=force,
-                 registry=registry(ctx))
+                 device=device, registry=registry(ctx))
     emit(report.as_dict(), as_json, None if as_json else format_export(report.as_dict()))
 
 

@@ -329,7 +329,8 @@ def format_export(data: dict[str, Any]) -> str:
     check = data.get("check")
     if check:
         lines.append(f"check:    {check['runtime']}, batches {', '.join(map(str, check['batches']))}: "
-                     f"max difference {check['max_difference']:.3g} (at most {check['tolerance']:g})")
+                     f"max difference {check['max_difference']:.3g} (at most {check['tolerance']:g}) "
+                     f"from the model on {check.get('device', 'cpu')}")
         if "max_difference_vs_fp32" in check:
             lines.append(f"          vs the fp32 model: max difference {check['max_difference_vs_fp32']:.3g}")
     return "\n".join(lines)
@@ -350,6 +351,7 @@ def format_environment(data: dict[str, Any]) -> str:
         + (f"{len(cuda['gpus'])} GPU(s)" if cuda["available"] else "no GPU visible"),
     ]
     lines += [f"gpu {g['index']}        {g['name']}, {g['memory_gb']} GB, compute {g['capability']}" for g in cuda["gpus"]]
+    lines.append(f"device       {data['device']}  (the default of --device)")
     lines += [f"{name:<20} {value}" for name, value in data["variables"].items() if value is not None]
     return "\n".join(lines)
 

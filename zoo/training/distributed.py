@@ -32,8 +32,8 @@ T = TypeVar("T")
 
 
 def launched() -> bool:
-    """Whether this process is one of several started by torchrun."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """Whether torchrun started this process (one of several, or alone: ``--nproc-per-node gpu`` on one GPU)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 or "TORCHELASTIC_RUN_ID" in os.environ
 
 
 def reports() -> bool:
@@ -48,6 +48,7 @@ class Group:
     rank: int
     size: int
     owns_group: bool  # joined by the zoo function (fit, evaluate, predict) that leaves it, not by its caller
+    backend: str = "gloo"  # nccl between GPUs
 
     @property
     def writes(self) -> bool:
@@ -181,4 +182,4 @@ def join(device: torch.device) -> Group | None:
         if gpu:
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if gpu else "gloo")
-    return Group(dist.get_rank(), dist.get_world_size(), owns)
+    return Group(dist.get_rank(), dist.get_world_size(), owns, str(dist.get_backend()))

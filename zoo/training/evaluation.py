@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo._device import choose_device
 from zoo._images import unreadable
 from zoo._prediction import InferenceRunner, _out_dir, load_model
 from zoo.drawing import text_color
@@ -246,8 +247,8 @@ def evaluate(
     folder = _out_dir(out) if out is not None else None
     group = join(device)
     try:
-        if device is not None:
-            model.to(device)
+        model.to(device)
+    device = choose_device(device)
         result = _evaluate(model, data, batch_size, workers, progress, group, InferenceRunner(model, fast))
     finally:
         if group is not None:
@@ -278,7 +279,7 @@ def _evaluate(model: ZooModel, data: Any, batch_size: int, workers: int, progres
     result = run(model, shown, run_on, details=True, group=group, runner=runner)
     check_unreadable(Skipped(result["skipped"], result["unreadable"]), total or result["images"] + result["skipped"],
                      what, ZooError if group is None else EveryProcessError)
-    return {"model": model.spec, "data": what if total else None, **result}
+    return {"model": model.spec, "data": what if total else None, "device": str(run_on), **result}
 
 
 def _write_confusion_pngs(result: dict[str, Any], folder: Path) -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from zoo._artifact import check_output, load, save
 from zoo._builder import build, freeze as apply_freeze
 from zoo._fast import TrainingForm
+from zoo._device import choose_device
 from zoo._modelfile import model_file
 from zoo.errors import ZooError
 from zoo.training.checkpoint import (Checkpoints, StoppedTraining, checkpoint_path, data_fingerprint, identity,
@@ -88,7 +89,8 @@ class FitResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"best_epoch": self.best_epoch, "metrics": self.metrics, "history": self.history, "files": self.files,
-                "feature_cache": self.feature_cache, "form": self.form}
+                "feature_cache": self.feature_cache, "form": self.form, "device": self.device}
+    device: str = "cpu"  # where it trained (zoo._device.choose_device)
 
 
 def _seed(seed: int) -> None:
@@ -191,6 +193,7 @@ def fit(
     model = _model(model, freeze, weights, registry)
     if config.img_size is not None:
         model.set_image_size(config.img_size)
+    device = choose_device(device)
     plan = parse_unfreeze(config.unfreeze, model.backbone.stage_names)
     if plan and plan[-1][0] > config.epochs:
         raise ZooError(f"--unfreeze {config.unfreeze}: epoch {plan[-1][0]} is after the last epoch {config.epochs}")
@@ -220,9 +223,11 @@ def fit(
         train_loader, val_loader, sizes, source = data, val, (None, None), "DataLoader"
         data_key = "DataLoader"
         val_group = None  # your own loader: every process validates on all of it
-    if device is not None:
-        model.to(device)
-    run_on = next(model.parameters()).device
+    if from_spec and model.weights_report is None and not resume:
+        warnings.warn(f"{model.spec} trains from random weights; pass --weights (imagenet, a tag or a file) to "
+                      "start from pretrained ones", ZooNotice, stacklevel=2)
+    model.to(device)
+    run_on = device
     cache, cache_report = None, None
     if feature_cache and sizes[0] is not None and not plan:
         found = use_feature_cache(model, train_samples, val_samples, preprocessing, data_key, config.batch_size,
@@ -325,7 +330,7 @@ def fit(
                 row["val/loss"] = found["loss"]
             row.update({f"val/{k}": v for k, v in found["metrics"].items()})
             row.update({"seconds": round(seconds, 3), "images_per_s": round(images / seconds, 2),
-                        "skipped": int(skipped)})
+                        "skipped": int(skipped), "device": str(device)})
             if getattr(skipped, "names", ()):  # the files this process could not read (`Skipped`)
                 row["unreadable"] = list(skipped.names)
             history.append(row)
@@ -350,7 +355,7 @@ def fit(
     metrics = {k[4:]: v for k, v in best_row.items() if k.startswith("val/")}
     model.record["preprocessing"] = preprocessing.as_dict()
     model.record["training"] = {**asdict(config), "data": source, "train_images": sizes[0], "val_images": sizes[1],
-                                "epochs_run": len(history), "best_epoch": best_epoch}
+                                "epochs_run": len(history), "best_epoch": best_epoch, "device": str(device)}
     if form_record is not None:
         model.record["training"]["form"] = form_record
     written: dict[str, str] = {}
@@ -361,6 +366,8 @@ def fit(
         model.record["metrics"] = {k[4:]: v for k, v in history[-1].items() if k.startswith("val/")}
         model.record["training"]["epoch"] = len(history)
         written["last"] = str(save(model, files["last"], force=force, registry=registry))
+    if group is not None:
+        model.record["training"]["processes"] = {"count": group.size, "backend": group.backend}
         written.update(write_history(history, files["best"]))
     model.load_state_dict(best_state)
     model.record["metrics"] = metrics
