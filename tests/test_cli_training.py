@@ -51,7 +51,7 @@ def test_train_prints_one_line_per_epoch_and_saves(trained):
 def test_eval_and_predict_agree_on_the_same_images(trained, tmp_path):
     data, out, _ = trained
     found = json.loads(zoo("eval", out, data, "--json", "--out", tmp_path))
-    assert set(found["metrics"]) == {"cls3/accuracy", "cls3/top5_accuracy"}
+    assert set(found["metrics"]) == {"cls3/accuracy"}  # top-5 of 3 classes would always be 1
     assert (tmp_path / "confusion-cls3.png").read_bytes()[:4] == b"\x89PNG"
     answers = json.loads(zoo("predict", out, data / "val", "-b", 5, "--json"))
     assert len(answers) == found["images"] == 12
@@ -136,6 +136,30 @@ def test_data_mistakes_are_one_line(tmp_path, folders):
     for file in (folders / "train" / "red").iterdir():
         file.unlink()
     assert "has no images" in fails("train", "resnet18+cls2", folders, "-o", out, "--val-split", 0.5)
+
+
+def test_one_class_is_refused_as_unable_to_train_a_classifier(tmp_path):
+    data = class_folders(tmp_path / "one", classes=("red",), per_class=2)
+    for spec in ("resnet18+cls1", "resnet18+cls2"):
+        line = fails("train", spec, data, "-o", tmp_path / "m.safetensors")
+        assert "has one class (red): one class cannot train a classifier" in line and "use cls" not in line
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_train_quiet_prints_nothing_at_all(tmp_path, run_zoo):
+    data = class_folders(tmp_path / "d", per_class=2)
+    done = run_zoo("train", "resnet18+cls2", str(data), "-o", str(tmp_path / "m.safetensors"), "--epochs", "1",
+                   "-b", "4", "--img-size", "32", "--freeze", "layer4", "--quiet")
+    assert done.returncode == 0 and done.stdout == "" and done.stderr == "", (done.stdout, done.stderr)
+    assert (tmp_path / "m.safetensors").is_file()
+
+
+def test_zoo_fit_and_zoo_train_share_one_default_number_of_epochs():
+    from zoo.training import DEFAULT_EPOCHS
+    from zoo.training.loop import Settings
+
+    epochs = next(p for p in cli.commands["train"].params if p.name == "epochs")
+    assert Settings().epochs == epochs.default == DEFAULT_EPOCHS == 5
 
 
 def test_table_mistakes_are_one_line(tmp_path):

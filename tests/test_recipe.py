@@ -60,3 +60,12 @@ def test_loading_a_saved_model_reads_its_header_once(tmp_path, counted):
     counted.update(header=0, hash=0)
     zoo.load(path)
     assert counted == {"header": 1, "hash": 1}
+
+
+def test_refreezing_names_the_new_policy_in_the_recipe_and_the_saved_file(tmp_path):
+    model = zoo.build("resnet18+cls2", freeze="layer4")
+    zoo.freeze(model, "layer3")
+    assert model.recipe.freeze == model.freeze_policy == "zoo/before:layer3"
+    loaded = zoo.load(zoo.save(model, tmp_path / "m.safetensors"))
+    assert loaded.recipe.freeze == loaded.freeze_policy == "zoo/before:layer3"
+    assert loaded.frozen_stages == ("stem", "layer1", "layer2")

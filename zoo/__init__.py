@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from zoo.errors import SpecError, ZooError, ZooWarning
+from zoo.errors import SpecError, ZooError, ZooNotice, ZooWarning
 from zoo._version import __version__
 from zoo.hookspecs import hookimpl
 
 __all__ = [
     "SpecError",
     "ZooError",
+    "ZooNotice",
     "ZooWarning",
     "__version__",
     "bench",

@@ -128,6 +128,8 @@ def freeze(model: ZooModel, policy: str | None = None, registry: Registry | None
         model.set_frozen((), label, select_parameters(entry, stage_views(backbone), names, argument))
     else:
         model.set_frozen(select_stages(entry, backbone.stage_names, argument), label)
+    if model.recipe is not None:  # saving and re-freezing read the recipe: it names the policy in force
+        model.recipe = replace(model.recipe, freeze=label)
     unfrozen = [p for p in frozen if p.requires_grad]
     if unfrozen:  # an optimizer made before would silently skip them: warn if one steps without them
         watch(model, unfrozen)

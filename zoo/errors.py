@@ -22,6 +22,11 @@ class ZooWarning(UserWarning):
     """Something the user should know but that does not stop the work (a name clash, a dropped key)."""
 
 
+class ZooNotice(ZooWarning):
+    """What zoo chose for the user where nothing is wrong (a head starting fresh, training from random
+    weights): worth one line, and left out where the user asked for quiet (``zoo train --quiet``)."""
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
     """' (did you mean x, y?)' for close matches, or '' when none is close."""
     choices = list(choices)

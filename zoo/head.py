@@ -86,6 +86,12 @@ class Head(nn.Module):
         so that a saved model rebuilds the same modules."""
         return {}
 
+    def start_fresh(self) -> None:
+        """Initialise afresh the layers that answer in this head's labels. zoo calls it when a run's data has
+        other labels than those the weights learned, which a kept classifier would have to unlearn. By default
+        every layer of the head; a head whose other layers do not depend on the labels resets only its own."""
+        reset_layers(self)
+
     def forward(self, features: Features) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -113,3 +119,11 @@ class Head(nn.Module):
     def draw(self, canvas: Canvas, answer: dict[str, Any]) -> None:
         """Mark ``answer`` on the original image (``zoo predict --out``); by default, its text as a caption."""
         canvas.caption(self.format(answer))
+
+
+def reset_layers(module: nn.Module) -> None:
+    """Every layer inside ``module`` back to its initial distribution (each one's own ``reset_parameters``)."""
+    for layer in module.modules():
+        reset = getattr(layer, "reset_parameters", None)
+        if callable(reset):
+            reset()

@@ -24,7 +24,7 @@ from zoo.backbone import Backbone, FeatureInfo, Stage
 from zoo.batchnorm import freeze_batchnorm
 from zoo.drawing import color
 from zoo.errors import ZooError
-from zoo.head import DecodeContext, Head
+from zoo.head import DecodeContext, Head, reset_layers
 from zoo.metrics import Metric
 
 MAX_LEVELS = 4
@@ -102,6 +102,10 @@ class DetectionHead(Head):
         self.frozen_bn = True
         freeze_batchnorm(backbone)
         return {"frozen_bn": True}
+
+    def start_fresh(self) -> None:
+        """Only the box predictor answers in labels: the pyramid and the proposals serve any classes."""
+        reset_layers(self.roi_heads.box_predictor)
 
     def forward_images(
         self,

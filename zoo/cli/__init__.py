@@ -21,7 +21,7 @@ from zoo.cli._context import emit as _emit, registry as _registry
 from zoo.cli._format import format_build, format_info, format_list, format_plugins, format_predictions, format_report
 from zoo.cli._global import hoist
 from zoo.cli._training import add_training_commands
-from zoo.errors import EveryProcessError, ZooError, ZooWarning
+from zoo.errors import EveryProcessError, ZooError, ZooNotice, ZooWarning
 from zoo.parts import LISTED_KINDS
 
 MESSAGE_LIMIT = 2000  # an error or warning is one line, whatever a file or a plugin put in it
@@ -41,7 +41,8 @@ Environment:
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"zoo: warning: {one_line(message, MESSAGE_LIMIT)}\n"
+    kind = "note" if isinstance(category, type) and issubclass(category, ZooNotice) else "warning"
+    return f"zoo: {kind}: {one_line(message, MESSAGE_LIMIT)}\n"
 
 
 def _reports() -> bool:

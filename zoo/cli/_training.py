@@ -5,12 +5,15 @@ so this module needs nothing from `zoo.cli` itself.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import click
 
 from zoo.cli._format import format_epoch, format_evaluation, format_training_form
+from zoo.errors import ZooNotice
+from zoo.training import DEFAULT_EPOCHS
 
 
 def add_training_commands(group: click.Group, registry: Callable[[click.Context], Any],
@@ -33,7 +36,7 @@ def _train_command(registry: Callable[[click.Context], Any], emit: Callable[...,
                   help="Hold out this share of DATA for validation (ignored, with a warning, beside DATA/val/).")
     @click.option("--freeze", default=None, metavar="POLICY", help="none, all, a stage name, last:N, ...")
     @click.option("--weights", default=None, metavar="SOURCE", help="Pretrained weights for a SPEC (as zoo build).")
-    @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
+    @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULT_EPOCHS, show_default=True)
     @click.option("-b", "--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
     @click.option("--img-size", type=click.IntRange(min=8), default=None, help="Square image size (default: the model's).")
     @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -63,7 +66,9 @@ def _train_command(registry: Callable[[click.Context], Any], emit: Callable[...,
                   metavar="GB", help="Train without the cache when it would be larger.")
     @click.option("--resume", is_flag=True, help="Continue a stopped run from its checkpoint (OUTPUT.checkpoint.pt), "
                   "with the same arguments.")
-    @click.option("--quiet", is_flag=True, help="No progress bar and no line per epoch.")
+    @click.option("--keep-heads", is_flag=True, help="Keep the heads of --weights or FILE even where they learned "
+                  "other labels than DATA has (by default such heads start fresh).")
+    @click.option("--quiet", is_flag=True, help="Errors only: no progress, no line per epoch, no summary, no notes.")
     @click.option("--json", "as_json", is_flag=True, help="Print the result (history, best epoch, files) as JSON.")
     @click.pass_context
     def train(ctx: click.Context, model: str, data: str, output: str, force: bool, val: str | None, freeze: str | None,
@@ -74,13 +79,17 @@ def _train_command(registry: Callable[[click.Context], Any], emit: Callable[...,
         from zoo.training.distributed import reports
         from zoo.training.loop import fit
 
+        summary = not (quiet or as_json)  # --quiet: errors only; --json: the result alone
         quiet = quiet or as_json
         report = None if quiet else (lambda row: click.echo(format_epoch(row), err=False))
         try:
-            result = fit(model, data, val, freeze=freeze, weights=weights, output=output, force=force, device=device,
-                         progress=False if quiet else None, on_epoch=report, augment=not no_augment,
-                         feature_cache=not no_feature_cache, feature_cache_limit_gb=feature_cache_limit,
-                         registry=registry(ctx), **settings)
+            with warnings.catch_warnings():
+                if quiet:  # what zoo chose for the user goes; warnings of real problems stay
+                    warnings.simplefilter("ignore", ZooNotice)
+                result = fit(model, data, val, freeze=freeze, weights=weights, output=output, force=force,
+                             device=device, progress=False if quiet else None, on_epoch=report,
+                             augment=not no_augment, feature_cache=not no_feature_cache,
+                             feature_cache_limit_gb=feature_cache_limit, registry=registry(ctx), **settings)
         except KeyboardInterrupt as stop:
             click.echo(f"zoo: interrupted; {getattr(stop, 'message', 'nothing was written')}", err=True)
             return 130
@@ -88,7 +97,7 @@ def _train_command(registry: Callable[[click.Context], Any], emit: Callable[...,
             return 0
         if as_json:
             emit(result.as_dict(), True)
-        else:
+        elif summary:
             best = "  ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
             click.echo(f"best epoch {result.best_epoch}: {best}")
             if result.form:

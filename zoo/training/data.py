@@ -86,6 +86,9 @@ def _folder_head(model: ZooModel, data: Path) -> tuple[str, int]:
 
 
 def _check_classes(model: ZooModel, key: str, size: int, names: Sequence[str], data: Path) -> None:
+    if len(names) == 1:  # cls1 is binary: it too needs a class 0 and a class 1
+        raise ZooError(f"{data} has one class ({names[0]}): one class cannot train a classifier; "
+                       "add a folder of images for each other class (two or more)")
     if len(names) != max(size, 2) or (size == 1 and len(names) != 2):
         backbone = model.spec.split("+")[0]
         shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")

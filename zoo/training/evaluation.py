@@ -1,5 +1,5 @@
-"""Evaluating a model on labelled data: every head's metrics, plus top-5, per-class accuracy and a
-confusion matrix for classification heads. `zoo.evaluate` and ``zoo eval`` run this, and so does the
+"""Evaluating a model on labelled data: every head's metrics, plus top-5 (for more than 5 classes), per-class
+accuracy and a confusion matrix for classification heads. `zoo.evaluate` and ``zoo eval`` run this, and so does the
 training loop on its validation set, with the model's own eval transform.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from zoo._registry import Registry
 
 MAX_UNREADABLE = 0.1  # more unreadable images than this share of a data set fails the run
+TOP_K = 5  # top-k accuracy, reported for heads with more than k classes
 
 
 def to_device(value: Any, device: torch.device | str) -> Any:
@@ -75,7 +76,7 @@ class ClassStatistics:
         target = target.reshape(-1).long().cpu()
         predicted = probabilities.argmax(dim=1)
         self.confusion.index_put_((target, predicted), self.confusion.new_ones(len(target)), accumulate=True)
-        k = min(5, probabilities.shape[1])
+        k = min(TOP_K, probabilities.shape[1])
         self.top5 += int((probabilities.topk(k, dim=1).indices == target[:, None]).any(dim=1).sum())
 
     def compute(self, labels: list[str] | None) -> dict[str, Any]:
@@ -83,8 +84,10 @@ class ClassStatistics:
         names = labels if labels and len(labels) == len(self.confusion) else [str(i) for i in range(len(self.confusion))]
         per_class = {name: (float(self.confusion[i, i]) / float(row.sum()) if int(row.sum()) else None)
                      for i, (name, row) in enumerate(zip(names, self.confusion))}
-        return {"top5_accuracy": self.top5 / total if total else 0.0, "per_class_accuracy": per_class,
-                "confusion_matrix": self.confusion.tolist(), "classes": names}
+        found = {"per_class_accuracy": per_class, "confusion_matrix": self.confusion.tolist(), "classes": names}
+        if TOP_K < len(self.confusion):  # with k classes or fewer the true class is always among the top k
+            found[f"top{TOP_K}_accuracy"] = self.top5 / total if total else 0.0
+        return found
 
 
 
@@ -152,7 +155,8 @@ class Tally:
                                   "metrics": metrics}
         for key, statistics in self.classes.items():
             found = statistics.compute(self.model.labels.get(key))
-            metrics[f"{key}/top5_accuracy"] = found.pop("top5_accuracy")
+            if f"top{TOP_K}_accuracy" in found:
+                metrics[f"{key}/top{TOP_K}_accuracy"] = found.pop(f"top{TOP_K}_accuracy")
             result.setdefault("classes", {})[key] = found
         return result
 

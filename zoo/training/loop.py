@@ -13,6 +13,7 @@ import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from zoo._builder import build, freeze as apply_freeze
 from zoo._fast import TrainingForm
 from zoo._device import choose_device
 from zoo._modelfile import model_file
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooNotice
 from zoo.training.checkpoint import (Checkpoints, StoppedTraining, checkpoint_path, data_fingerprint, identity,
                                      random_states, restore_random_states)
 from zoo.training.data import load_data, loader
@@ -33,7 +34,9 @@ from zoo.training.evaluation import check_unreadable, head_metrics, run, to_devi
 from zoo.training.fast import choose_form, restore_form, step_outputs_and_loss
 from zoo.training.history import history_paths, write_history
 from zoo.training.optim import Schedule, add_unfrozen, make_optimizer, param_groups, parse_unfreeze
+from zoo.training import DEFAULT_EPOCHS
 from zoo.training.progress import progress as bar
+from zoo.training.transfer import carry_heads
 from zoo.training.transforms import of_model, spatial_targets
 
 if TYPE_CHECKING:
@@ -47,7 +50,7 @@ DEFAULT_LR = {"sgd": 0.01, "adamw": 0.001}
 class Settings:
     """What a run was asked to do; saved in the model file under ``training``."""
 
-    epochs: int = 1
+    epochs: int = DEFAULT_EPOCHS
     batch_size: int = 32
     img_size: int | None = None
     lr: float | None = None
@@ -65,6 +68,7 @@ class Settings:
     workers: int = 0
     feature_cache_views: int = 0  # augmented views of each training image kept in the feature cache
     fast: bool = False  # channels-last, bf16 autocast where native, compiled where it pays (zoo.training.fast)
+    keep_heads: bool = False  # keep heads whose weights learned other labels than the data's (zoo.training.transfer)
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -168,7 +172,9 @@ def fit(
     of (images, targets); ``val`` the same (default: DATA/val/ or ``val_split``). Under torchrun zoo shares its own
     loaders out; a DataLoader of yours runs whole on every process (give it a DistributedSampler). ``settings``
     are the fields of `Settings` (epochs, batch_size, img_size, lr, optimizer, schedule, warmup, backbone_lr,
-    layer_decay, unfreeze, augment, val_split, seed, workers, feature_cache_views, fast). With ``fast``, training
+    layer_decay, unfreeze, augment, val_split, seed, workers, feature_cache_views, fast, keep_heads; epochs: 5 by
+    default, as ``zoo train``). A head whose weights learned other labels than the data's starts fresh unless
+    ``keep_heads`` (`zoo.training.transfer`). With ``fast``, training
     steps run in the fastest form measured on the first batch (`zoo.training.fast`: channels-last, bf16 autocast
     where the hardware has it, compiled where a long run repays it); weights stay float32 and validation runs in
     fp32. The model ends with its best epoch's weights; with
@@ -190,6 +196,7 @@ def fit(
     group = join(device)
     writes = group is None or group.writes
     _seed(config.seed)
+    from_spec = isinstance(model, (str, os.PathLike)) and model_file(os.fspath(model), "train") is None
     model = _model(model, freeze, weights, registry)
     if config.img_size is not None:
         model.set_image_size(config.img_size)
@@ -203,6 +210,7 @@ def fit(
     whole = model.takes_images
     if isinstance(data, (str, os.PathLike)):
         train_samples, val_samples = load_data(model, data, val, config.val_split, config.seed)
+        carry_heads(model, train_samples.labels, config.keep_heads)
         model.labels.update(train_samples.labels)
         augment = config.augment and not spatial_targets(model)
         train_loader = loader(train_samples, preprocessing.train_transform(augment), config.batch_size, shuffle=True,
@@ -223,6 +231,9 @@ def fit(
         train_loader, val_loader, sizes, source = data, val, (None, None), "DataLoader"
         data_key = "DataLoader"
         val_group = None  # your own loader: every process validates on all of it
+    if from_spec and model.weights_report is None and not resume:
+        warnings.warn(f"{model.spec} trains from random weights; pass --weights (imagenet, a tag or a file) to "
+                      "start from pretrained ones", ZooNotice, stacklevel=2)
     if from_spec and model.weights_report is None and not resume:
         warnings.warn(f"{model.spec} trains from random weights; pass --weights (imagenet, a tag or a file) to "
                       "start from pretrained ones", ZooNotice, stacklevel=2)
@@ -324,7 +335,7 @@ def fit(
             if group is not None:
                 group.same_buffers(model)
             found = run(model, val_loader, run_on, group=val_group)
-            row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train/loss": loss_sum / images}
+            row: dict[str, Any] = {"epoch": epoch, **_rates(optimizer), "train/loss": loss_sum / images}
             row.update({f"train/{k}": v for k, v in train_metrics.items()})
             if found["loss"] is not None:
                 row["val/loss"] = found["loss"]
@@ -386,6 +397,22 @@ def _choose_form(model: ZooModel, train_loader: Any, device: Any, images_planned
     batch = next(iter(train_loader))
     restore_random_states(states, generator)
     return choose_form(model, batch, device, images_planned, group)
+
+
+def _rates(optimizer: Any) -> dict[str, float]:
+    """The epoch's last learning rates: ``lr`` the heads', ``lr/backbone`` the backbone's fastest stage's where
+    it differs (``backbone_lr``, ``layer_decay``); a model without trainable heads names its first group's."""
+    groups = optimizer.param_groups
+    heads = next((g for g in groups if g.get("name") == "heads"), groups[0])
+    fastest = max((g for g in groups if g.get("name") != "heads"), key=_initial, default=heads)
+    if math.isclose(_initial(fastest), _initial(heads)):
+        return {"lr": heads["lr"]}
+    return {"lr": heads["lr"], "lr/backbone": fastest["lr"]}
+
+
+def _initial(group: dict[str, Any]) -> float:
+    """A parameter group's rate before the schedule scales it."""
+    return group.get("initial_lr", group["lr"])
 
 
 def _train_metrics(metric: Any, seen: list[tuple[Any, Any]], group: Group | None) -> dict[str, float]:
