@@ -234,9 +234,6 @@ def fit(
     if from_spec and model.weights_report is None and not resume:
         warnings.warn(f"{model.spec} trains from random weights; pass --weights (imagenet, a tag or a file) to "
                       "start from pretrained ones", ZooNotice, stacklevel=2)
-    if from_spec and model.weights_report is None and not resume:
-        warnings.warn(f"{model.spec} trains from random weights; pass --weights (imagenet, a tag or a file) to "
-                      "start from pretrained ones", ZooNotice, stacklevel=2)
     model.to(device)
     run_on = device
     cache, cache_report = None, None
