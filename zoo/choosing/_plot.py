@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from zoo.choosing._ranking import Budget, measured  # noqa: E402
 from zoo.files import atomic_write_bytes  # noqa: E402
@@ -36,12 +37,14 @@ def plot(rows: list[dict[str, Any]], budget: Budget, best: dict[str, Any] | None
                      label=f"--max-ms {budget.max_ms:g} (as batch-1 img/s)")
     if shown and max(r["images_per_s"] for r in shown) > 20 * min(r["images_per_s"] for r in shown):
         axes.set_xscale("log")
+        axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("images per second (this device)")
     axes.set_ylabel("linear-probe accuracy")
     axes.set_title(title, fontsize=9)
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:
-        axes.legend(fontsize=7, loc="lower left")
+        axes.legend(fontsize=7, loc="best")
+    axes.margins(0.12)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

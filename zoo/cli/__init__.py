@@ -121,6 +121,7 @@ def cli(ctx: click.Context, registry_file: str | None, debug: bool) -> None:
     zoo eval m.safetensors photos/           every head's metrics on labelled data
     zoo predict model.safetensors cat.jpg    classes, key points, age + gender, boxes
     zoo bench resnet50+cls10 --mode train    images per second, peak memory, GFLOPs
+    zoo choose photos/ 'resnet*' --max-ms 20 which backbone for my data, on this machine
     """
     ctx.obj = {"registry_file": registry_file}
     if debug:

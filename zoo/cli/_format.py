@@ -389,8 +389,9 @@ def format_choice(data: dict[str, Any]) -> str:
         if row["accuracy"] is None:
             why = row["error"] or row["note"]
             lines.append(f"{row['status']}: {one_line(row['name'], 200)}: {one_line(why, 400)}")
-        elif row["status"] == "random init":
-            lines.append(f"random init: {one_line(row['name'], 200)} (its pretrained weights are not here)")
+    guessed = [one_line(row["name"], 200) for row in rows if row["accuracy"] is not None and row["status"] == "random init"]
+    if guessed:
+        lines.append(f"random init (their pretrained weights are not here): {', '.join(guessed)}")
     if data.get("plot"):
         lines.append(f"plot: {data['plot']}")
     if data["best"] is None:
