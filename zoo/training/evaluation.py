@@ -249,10 +249,10 @@ def evaluate(
     if not isinstance(model, ZooModel):
         model = load_model(model, registry=registry)
     folder = _out_dir(out) if out is not None else None
+    device = choose_device(device)
     group = join(device)
     try:
         model.to(device)
-    device = choose_device(device)
         result = _evaluate(model, data, batch_size, workers, progress, group, InferenceRunner(model, fast))
     finally:
         if group is not None:
