@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from zoo._artifact import check_output, load, save
 from zoo._builder import build, freeze as apply_freeze
-from zoo._fast import TrainingForm
 from zoo._device import choose_device
+from zoo._fast import TrainingForm
 from zoo._modelfile import model_file
 from zoo.errors import ZooError, ZooNotice
 from zoo.training.checkpoint import (Checkpoints, StoppedTraining, checkpoint_path, data_fingerprint, identity,
@@ -90,11 +90,11 @@ class FitResult:
     files: dict[str, str] = field(default_factory=dict)
     feature_cache: dict[str, Any] | None = None  # the cache file, its size in bytes, whether this run built it
     form: dict[str, Any] | None = None  # with fast=True: the training form chosen and what each candidate measured
+    device: str = "cpu"  # where it trained (zoo._device.choose_device)
 
     def as_dict(self) -> dict[str, Any]:
         return {"best_epoch": self.best_epoch, "metrics": self.metrics, "history": self.history, "files": self.files,
                 "feature_cache": self.feature_cache, "form": self.form, "device": self.device}
-    device: str = "cpu"  # where it trained (zoo._device.choose_device)
 
 
 def _seed(seed: int) -> None:
@@ -193,6 +193,7 @@ def fit(
     config.check()
     config.lr = config.lr or DEFAULT_LR[config.optimizer]
     files = _outputs(output, force, resume)
+    device = choose_device(device)
     group = join(device)
     writes = group is None or group.writes
     _seed(config.seed)
@@ -200,7 +201,6 @@ def fit(
     model = _model(model, freeze, weights, registry)
     if config.img_size is not None:
         model.set_image_size(config.img_size)
-    device = choose_device(device)
     plan = parse_unfreeze(config.unfreeze, model.backbone.stage_names)
     if plan and plan[-1][0] > config.epochs:
         raise ZooError(f"--unfreeze {config.unfreeze}: epoch {plan[-1][0]} is after the last epoch {config.epochs}")
@@ -366,6 +366,8 @@ def fit(
                                 "epochs_run": len(history), "best_epoch": best_epoch, "device": str(device)}
     if form_record is not None:
         model.record["training"]["form"] = form_record
+    if group is not None:
+        model.record["training"]["processes"] = {"count": group.size, "backend": group.backend}
     written: dict[str, str] = {}
     if group is not None:
         group.leave()
@@ -374,8 +376,6 @@ def fit(
         model.record["metrics"] = {k[4:]: v for k, v in history[-1].items() if k.startswith("val/")}
         model.record["training"]["epoch"] = len(history)
         written["last"] = str(save(model, files["last"], force=force, registry=registry))
-    if group is not None:
-        model.record["training"]["processes"] = {"count": group.size, "backend": group.backend}
         written.update(write_history(history, files["best"]))
     model.load_state_dict(best_state)
     model.record["metrics"] = metrics
@@ -383,7 +383,7 @@ def fit(
     if files:
         written["best"] = str(save(model, files["best"], force=force, registry=registry))
         checkpoints.remove()
-    return FitResult(model, history, best_epoch, metrics, written, cache_report, form_record)
+    return FitResult(model, history, best_epoch, metrics, written, cache_report, form_record, str(device))
 
 
 def _choose_form(model: ZooModel, train_loader: Any, device: Any, images_planned: int, group: Any,
