@@ -195,3 +195,19 @@ def test_bad_input_is_one_line_and_exit_2(cache, data, tmp_path, args, pattern):
     names = {"missing": str(tmp_path / "nope"), "file": str(tmp_path / "file.txt"), "data": str(data),
              "one_class": str(one_class)}
     one_line_error(run("choose", *[a.format(**names) for a in args]), pattern)
+
+
+def test_weights_on_this_machine_are_measured_and_the_command_names_them(first, data, tmp_path):
+    import torch
+    import torchvision
+
+    torch.manual_seed(1)
+    weights = tmp_path / "my_resnet18.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), weights)
+    found = json.loads(run("choose", str(data), "resnet18", "--weights", f"resnet18={weights}", *SMALL,
+                           "--json").stdout)
+    (row,) = found["candidates"]
+    assert row["status"] == "pretrained" and row["weights"] == str(weights)
+    assert row["measured"] == {"quality": True, "cost": False}  # new weights, the same network's cost kept
+    command = shlex.split(found["command"])
+    assert command[command.index("--weights") + 1] == str(weights)
