@@ -182,6 +182,7 @@ def test_python_gives_what_the_command_prints(first, data):
     (["{data}", "nosuchnet*"], "no backbone matches 'nosuchnet\\*'"),
     (["{data}", "resnt18"], "unknown backbone 'resnt18'"),
     (["{data}", "--weights", "=x"], "--weights '=x'"),
+    (["{data}", "resnet18", "--weights", "resnt18=x.pth"], "no candidate is named 'resnt18'; candidates: torchvision/resnet18"),
     (["{data}", "--max-ms", "0"], "--max-ms must be more than 0"),
     (["{data}", "--max-params", "lots"], "--max-params 'lots' is not a number"),
     (["{data}", "--img-size", "4"], "--img-size must be a whole number of 8 or more"),
@@ -211,3 +212,11 @@ def test_weights_on_this_machine_are_measured_and_the_command_names_them(first, 
     assert row["measured"] == {"quality": True, "cost": False}  # new weights, the same network's cost kept
     command = shlex.split(found["command"])
     assert command[command.index("--weights") + 1] == str(weights)
+
+
+def test_a_validation_split_scores_its_validation_images(cache, tmp_path):
+    split = class_folders(tmp_path / "split", ("blue", "red"), 4)  # train/ and val/, four images each per class
+    choice = zoo.choose(split, "timm/test_convnext", allow_random=True, img_size=32, batch_size=4, progress=False)
+    (row,) = choice.rows
+    assert row["scored_images"] == 8 and choice.images == 16
+    assert "--val-split" not in choice.command

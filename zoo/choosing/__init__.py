@@ -166,6 +166,7 @@ def choose(
 
     >>> zoo.choose("photos/", ["resnet*", "convnext_tiny"], max_ms=20).best  # doctest: +SKIP
     """
+    patterns = [patterns] if isinstance(patterns, (str, os.PathLike)) else [os.fspath(p) for p in patterns]
     budget = Budget(max_ms, min_img_s, max_mb, max_params)
     _check(img_size, batch_size, budget)
     plot_path = check_new_file(Path(plot), force, ".png") if plot is not None else None

@@ -138,4 +138,16 @@ def candidates(patterns: Sequence[str], weights: str | Mapping[str, str] | None,
         for name in _names(pattern, registry):
             if name not in found:
                 found[name] = from_backbone(name, _weights_for(name, weights), allow_random, registry)
+    _check_weights_names(weights, list(found))
     return list(found.values())
+
+
+def _check_weights_names(weights: str | Mapping[str, str] | None, names: list[str]) -> None:
+    """Weights given for a backbone that is not a candidate are a mistake (a typo), not something to ignore."""
+    if weights is None or isinstance(weights, str):
+        return
+    known = {key for name in names for key in (name, name.split(":", 1)[0], name.split("/", 1)[-1].split(":", 1)[0])}
+    unused = [key for key in weights if key != "*" and key not in known]
+    if unused:
+        raise ZooError(f"--weights {unused[0]}={weights[unused[0]]}: no candidate is named {unused[0]!r}; "
+                       f"candidates: {', '.join(names)}")
