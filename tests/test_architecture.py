@@ -28,7 +28,7 @@ LAYERS = (
               "zoo._recipe", "zoo._metadata_check", "zoo._modelfile", "zoo._model", "zoo._reference",
               "zoo._weights", "zoo._builder", "zoo._labels", "zoo._artifact", "zoo._summary", "zoo._images",
               "zoo._optimizer_check")),
-    ("services", ("zoo._describe", "zoo._prediction", "zoo._fast", "zoo._export", "zoo._quantize",
+    ("services", ("zoo._describe", "zoo._cache", "zoo._prediction", "zoo._fast", "zoo._export", "zoo._quantize",
                   "zoo._environment", "zoo.testing", "zoo.benchmark", "zoo.benchmark.*", "zoo.training",
                   "zoo.training.*", "zoo.choosing", "zoo.choosing.*")),
     ("cli", ("zoo.cli", "zoo.cli.*", "zoo.__main__")),

@@ -54,3 +54,17 @@ def test_the_installed_command_reports_errors_the_same_way(run_zoo):
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.startswith("zoo: error: unknown backbone 'resnt50'") and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("args", [["--debug", "build", "resnt50+cls10"], ["build", "resnt50+cls10", "--debug"],
+                                  ["build", "--debug", "resnt50+cls10"]])
+def test_debug_is_taken_before_and_after_the_subcommand(args):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "Traceback" in result.output and "zoo: error: unknown backbone 'resnt50'" in result.output
+
+
+def test_registry_is_taken_after_the_subcommand_and_an_option_after_double_dash_is_not(tmp_path):
+    assert "registry file" in fails("info", "resnet18", "--registry", str(tmp_path / "none.toml"))
+    assert "registry file" in fails("info", "resnet18", f"--registry={tmp_path / 'none.toml'}")
+    assert "Got unexpected extra argument" in fails("info", "resnet18", "--", "--debug")

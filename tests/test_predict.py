@@ -201,3 +201,28 @@ def test_the_python_api_predicts_pil_images(artifacts):
     model = zoo.load(artifacts["cls"])
     results = zoo.predict(model, [Image.new("RGB", (64, 64), (200, 10, 10))], top_k=1)
     assert results[0].image == "image 0" and results[0].outputs["cls3"]["label"] in ("ant", "bee", "cat")
+
+
+def test_text_is_black_on_light_colours_and_white_on_dark_ones():
+    from zoo.drawing import text_color
+
+    assert text_color((255, 255, 255)) == (0, 0, 0) and text_color((8, 48, 107)) == (255, 255, 255)
+    assert text_color((210, 245, 60)) == (0, 0, 0) and text_color((145, 30, 180)) == (255, 255, 255)
+
+
+def test_confusion_matrix_numbers_take_the_colour_their_cell_needs(monkeypatch):
+    from matplotlib.axes import Axes
+
+    from zoo.training.evaluation import confusion_png
+
+    written = {}
+    original = Axes.text
+
+    def record(self, x, y, s, *args, **kwargs):
+        written[s] = tuple(kwargs.get("color", (0, 0, 0)))
+        return original(self, x, y, s, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "text", record)
+    png = confusion_png({"confusion_matrix": [[90, 1], [2, 40]], "classes": ["ant", "bee"]}, "cls2")
+    assert png[:4] == b"\x89PNG"
+    assert written["90"] == (1, 1, 1) and written["1"] == (0, 0, 0) and written["2"] == (0, 0, 0)

@@ -20,7 +20,9 @@ __all__ = [
     "__version__",
     "bench",
     "build",
+    "cache_entries",
     "choose",
+    "clear_cache",
     "compile_for_inference",
     "evaluate",
     "export",
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from zoo._export import export
     from zoo.benchmark import bench
     from zoo._builder import build, freeze
+    from zoo._cache import cache_entries, clear_cache
     from zoo.choosing import choose
     from zoo._recipe import resolve
     from zoo._describe import info
@@ -55,6 +58,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "bench": ("zoo.benchmark", "bench"),
     "build": ("zoo._builder", "build"),
+    "cache_entries": ("zoo._cache", "cache_entries"),
+    "clear_cache": ("zoo._cache", "clear_cache"),
     "choose": ("zoo.choosing", "choose"),
     "compile_for_inference": ("zoo._fast", "compile_for_inference"),
     "export": ("zoo._export", "export"),

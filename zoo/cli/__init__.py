@@ -15,7 +15,7 @@ import click
 
 from zoo._untrusted import one_line
 from zoo._version import __version__
-from zoo.cli import _choose, _deploy
+from zoo.cli import _cache, _choose, _deploy
 from zoo.cli._completion import complete_freeze, complete_spec
 from zoo.cli._context import emit as _emit, registry as _registry
 from zoo.cli._format import format_build, format_info, format_list, format_plugins, format_predictions, format_report
@@ -31,7 +31,8 @@ ENVIRONMENT = """\b
 Environment:
   ZOO_OFFLINE=1            download nothing; a missing weights file is an error naming where it goes
   ZOO_REGISTRY=FILE        a registry.toml overlaying the packaged one (as --registry)
-  ZOO_CACHE_DIR=DIR        where timm's model list is cached (default ~/.cache/zoo)
+  ZOO_CACHE_DIR=DIR        zoo's cache: feature caches, timm's model list, downloads (default ~/.cache/zoo;
+                           see it with zoo cache list, clear it with zoo cache clear)
   ZOO_DISABLE_PLUGINS=a,b  skip these plugins (plugin or distribution names) before importing them
   ZOO_STRICT_PLUGINS=1     a plugin that fails to load is an error instead of a status
   ZOO_DEBUG=1              show the traceback behind an error (as --debug)
@@ -327,5 +328,5 @@ def main() -> None:
 
 
 add_training_commands(cli, _registry, _emit)
-for _command in (_deploy.export, _deploy.env, _choose.choose):
+for _command in (_deploy.export, _deploy.env, _choose.choose, _cache.cache):
     cli.add_command(_command)

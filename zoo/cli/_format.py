@@ -401,3 +401,36 @@ def format_choice(data: dict[str, Any]) -> str:
     else:
         lines.append(f"best within the budget: {one_line(data['best'], 200)}; fine-tune it: {data['command']}")
     return "\n".join(lines)
+
+
+def _size(count: int) -> str:
+    """Bytes as people read them: 512 B, 4.2 MB, 1.3 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} B"
+
+
+def _age(seconds: float) -> str:
+    """3 min, 5 h, 12 d: how long ago a cache file was written."""
+    for unit, scale in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= scale:
+            return f"{seconds / scale:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def format_cache_entries(entries: list[dict[str, Any]], folder: str) -> str:
+    """What ``zoo cache list`` prints: one row per file (kind, what for, size, age), then the total."""
+    if not entries:
+        return f"{folder}: empty"
+    rows = [[e["kind"], one_line(e["about"], 200), _size(e["bytes"]), _age(e["age_s"]), e["path"]] for e in entries]
+    total = sum(e["bytes"] for e in entries)
+    return (format_table(["kind", "for", "size", "age", "file"], rows, right={2, 3})
+            + f"\n{len(entries)} files, {_size(total)} in {folder}")
+
+
+def format_cache_cleared(removed: list[dict[str, Any]]) -> str:
+    """What ``zoo cache clear`` prints: each file removed, then the bytes freed."""
+    lines = [f"removed {e['path']}  ({e['kind']}, {_size(e['bytes'])})" for e in removed]
+    freed = sum(e["bytes"] for e in removed)
+    return "\n".join([*lines, f"{len(removed)} files removed, {_size(freed)} freed ({freed:,} bytes)"])

@@ -133,7 +133,7 @@ class FeatureCache:
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            save_file(found, str(temporary))
+            save_file(found, str(temporary), metadata=described(self.model, self.modules, parts))
             os.replace(temporary, self.path)
         except (OSError, RuntimeError) as exc:  # safetensors reports a failed write as either
             reason = getattr(exc, "strerror", None) or exc
@@ -226,6 +226,19 @@ class CachedDataset:
         if target is None or not bool(self.readable[index]):
             return None
         return self.features[index], target
+
+
+def described(model: Any, modules: list[str], parts: dict[str, tuple[Samples, Any]]) -> dict[str, str]:
+    """What the file's header says it holds, for ``zoo cache list``: model, frozen modules, data, images, views."""
+    paths = [str(path) for samples, _ in parts.values() for path, _ in samples.items]
+    try:
+        data = os.path.commonpath(paths) if paths else "?"
+    except ValueError:  # files on different drives
+        data = "several folders"
+    images = sum(len(samples) for name, (samples, _) in parts.items() if ".view" not in name)
+    views = sum(".view" in name for name in parts)
+    return {"model": str(getattr(model, "spec", type(model).__name__)), "modules": ",".join(modules), "data": data,
+            "images": str(images), "views": str(views)}
 
 
 def cached_loader(dataset: CachedDataset, batch_size: int, *, shuffle: bool, seed: int = 0):
