@@ -4,6 +4,8 @@ checked against the model; int8 through PT2E where the CPU has VNNI or AMX; ever
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -187,16 +189,24 @@ def test_int8_without_readable_images_says_so(tmp_path):
     assert not (tmp_path / "q.pt2").exists()
 
 
-def test_int8_pt2_is_calibrated_checked_and_close_to_fp32(images, tmp_path):
+@pytest.fixture(scope="module")
+def int8(images, tmp_path_factory):
+    """resnet18+cls3 exported to int8 once, calibrated on the drawn images and checked: (file, model, report)."""
     if not int8_capability():
         pytest.skip("this CPU has no VNNI or AMX: int8 is refused here")
     pytest.importorskip("torchao")
+    path = tmp_path_factory.mktemp("int8") / "q.pt2"
     model = small("resnet18+cls3")
     with pytest.warns(zoo.ZooWarning, match="notes.jpg"):
-        report = export(model, tmp_path / "q.pt2", int8=True, calibrate=images, check=True)
+        report = export(model, path, int8=True, calibrate=images, check=True)
+    return path, model, report
+
+
+def test_int8_pt2_is_calibrated_checked_and_close_to_fp32(int8):
+    path, model, report = int8
     assert report.int8 and report.calibration_images == 12
     assert report.check["max_difference"] <= 1e-4  # the file computes what the quantized model computes
-    program = torch.export.load(str(tmp_path / "q.pt2"))
+    program = torch.export.load(str(path))
     ops = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
     assert any("quantize_per_tensor" in op for op in ops), sorted(ops)[:20]
     batch = torch.randn(4, 3, SIZE, SIZE)
@@ -206,7 +216,58 @@ def test_int8_pt2_is_calibrated_checked_and_close_to_fp32(images, tmp_path):
     assert got.shape == expected.shape
     scale = float(expected.abs().max())
     assert float((got - expected).abs().max()) < 0.25 * scale  # int8 is near fp32, not equal to it
-    assert read_export_metadata(tmp_path / "q.pt2")["int8"] is True
+    assert read_export_metadata(path)["int8"] is True
+
+
+def test_int8_file_stores_its_weights_once_in_int8_a_quarter_of_fp32(int8, tmp_path):
+    path, model, report = int8
+    fp32 = export(model, tmp_path / "fp32.pt2")
+    assert report.bytes == path.stat().st_size
+    assert report.bytes < 0.35 * fp32.bytes, (report.bytes, fp32.bytes)  # int8 weights: about a quarter
+    program = torch.export.load(str(path))
+    tensors = {**program.state_dict, **program.constants}
+    weights = {name: t for name, t in tensors.items() if t.dim() >= 2}  # convolution and linear weights
+    assert len(weights) == 21 and all(t.dtype == torch.int8 for t in weights.values()), \
+        sorted((name, str(t.dtype)) for name, t in weights.items() if t.dtype != torch.int8)[:5]
+
+
+README_SNIPPET_RUN = """
+import json, sys
+from torch._dynamo.utils import counters
+torch.save(logits, sys.argv[2])
+lowered = sum(n for key, n in counters["inductor"].items() if key.startswith("qconv") and key.endswith("_count"))
+print(json.dumps({"int8_convolutions": lowered, "zoo_imported": "zoo" in sys.modules}))
+"""
+
+
+def readme_int8_snippet() -> str:
+    """The README's Python block that runs an int8 .pt2, as written there."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    blocks = [block.split("```", 1)[0] for block in readme.split("```python\n")[1:]]
+    (snippet,) = [block for block in blocks if "-int8.pt2" in block]
+    return snippet
+
+
+def test_the_readme_int8_snippet_loads_and_compiles_the_file_in_a_fresh_process(int8, tmp_path):
+    """As the README shows it, in a process that has imported neither zoo nor torchao beforehand: the file
+    loads, compiles to oneDNN int8 convolutions, and computes what the quantized program computes."""
+    path, _, _ = int8
+    snippet = readme_int8_snippet()
+    assert '"ants-bees-int8.pt2"' in snippet and "logits, = model(batch)" in snippet
+    batch = torch.randn(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(5))
+    torch.save(batch, tmp_path / "batch.pt")
+    script = ("import sys, torch\nbatch = torch.load(sys.argv[1])\n"
+              + snippet.replace('"ants-bees-int8.pt2"', repr(str(path))) + README_SNIPPET_RUN)
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "batch.pt"), str(tmp_path / "logits.pt")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"int8_convolutions": result["int8_convolutions"], "zoo_imported": False}
+    assert result["int8_convolutions"] >= 20  # resnet18's 20 convolutions, lowered to oneDNN int8
+    with torch.no_grad():
+        (expected,) = torch.export.load(str(path)).module()(batch)
+    got = torch.load(tmp_path / "logits.pt")
+    assert got.shape == (3, 3) and float((got - expected).abs().max()) <= 0.1 * float(expected.abs().max())
 
 
 def test_detection_refusal_is_the_only_line_a_user_sees(run_zoo, tmp_path):

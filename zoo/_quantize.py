@@ -97,5 +97,24 @@ def quantize(graph: nn.Module, batches: list[torch.Tensor]) -> nn.Module:
             prepared(batch)
     converted = convert_pt2e(prepared)
     move_exported_model_to_eval(converted)
+    drop_unused_tensors(converted)
     return converted
+
+
+def drop_unused_tensors(graph: torch.fx.GraphModule) -> None:
+    """Delete the parameters and buffers ``graph`` no longer reads. convert_pt2e folds each weight into an int8
+    constant but leaves the fp32 parameter on its module, and torch.export saves every parameter, read or not:
+    the int8 file held both copies and was larger than the fp32 one."""
+    used = {str(node.target) for node in graph.graph.nodes if node.op == "get_attr"}
+    for node in graph.graph.nodes:
+        if node.op == "call_module":  # a called module reads its own tensors
+            called = graph.get_submodule(str(node.target))
+            tensors = [*called.named_parameters(remove_duplicate=False), *called.named_buffers(remove_duplicate=False)]
+            used |= {f"{node.target}.{name}" for name, _ in tensors}
+    tensors = [*graph.named_parameters(remove_duplicate=False), *graph.named_buffers(remove_duplicate=False)]
+    for name, _ in tensors:
+        if name not in used:
+            owner, _, attr = name.rpartition(".")
+            delattr(graph.get_submodule(owner), attr)
+    graph.delete_all_unused_submodules()
 
