@@ -27,7 +27,7 @@ LAYERS = (
     ("core", ("zoo._spec", "zoo._catalogue", "zoo._plugin_host", "zoo._registry", "zoo._plugin_checks",
               "zoo._recipe", "zoo._metadata_check", "zoo._modelfile", "zoo._model", "zoo._reference",
               "zoo._weights", "zoo._builder", "zoo._labels", "zoo._artifact", "zoo._summary", "zoo._images",
-              "zoo._optimizer_check")),
+              "zoo._optimizer_check", "zoo._device")),
     ("services", ("zoo._describe", "zoo._cache", "zoo._prediction", "zoo._fast", "zoo._export", "zoo._quantize",
                   "zoo._environment", "zoo.testing", "zoo.benchmark", "zoo.benchmark.*", "zoo.training",
                   "zoo.training.*", "zoo.choosing", "zoo.choosing.*")),

@@ -58,7 +58,7 @@ def test_auto_takes_the_gpu_where_there_is_one(trained, tmp_path):
                                       "--img-size", "32", "--epochs", "1", "-b", "4", "--no-feature-cache"])
     assert result.exit_code == 0, result.output
     expected = "cuda:0" if torch.cuda.is_available() else "cpu"
-    assert f"device: {expected}" in result.stderr
+    assert f"zoo: note: training on {expected}" in result.stderr
 
 
 def test_the_feature_cache_is_built_on_the_device(trained, tmp_path):

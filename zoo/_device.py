@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import difflib
 import os
+import warnings
 from typing import TYPE_CHECKING
 
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooNotice
 
 if TYPE_CHECKING:
     import torch
@@ -94,3 +95,9 @@ def describe(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return str(device)
+
+
+def announce(device: torch.device, doing: str) -> None:
+    """One note naming where the work runs (``training on cuda:0 (NVIDIA H200)``), said once the inputs are
+    checked, so that a bad input is still one line; ``zoo train --quiet`` leaves it out."""
+    warnings.warn(f"{doing} on {describe(device)}", ZooNotice, stacklevel=3)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from zoo._artifact import load, read_labels as read_labels_file
 from zoo._builder import build
-from zoo._device import choose_device
+from zoo._device import announce, choose_device
 from zoo._images import NAMED, natural_key, open_image, to_rgb, unreadable
 from zoo._labels import check_names
 from zoo._modelfile import model_file
@@ -228,6 +228,8 @@ def predict(
         raise ZooError("no images to predict")
     folder = _out_dir(out) if out is not None else None
     device = choose_device(device)
+    if reports():
+        announce(device, "predicting")
     group = join(device)
     try:
         model.to(device)

@@ -17,7 +17,7 @@ from zoo._untrusted import one_line
 from zoo._version import __version__
 from zoo.cli import _cache, _choose, _deploy
 from zoo.cli._completion import complete_freeze, complete_spec
-from zoo.cli._context import emit as _emit, registry as _registry
+from zoo.cli._context import device_option, emit as _emit, registry as _registry
 from zoo.cli._format import format_build, format_info, format_list, format_plugins, format_predictions, format_report
 from zoo.cli._global import hoist
 from zoo.cli._training import add_training_commands
@@ -29,6 +29,7 @@ MESSAGE_LIMIT = 2000  # an error or warning is one line, whatever a file or a pl
 # Each command imports the part of zoo it runs when it runs, so `zoo --help` and `zoo list` start fast.
 ENVIRONMENT = """\b
 Environment:
+  ZOO_DEVICE=NAME          the default --device (auto: CUDA, then MPS, else the CPU)
   ZOO_OFFLINE=1            download nothing; a missing weights file is an error naming where it goes
   ZOO_REGISTRY=FILE        a registry.toml overlaying the packaged one (as --registry)
   ZOO_CACHE_DIR=DIR        zoo's cache: feature caches, timm's model list, downloads (default ~/.cache/zoo;
@@ -229,7 +230,7 @@ def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True, help="Classification: classes shown.")
 @click.option("--labels", multiple=True, metavar="[HEAD=]FILE", help="Class names, one a line (default: the model file's).")
 @click.option("--out", default=None, metavar="DIR", help="Write per image a PNG with the answers drawn.")
-@click.option("--device", default=None, help="cpu, cuda, ... (default: cpu).")
+@device_option
 @click.option("-b", "--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Images per batch.")
 @click.option("--fast", is_flag=True, help="Compiled, weights frozen, bf16 where native and measured faster.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -285,7 +286,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("target", metavar="SPEC|ARTIFACT", shell_complete=complete_spec)
-@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@device_option
 @click.option("--mode", type=click.Choice(["infer", "train", "both"]), default="both", show_default=True,
               help="Time inference, a training step (forward, backward, optimizer step), or both.")
 @click.option("-b", "--batch-size", type=int, default=None, help="Images per batch (default: 32 on CPU, 256 on CUDA).")

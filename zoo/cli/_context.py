@@ -34,17 +34,5 @@ def device_option(command: Any) -> Any:
                              "ZOO_DEVICE sets the default.")(command)
 
 
-def announce_device(device: str | None, quiet: bool) -> str:
-    """The device the command runs on, checked before any work (a bad name is one line) and named on stderr,
-    by rank 0 alone under torchrun; returns it for the Python API."""
-    from zoo._device import choose_device, describe
-    from zoo.training.distributed import reports
-
-    chosen = choose_device(device)
-    if not quiet and reports():
-        click.echo(f"device: {describe(chosen)}", err=True)
-    return str(chosen)
-
-
 def emit(data: Any, as_json: bool, text: str | None = None) -> None:
     click.echo(json.dumps(data, indent=2, default=str) if as_json else text)

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from zoo.cli._context import device_option
 from zoo.cli._format import format_epoch, format_evaluation, format_training_form
 from zoo.errors import ZooNotice
 from zoo.training import DEFAULT_EPOCHS
@@ -54,7 +55,7 @@ def _train_command(registry: Callable[[click.Context], Any], emit: Callable[...,
     @click.option("--no-augment", is_flag=True, help="Train on the eval transform (no random crop or flip).")
     @click.option("--seed", type=int, default=0, show_default=True)
     @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader worker processes.")
-    @click.option("--device", default=None, help="cpu, cuda, ... (default: cpu).")
+    @device_option
     @click.option("--fast", is_flag=True, help="Time a few steps in each form and train in the fastest: channels-last, "
                   "bf16 autocast where the hardware has it, compiled where the run is long enough to repay it.")
     @click.option("--no-feature-cache", is_flag=True, help="Run frozen stages on every image every epoch instead of "
@@ -121,7 +122,7 @@ def _eval_command(registry: Callable[[click.Context], Any], emit: Callable[..., 
     @click.option("-b", "--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
     @click.option("--out", default=None, metavar="DIR", help="Write a confusion-matrix PNG per classification head.")
     @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True)
-    @click.option("--device", default=None, help="cpu, cuda, ... (default: cpu).")
+    @device_option
     @click.option("--fast", is_flag=True, help="Compiled, weights frozen, bf16 where native and measured faster "
                   "(as zoo predict --fast; metrics may move by bf16's rounding).")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoo._artifact import check_output, load, save
 from zoo._builder import build, freeze as apply_freeze
-from zoo._device import choose_device
+from zoo._device import announce, choose_device
 from zoo._fast import TrainingForm
 from zoo._modelfile import model_file
 from zoo.errors import ZooError, ZooNotice
@@ -234,6 +234,8 @@ def fit(
     if from_spec and model.weights_report is None and not resume:
         warnings.warn(f"{model.spec} trains from random weights; pass --weights (imagenet, a tag or a file) to "
                       "start from pretrained ones", ZooNotice, stacklevel=2)
+    if writes:
+        announce(device, "training")
     model.to(device)
     run_on = device
     cache, cache_report = None, None
