@@ -241,7 +241,8 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
     """Predict with MODEL (a .safetensors model file, or a SPEC with --weights) on each IMAGE (a file, a
     folder of images, or a quoted glob such as 'photos/*.jpg').
 
-    An image that cannot be read is skipped with a warning; the exit code is then 1.
+    Any size is resized to the model's. An image that cannot be read is skipped with a warning; the exit code
+    is then 1. A named file or folder that does not exist is an error before anything runs.
     Under torchrun the processes share the images out and rank 0 prints every answer, in order.
     """
     from zoo._prediction import expand_images, load_model, predict as run, read_labels as read_head_labels
