@@ -7,6 +7,8 @@ from zoo import hookimpl
 from zoo.errors import ZooError
 from zoo.parts import FreezePolicyPart
 
+ZOO_CONTRACT = "1.1"  # the zoo.contract version these parts are written against
+
 
 def _none(stages: Sequence[str], _: None) -> list[str]:
     return []

@@ -149,6 +149,7 @@ class BackbonePart:
     weights_tags: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # other bare names for this backbone (registry.toml's aliases win)
     presets: tuple[PresetPart, ...] = ()  # recipes built on this backbone
+    contract: str = ""  # filled in by zoo: the `zoo.contract` version the part's plugin names
 
     kind = "backbone"
 
@@ -198,6 +199,7 @@ class HeadPart:
     # how many names (labels) its outputs take: "classes" one per class (cls1, binary, takes two), "size" one per
     # unit of its size, a fixed count, or None for none; save, build --labels and predict --labels check them
     labels: Literal["classes", "size"] | int | None = None
+    contract: str = ""  # filled in by zoo: the `zoo.contract` version the part's plugin names
 
     kind = "head"
 
@@ -246,6 +248,7 @@ class FreezePolicyPart:
     namespace: str = ""
     argument: Literal["none", "int", "stage"] = "none"
     chooses: Literal["stages", "parameters"] = "stages"
+    contract: str = ""  # filled in by zoo: the `zoo.contract` version the part's plugin names
 
     kind = "freeze"
 

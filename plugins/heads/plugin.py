@@ -7,6 +7,7 @@ from zoo.parts import HeadPart, Option
 from zoo.plugins.heads.targets import point_columns, read_age_gender, read_class, read_points
 from zoo.targets import TargetReader
 
+ZOO_CONTRACT = "1.1"  # the zoo.contract version these parts are written against
 KEYPOINT_LOSSES = ("l1", "mse", "smooth_l1")
 
 
@@ -50,7 +51,7 @@ def zoo_heads():
         namespace="zoo",
         size_label="classes",
         classifier="fc",
-        targets=TargetReader(("folders", "table"), lambda size: ("label",), read_class),
+        targets=TargetReader(("folders", "table"), table_columns=lambda context: ("label",), read_target=read_class),
         labels="classes",
         options=(
             Option("hidden", int, None, "width of a hidden layer with ReLU before the logits", minimum=1),
@@ -65,7 +66,7 @@ def zoo_heads():
         namespace="zoo",
         size_label="points",
         needs="stage",
-        targets=TargetReader(("table",), point_columns, read_points, spatial=True),
+        targets=TargetReader(("table",), table_columns=point_columns, read_target=read_points, spatial=True),
         options=(
             Option("stage", str, None, "the spatial stage to read (default: the last)"),
             Option("channels", int, 256, "channels of the 3x3 convolution", minimum=1),
@@ -82,7 +83,8 @@ def zoo_heads():
         "metrics: age MAE, gender accuracy",
         namespace="zoo",
         size="none",
-        targets=TargetReader(("table",), lambda size: ("age", "gender"), read_age_gender),
+        targets=TargetReader(("table",), table_columns=lambda context: ("age", "gender"),
+                             read_target=read_age_gender),
         labels=2,  # the genders, 0 then 1
         options=(
             Option("hidden", int, 256, "width of the shared hidden layer", minimum=1),

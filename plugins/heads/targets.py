@@ -1,26 +1,28 @@
 """How the built-in heads read their training targets from a table row (`zoo.targets.TargetReader`):
-a class index, key points in pixels, age and gender. A bad value raises ValueError for people."""
+a class index, key points in pixels, age and gender, each given a `zoo.targets.TargetContext`. A bad value
+raises ValueError for people."""
 from __future__ import annotations
 
 
-def read_class(row, size, image_size):
+def read_class(row, context):
     """The ``label`` column: a class index below the head's size."""
+    size = context.size
     text = str(row["label"]).strip()
     if not text.lstrip("-").isdigit() or not 0 <= int(text) < max(size, 2):
         raise ValueError(f"label {text!r} must be a class index from 0 to {max(size, 2) - 1}")
     return int(text)
 
 
-def point_columns(size):
+def point_columns(context):
     """x0, y0, x1, y1, ... for a head of ``size`` points."""
-    return [f"{axis}{i}" for i in range(size) for axis in ("x", "y")]
+    return [f"{axis}{i}" for i in range(context.size) for axis in ("x", "y")]
 
 
-def read_points(row, size, image_size):
+def read_points(row, context):
     """Points in the image's pixels become fractions of its width and height, as the head predicts them."""
     import torch
 
-    width, height = image_size
+    size, (width, height) = context.size, context.image_size
     points = []
     for i in range(size):
         try:
@@ -36,7 +38,7 @@ def read_points(row, size, image_size):
 GENDER_NAMES = {"0": 0, "1": 1, "male": 0, "m": 0, "female": 1, "f": 1}
 
 
-def read_age_gender(row, size, image_size):
+def read_age_gender(row, context):
     """The ``age`` (years, not negative) and ``gender`` (0/1, male/female, m/f) columns."""
     try:
         age = float(row["age"])

@@ -15,6 +15,8 @@ from zoo.parts import BackbonePart
 from zoo.plugins.timm.families import describe
 from zoo.plugins.timm.weights import pretrained
 
+ZOO_CONTRACT = "1.1"  # the zoo.contract version these parts are written against
+
 
 def _build(name: str):
     from zoo.plugins.timm.model import TimmBackbone

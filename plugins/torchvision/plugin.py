@@ -7,6 +7,8 @@ from zoo import hookimpl
 from zoo.parts import BackbonePart
 from zoo.plugins.torchvision.weights import pretrained, weights_tags
 
+ZOO_CONTRACT = "1.1"  # the zoo.contract version these parts are written against
+
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 VGGS = ("vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn")
 

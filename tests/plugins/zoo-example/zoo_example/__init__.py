@@ -11,6 +11,8 @@ from zoo.errors import ZooError
 from zoo.parts import BackbonePart, FreezePolicyPart, HeadPart, Option, PresetPart, WeightsFile
 from zoo.targets import TargetReader
 
+ZOO_CONTRACT = "1.1"  # the zoo.contract version this plugin is written against
+
 # The weights this plugin offers, by tag; ``default`` (what ``--weights imagenet`` means) is the first, rgb_v1.
 # Each tag's file lives in zoo's cache; ``gray_v1`` was trained on 48-pixel gray images, so it brings its own
 # input size, mean and std.
@@ -72,9 +74,9 @@ def zoo_backbones():
     yield BackbonePart("flatnet", _flatnet, "one linear stage, no spatial features")
 
 
-def _read_class(row, size, image_size) -> int:
+def _read_class(row, context) -> int:
     """A table row's ``label`` column: the class index `zoo train` teaches the msp head (folders need nothing)."""
-    text = str(row["label"]).strip()
+    text, size = str(row["label"]).strip(), context.size
     if not text.isdigit() or int(text) >= size:
         raise ValueError(f"label {text!r} must be a class index from 0 to {size - 1}")
     return int(text)
@@ -85,7 +87,8 @@ def zoo_heads():
     yield HeadPart("msp", _multiscale, "classifier over the pooled outputs of every stage",
                    size_label="classes", needs="stages", labels="classes",
                    options=(Option("dropout", float, 0.0, "dropout before the logits", minimum=0, maximum=1),),
-                   targets=TargetReader(("folders", "table"), lambda size: ("label",), _read_class))
+                   targets=TargetReader(("folders", "table"), table_columns=lambda context: ("label",),
+                                        read_target=_read_class))
 
 
 @hookimpl
