@@ -9,16 +9,25 @@ Loaded automatically by pytest (entry point ``pytest11``)::
 
 A plugin is named as an install names it: by the entry point that declares it (its parts are then
 ``mynet/...``, with the distribution and version recorded in saved files), or by the keyword given.
+
+The conformance kit runs every part an installed distribution provides through the contract, each check a
+test of its own::
+
+    class TestConformance(ConformanceSuite):
+        distribution = "zoo-mynet"
+        rows = {"reg": {"t0": "0.1", "t1": "0.5", "t2": "0.9"}}   # one table row per head that reads tables
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Mapping
+from typing import Any, Callable
 
 import pytest
 
-from zoo._catalogue import Catalogue, load_catalogue
-from zoo._plugin_host import PluginHost, discover
-from zoo._registry import Registry
+from zoo._registry.catalogue import Catalogue, load_catalogue
+from zoo._registry.plugin_host import PluginHost, discover
+from zoo._registry.registry import Registry
+from zoo.conformance import checks, run_checks
 
 
 def _as_installed(plugin: object) -> tuple[str, str, str]:
@@ -59,3 +68,33 @@ def isolated_registry(
 def zoo_registry() -> Callable[..., Registry]:
     """A factory: ``zoo_registry(*plugins, builtins=True, **named)`` returns an isolated `Registry`."""
     return isolated_registry
+
+
+class ConformanceSuite:
+    """Inherit it, name your ``distribution``: one test per check of every part it provides (`zoo.conformance`).
+
+    ``parts`` narrows the parts by name pattern; ``rows`` gives one table row per head that reads tables;
+    ``specs`` what to write after the backbone for a head, when its smallest form is slow (``det3:min_size=64``).
+    """
+
+    distribution: str = ""
+    parts: tuple[str, ...] = ("*",)
+    rows: Mapping[str, Mapping[str, Any]] = {}
+    specs: Mapping[str, str] = {}
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "conformance_check" in metafunc.fixturenames:
+            found = checks(self.distribution, registry=self.registry(), parts=self.parts, rows=self.rows,
+                           specs=self.specs)
+            metafunc.parametrize("conformance_check", found, ids=[check.id for check in found])
+
+    def registry(self) -> Registry:
+        """The installed plugins, as `zoo` itself finds them; override to check in-process plugins."""
+        return Registry.from_environment(strict=False)
+
+    def test_part_follows_the_contract(self, conformance_check: Any, tmp_path: Any) -> None:
+        (result,) = run_checks([conformance_check])
+        if not result.ok:
+            pytest.fail(result.line(), pytrace=False)
+        if result.message.startswith("skipped: "):
+            pytest.skip(result.message.removeprefix("skipped: "))
