@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-matrix bench-targets clean
+.PHONY: demo test bench bench-matrix bench-targets gpu-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ bench-matrix: $(STAMP)
 
 bench-targets: $(STAMP)
 	$(BIN)/python benchmarks/targets.py
+
+# On a machine with a GPU, with the torch found there (no venv): zoo installed beside it without its
+# dependencies, then the CUDA tests and the GPU benchmarks (benchmarks/gpu_check.py) in about six minutes.
+# On a CPU, `make gpu-check GPU_CHECK_ARGS="--device cpu --quick"` checks the script itself.
+GPU_SITE ?= build/gpu-site
+gpu-check:
+	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation --upgrade --target $(GPU_SITE) .
+	PYTHONPATH=$(abspath $(GPU_SITE)) $(PYTHON) benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
