@@ -8,6 +8,7 @@ import sys
 
 from click.testing import CliRunner
 
+from zoo import __version__
 from zoo._environment import cpu_capability
 from zoo.cli import cli
 
@@ -46,7 +47,7 @@ def test_cpu_capability_reads_the_flags():
 
 def test_python_dash_m_zoo_is_the_zoo_command():
     out = subprocess.run([sys.executable, "-m", "zoo", "--version"], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and out.stdout.strip() == "zoo, version 0.1.0"
+    assert out.returncode == 0 and out.stdout.strip() == f"zoo, version {__version__}"
     bad = subprocess.run([sys.executable, "-m", "zoo", "build", "resnt50+cls10"], capture_output=True, text=True,
                          timeout=300)
     assert bad.returncode == 2 and bad.stderr.startswith("zoo: error: unknown backbone 'resnt50'")

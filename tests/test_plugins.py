@@ -129,7 +129,7 @@ def test_plugins_table_shows_each_plugins_hooks():
     from zoo.cli import cli
 
     lines = CliRunner().invoke(cli, ["plugins"]).output.splitlines()
-    assert lines[0].split()[:4] == ["plugin", "distribution", "version", "hooks"]
+    assert lines[0].split()[:5] == ["plugin", "distribution", "version", "contract", "hooks"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert "zoo_freeze_policies" in rows["freeze"] and "zoo_heads" in rows["heads"]
     assert "zoo_backbones" in rows["timm"] and "zoo_backbones" in rows["torchvision"]

@@ -81,7 +81,8 @@ def compatibility(version: str) -> tuple[str, str]:
                       "upgrade zoo (pip install -U zoo)")
     changed = "; ".join(changes_since(version))
     if theirs[0] < ours[0]:
-        return "error", f"targets zoo contract {version}, which contract {CONTRACT_VERSION} no longer accepts: {changed}"
+        return "error", (f"targets zoo contract {version}, which contract {CONTRACT_VERSION} no longer accepts: "
+                         f"{changed}")
     return "note", f"targets zoo contract {version}; since then ({CONTRACT_VERSION}): {changed}"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from zoo import contract
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
@@ -44,11 +45,24 @@ def check_names(heads: Sequence[ResolvedHead], key: str | None, names: Sequence[
     if key not in keys:
         raise ZooError(f"labels for head {key!r}, which {spec} lacks; heads: {', '.join(keys)}")
     if key not in counts:
+        if _undeclared_before_1_1(heads, key):  # contract 1.0 took names for any head: until 2.0, with a warning
+            return key, [str(name) for name in names]
         named = ", ".join(counts) or "none"
-        raise ZooError(f"head {key} does not name its outputs; heads that take names: {named}")
+        raise ZooError(f"head {key} does not name its outputs; heads that take names: {named} "
+                       "(a head that takes names says so: declare HeadPart(labels=...) in its plugin)")
     names = [str(name) for name in names]
     if len(names) != counts[key]:
         binary = " (cls1 is binary: class 0, then class 1)" if counts[key] == 2 else ""
         raise ZooError(f"{len(names)} names given for head {key}, which takes {counts[key]}{binary}; "
                        "give one a line, in order")
     return key, names
+
+
+def _undeclared_before_1_1(heads: Sequence[ResolvedHead], key: str) -> bool:
+    """Whether head ``key`` comes from a plugin written before heads declared their names; warns if so."""
+    part = next(head.part for head in heads if head.key == key)
+    if part.labels is not None or not contract.before(part.contract, "1.1"):
+        return False
+    contract.deprecated(f"names for head {key}, whose part {part.qualified_name} declares none,",
+                        "declare HeadPart(labels='size', 'classes' or a count) in its plugin", stacklevel=5)
+    return True

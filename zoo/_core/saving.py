@@ -84,7 +84,8 @@ def _plugins(model: ZooModel, recipe: Recipe, registry: Registry) -> list[dict[s
     for kind, name in parts:
         entry = registry.entry(kind, name)
         record = {"kind": kind, "part": entry.part.qualified_name, "plugin": entry.plugin.name,
-                  "distribution": entry.plugin.distribution, "version": entry.plugin.version}
+                  "distribution": entry.plugin.distribution, "version": entry.plugin.version,
+                  "contract": entry.plugin.contract}  # the zoo.contract version the plugin targets
         if record not in records:
             records.append(record)
     return records

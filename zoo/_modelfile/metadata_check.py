@@ -96,6 +96,9 @@ class _Checker:
             raise self.fail(f"its plugin list names the distribution '{one_line(record['distribution'], 60)}', "
                             "not a valid package name (PEP 508)")
         self.version(record["version"], "plugin version")
+        contract = record.get("contract", "")  # absent in files written before contracts had versions
+        if contract and not (isinstance(contract, str) and re.fullmatch(r"\d{1,4}\.\d{1,4}", contract)):
+            raise self.fail("its plugin list names a contract version that is not MAJOR.MINOR")
 
     def spec(self, value: Any) -> None:
         self.text(value, "spec", limit=SPEC_LIMIT)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pluggy
 
-from zoo import hookspecs
+from zoo import contract, hookspecs
 from zoo.errors import ZooError, ZooWarning, suggest
 from zoo.parts import HOOK_KINDS, PART_TYPES, Part
 
@@ -42,6 +42,8 @@ class PluginRecord:
     provides: dict[str, list[str]] = field(default_factory=dict)
     load_ms: float = 0.0  # importing the plugin's module
     imports_torch: bool = False  # torch was first imported while the plugin loaded
+    contract: str = ""  # the zoo.contract version the plugin targets (ZOO_CONTRACT; 1.0 when it names none)
+    note: str = ""  # one line when it targets another contract version than this zoo's
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +57,8 @@ class PluginRecord:
             "provides": self.provides,
             "load_ms": round(self.load_ms, 1),
             "imports_torch": self.imports_torch,
+            "contract": self.contract,
+            "note": self.note,
         }
 
 
@@ -149,6 +153,8 @@ class PluginHost:
             other = next(r for r in self.records if r.name == record.name and r is not record)
             self._fail(record, f"plugin name {record.name!r} is already used by {other.distribution}")
             return
+        if not self._check_contract(record, plugin):
+            return
         try:
             self.pm.register(plugin, name=record.name)
         except Exception as exc:
@@ -156,6 +162,22 @@ class PluginHost:
             return
         record.hooks = [h.name for h in self.pm.get_hookcallers(plugin) or []]
         self.loaded.append(record)
+
+    def _check_contract(self, record: PluginRecord, plugin: object) -> bool:
+        """Record the contract version ``plugin`` targets; False (and a failed record) when zoo cannot load it."""
+        try:
+            record.contract = contract.declared(plugin)
+        except ValueError as exc:
+            self._fail(record, str(exc))
+            return False
+        verdict, line = contract.compatibility(record.contract)
+        if verdict == "error":
+            self._fail(record, line)
+            return False
+        record.note = line
+        if contract.before(contract.CONTRACT_VERSION, record.contract):
+            warnings.warn(f"plugin {record.name} ({record.distribution}) {line}", ZooWarning, stacklevel=4)
+        return True
 
     def collect(self) -> list[tuple[PluginRecord, Part]]:
         """Call every hook of every loaded plugin; a hook that fails contributes nothing, the others do."""
@@ -183,7 +205,8 @@ class PluginHost:
                 except Exception as exc:  # this hook's parts are dropped; the plugin's other hooks still count
                     self._fail(record, f"{hook_name} failed: {one_line(exc)}")
                     continue
-                parts += [part if part.namespace else replace(part, namespace=record.name.lower()) for part in returned]
+                parts += [replace(part, namespace=part.namespace or record.name.lower(), contract=record.contract)
+                          for part in returned]
         return parts
 
     def collect_commands(self, group: Any, reserved: Iterable[str] = ()) -> dict[str, Any]:

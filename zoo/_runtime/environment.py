@@ -10,6 +10,7 @@ from typing import Any
 from zoo._device import choose_device, describe
 from zoo._quantize import INT8_FLAGS
 from zoo._version import __version__
+from zoo.contract import CONTRACT_VERSION
 from zoo.benchmark import _machine
 from zoo.errors import ZooError
 
@@ -64,6 +65,7 @@ def environment() -> dict[str, Any]:
     flags = _machine.cpu_flags()
     return {
         "zoo": __version__,
+        "contract": CONTRACT_VERSION,  # the plugin contract's own version (zoo.contract)
         "python": platform.python_version(),
         "platform": platform.platform(),
         "executable": sys.executable,

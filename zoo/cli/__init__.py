@@ -15,7 +15,7 @@ import click
 
 from zoo._untrusted import one_line
 from zoo._version import __version__
-from zoo.cli import _cache, _choose, _deploy
+from zoo.cli import _cache, _choose, _deploy, _plugin
 from zoo.cli._completion import complete_freeze, complete_spec
 from zoo.cli._context import device_option, emit as _emit, registry as _registry
 from zoo.cli._format import format_build, format_info, format_list, format_plugins, format_predictions, format_report
@@ -330,5 +330,5 @@ def main() -> None:
 
 
 add_training_commands(cli, _registry, _emit)
-for _command in (_deploy.export, _deploy.env, _choose.choose, _cache.cache):
+for _command in (_deploy.export, _deploy.env, _choose.choose, _cache.cache, _plugin.plugin):
     cli.add_command(_command)

@@ -160,8 +160,11 @@ def format_plugins(records: list[dict[str, Any]]) -> str:
         provides = ", ".join(f"{len(names)} {kind}" for kind, names in sorted(r["provides"].items()))
         load = f"{r['load_ms']:.0f} ms" + (" (torch)" if r["imports_torch"] else "")
         hooks = ", ".join(r.get("hooks") or []) or "-"
-        rows.append([r["name"], r["distribution"], r["version"], hooks, r["status"], load, provides or "-", r["error"]])
-    return format_table(["plugin", "distribution", "version", "hooks", "status", "load", "provides", "error"], rows)
+        problem = r["error"] or (f"note: {r['note']}" if r.get("note") else "")
+        rows.append([r["name"], r["distribution"], r["version"], r.get("contract") or "-", hooks, r["status"], load,
+                     provides or "-", problem])
+    return format_table(["plugin", "distribution", "version", "contract", "hooks", "status", "load", "provides",
+                         "error"], rows)
 
 
 def format_build(summary: dict[str, Any]) -> str:
@@ -340,7 +343,10 @@ def format_environment(data: dict[str, Any]) -> str:
     """What `zoo env` prints (`zoo._environment.environment`): one line per fact, for a bug report."""
     cpu, cuda = data["cpu"], data["cuda"]
     yes = {True: "yes", False: "no"}
-    lines = [f"zoo          {data['zoo']}", f"python       {data['python']} ({data['executable']})",
+    lines = [f"zoo          {data['zoo']}", *([f"contract     {data['contract']} (the plugin contract)"]
+                                                 if data.get("contract") else []),
+             f"python       {data['python']} ({data['executable']})",
+
              f"platform     {data['platform']}"]
     lines += [f"{name:<12} {found or '-'}" for name, found in data["packages"].items()]
     lines += [
@@ -434,3 +440,10 @@ def format_cache_cleared(removed: list[dict[str, Any]]) -> str:
     lines = [f"removed {e['path']}  ({e['kind']}, {_size(e['bytes'])})" for e in removed]
     freed = sum(e["bytes"] for e in removed)
     return "\n".join([*lines, f"{len(removed)} files removed, {_size(freed)} freed ({freed:,} bytes)"])
+
+
+def format_new_plugin(result: dict[str, Any]) -> str:
+    """What ``zoo plugin new`` prints: where the package is, its files, and the three commands that follow."""
+    files = "\n".join(f"  {name}" for name in result["files"])
+    return (f"wrote {result['dist']} (plugin {result['name']}, contract {result['contract']}) in {result['path']}:\n"
+            f"{files}\nnext: pip install -e {result['path']}  &&  zoo plugins  &&  pytest {result['path']}")

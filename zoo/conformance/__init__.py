@@ -7,40 +7,21 @@ check and the contract rule it breaks. Models are tiny (64 px, batches of 2) so 
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import warnings
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
 from zoo._registry.registry import Registry
-from zoo.errors import ZooError, ZooNotice
-from zoo.parts import HeadPart
-from zoo.targets import TargetContext
+from zoo.conformance._kit import Check, ConformanceFailure, Kit, Skip
+from zoo.errors import ZooError
 
-BUILTIN_BACKBONE = "torchvision/resnet18"
-SIDE = 64  # the images' side for heads; backbones also run at their smallest size
-BATCH = 2
-
-
-@dataclass(frozen=True)
-class Check:
-    """One check of one part: ``run(folder)`` raises on a failure; ``rule`` is the contract rule it tests."""
-
-    part: str
-    name: str
-    rule: str
-    run: Callable[[Path], None]
-
-    @property
-    def id(self) -> str:
-        return f"{self.part}:{self.name}"
+__all__ = ["Check", "ConformanceFailure", "Result", "Skip", "checks", "describe", "provided", "run_checks"]
 
 
 @dataclass
@@ -54,20 +35,6 @@ class Result:
         if self.ok:
             return f"ok    {self.check.id}" + (f" ({self.message})" if self.message else "")
         return f"FAIL  {self.check.id}: {self.message} [rule: {self.check.rule}]"
-
-
-class ConformanceFailure(AssertionError):
-    """A part breaks a contract rule; the message names the part, the check and the rule."""
-
-
-@dataclass
-class Kit:
-    """What the checks share: the registry, the distribution's own parts, and example table rows per head."""
-
-    registry: Registry
-    own_backbones: list[str]
-    rows: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # head name -> one table row
-    specs: Mapping[str, str] = field(default_factory=dict)  # head name -> what follows the backbone in a spec
 
 
 def provided(registry: Registry, distribution: str) -> dict[str, list[str]]:
@@ -116,7 +83,7 @@ def checks(
         found += made.freeze_checks(kit, registry.entry("freeze", name).part)
     if offered.get("command"):
         found.append(Check(distribution, "commands do not clash", "a command name is not zoo's or another plugin's",
-                           lambda folder: commands_do_not_clash(offered["command"])))
+                           lambda folder: commands_do_not_clash(distribution, offered["command"])))
     return found
 
 
@@ -136,16 +103,12 @@ def run_checks(found: Iterable[Check]) -> list[Result]:
     return results
 
 
-class Skip(Exception):
-    """A check that cannot run for this part, with the reason (a head whose targets need an example row)."""
-
-
-def commands_do_not_clash(commands: list[str]) -> None:
-    """`zoo --help` in a fresh process lists every command and warns of no clash."""
+def commands_do_not_clash(distribution: str, commands: list[str]) -> None:
+    """`zoo --help` in a fresh process lists every command of ``distribution`` and warns of no clash of its."""
     env = {**os.environ, "PYTHONWARNINGS": "default"}
     done = subprocess.run([sys.executable, "-m", "zoo", "--help"], capture_output=True, text=True, env=env,
                           timeout=300)
-    clash = [line for line in done.stderr.splitlines() if "already has" in line]
+    clash = [line for line in done.stderr.splitlines() if "already has" in line and f"({distribution})" in line]
     if done.returncode or clash:
         raise ConformanceFailure(clash[0] if clash else done.stderr.strip().splitlines()[-1])
     missing = [name for name in commands if f"  {name} " not in done.stdout and f"  {name}\n" not in done.stdout]
@@ -153,38 +116,7 @@ def commands_do_not_clash(commands: list[str]) -> None:
         raise ConformanceFailure(f"zoo --help does not list command {missing[0]}")
 
 
-def head_size(part: HeadPart) -> str:
-    """The size written after a head's name in a spec: its minimum, at least 2 (a spec ``reg3`` -> ``3``)."""
-    return "" if part.size == "none" else str(max(part.min_size, 2))
-
-
-def target_context(part: HeadPart, key: str, size: int | None, folder: Path) -> TargetContext:
-    options = {option.name: option.default for option in part.options}
-    return TargetContext(size, key, options, folder, (SIDE, SIDE))
-
-
-def label_count(part: HeadPart, size: int | None) -> int | None:
-    """How many names the head's outputs take, as `HeadPart.labels` declares."""
-    if part.labels == "classes":
-        return 2 if size == 1 else size
-    if part.labels == "size":
-        return size
-    return part.labels
-
-
 def describe(results: list[Result]) -> str:
     """One line per check, then the count of failures."""
     failed = sum(not r.ok for r in results)
     return "\n".join([*(r.line() for r in results), f"{len(results)} checks, {failed} failed"])
-
-
-def as_json(results: list[Result]) -> str:
-    return json.dumps([{"part": r.check.part, "check": r.check.name, "rule": r.check.rule, "ok": r.ok,
-                        "message": r.message} for r in results], indent=2)
-
-
-def quiet(function: Callable[[], Any]) -> Any:
-    """Run ``function`` without zoo's notices (a head starting fresh), which say nothing about conformance."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ZooNotice)
-        return function()

@@ -12,8 +12,8 @@ from torch.utils.data import default_collate
 from zoo._core.build import build
 from zoo._core.saving import load, save
 from zoo.backbone import Backbone
-from zoo.conformance import (BATCH, BUILTIN_BACKBONE, SIDE, Check, ConformanceFailure, Kit, Skip, head_size,
-                             label_count, quiet, target_context)
+from zoo.conformance._kit import (BATCH, BUILTIN_BACKBONE, SIDE, Check, ConformanceFailure, Kit, Skip, head_size,
+                                  label_count, quiet, target_context)
 from zoo.errors import ZooError
 from zoo.head import Head
 from zoo.inference.export import export
@@ -113,7 +113,8 @@ def _inputs(model: Any) -> Any:
 def _check_runs(part: HeadPart, backbone: str, folder: Path, kit: Kit) -> None:
     model = quiet(lambda: build(_spec(part, backbone, kit), registry=kit.registry))
     key = next(iter(model.heads))
-    _expect(isinstance(model.heads[key], Head), f"build returned {type(model.heads[key]).__name__}, not a zoo.head.Head")
+    _expect(isinstance(model.heads[key], Head),
+            f"build returned {type(model.heads[key]).__name__}, not a zoo.head.Head")
     size = model.recipe.heads[0].ref.size if model.recipe else None
     targets = _targets(part, key, size, folder, kit)
     images = _inputs(model)
