@@ -117,11 +117,11 @@ def fresh_cache() -> tempfile.TemporaryDirectory:
 def features_alone(patterns: list[str], data: Path, args: argparse.Namespace) -> float:
     """Seconds to build every candidate's feature cache and nothing else (fresh cache, models built as choose
     builds them)."""
+    from zoo._registry.registry import default_registry
     from zoo.choosing import _device, _model
     from zoo.choosing._candidates import candidates as listed
     from zoo.choosing._data import read_data
     from zoo.choosing._probe import features
-    from zoo._registry import default_registry
 
     with fresh_cache():
         started = time.perf_counter()

@@ -28,11 +28,12 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
-from zoo._export import export
-from zoo._quantize import calibration_batches, int8_capability
-from zoo.benchmark._settings import Settings, resolve_settings
+from zoo._runtime.machine import int8_capability
+from zoo._runtime.opening import open_model
 from zoo.benchmark import Candidate, compare
-from zoo._prediction import load_model
+from zoo.benchmark._settings import Settings, resolve_settings
+from zoo.inference.export import export
+from zoo.inference.quantize import calibration_batches
 
 import output
 
@@ -145,7 +146,7 @@ def main() -> int:
 
     folder, machine = output.results_dir("cpu", args.out)  # the machine's folder names its widest instructions
 
-    model = load_model(args.spec).eval()  # a saved model file (trained weights) or a spec (random weights)
+    model = open_model(args.spec).eval()  # a saved model file (trained weights) or a spec (random weights)
     if args.quick:
         model.backbone.input_size = (3, 64, 64)
     side = model.backbone.input_size[-1]
@@ -170,9 +171,9 @@ def main() -> int:
     fast, _ = resolve_settings(Settings(fast=True))
     candidates = [
         Candidate("int8 .pt2", Frozen(int8), channels_last=False, compile=True, precision="fp32"),
-        Candidate(f"--fast ({fast.precision})", load_model(args.spec).eval(), channels_last=fast.channels_last,
+        Candidate(f"--fast ({fast.precision})", open_model(args.spec).eval(), channels_last=fast.channels_last,
                   compile=True, precision=fast.precision),
-        Candidate("fp32 compiled", load_model(args.spec).eval(), channels_last=True, compile=True, precision="fp32"),
+        Candidate("fp32 compiled", open_model(args.spec).eval(), channels_last=True, compile=True, precision="fp32"),
     ]
     bench = compare(candidates, mode="infer", batch_size=args.batch_size, img_size=side, warmup=1, iters=2,
                     repeats=args.repeats)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from zoo._runtime.machine import describe_machine, machine_slug
 from zoo.files import atomic_write_bytes
-from zoo.benchmark._machine import describe_machine, machine_slug
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

@@ -1,5 +1,5 @@
 """The yardstick for ``--fast``: the torchvision or timm original of a zoo model, compiled the way a
-plain script would, written out here without zoo's helper (`zoo._fast`), so that a defect there shows.
+plain script would, written out here without zoo's helper (`zoo._runtime.compiled`), so that a defect there shows.
 """
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ the precision that figure ran in (bf16 for --fast where native). Each target run
 
     python benchmarks/targets.py [--only reference,freeze,fast,plain] [--spec resnet50+cls10] [--strict]
     python benchmarks/targets.py --quick --spec resnet18+cls10 --out /tmp/targets   # checks it runs
+    python benchmarks/targets.py --device cuda -b 256 --only reference,fast,plain   # a GPU (make gpu-check)
 """
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import zoo
+from zoo._runtime import machine as _machine
+from zoo.benchmark import Candidate, compare
 from zoo.benchmark._report import BenchReport
 from zoo.benchmark._settings import Settings, resolve_settings
-from zoo.benchmark import Candidate, _machine, compare
 
 import isolation
 import output
@@ -62,15 +64,15 @@ def measure(name: str, spec: str, settings: dict[str, Any]) -> BenchReport:
                                        precision="fp32")], **settings)
 
 
-def least_ratio(name: str) -> float:
-    """The least ratio a target must reach here: --fast has far more to gain where bf16 is native."""
-    if name == "fast" and _machine.native_bf16_cpu():
+def least_ratio(name: str, device: str) -> float:
+    """The least ratio a target must reach here: --fast has far more to gain on a CPU where bf16 is native."""
+    if name == "fast" and device == "cpu" and _machine.native_bf16_cpu():
         return 9.0
     return TARGETS[name][1]
 
 
 def rows(name: str, report: BenchReport) -> list[dict[str, Any]]:
-    what, least = TARGETS[name][0], least_ratio(name)
+    what, least = TARGETS[name][0], least_ratio(name, report.settings["device"])
     result = []
     for mode, ratio in report.ratios.items():
         subject, baseline = (report.run(mode, label) for label in report.pair(mode))
@@ -126,6 +128,8 @@ def main() -> int:
     parser.add_argument("--spec", default="resnet50+cls10")
     parser.add_argument("--img-size", type=int, default=224)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("-b", "--batch-size", type=int, default=None, help="default: each target's")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check that the script runs")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/<machine>")
@@ -137,7 +141,9 @@ def main() -> int:
         parser.error(f"unknown target {unknown[0]!r}; targets: {', '.join(TARGETS)}")
     results, reports = [], []
     for name in names:
-        settings = {**TARGETS[name][2], "img_size": args.img_size, "threads": args.threads}
+        settings = {**TARGETS[name][2], "img_size": args.img_size, "threads": args.threads, "device": args.device}
+        if args.batch_size:
+            settings["batch_size"] = args.batch_size
         if args.quick:
             settings.update(QUICK)
         start = time.perf_counter()
@@ -148,7 +154,7 @@ def main() -> int:
             print(f"{name:9} {result['mode']:5} {result['ratio']:.3f}x (at least {result['least']}x: "
                   f"{'met' if result['met'] else 'MISSED'}) {time.perf_counter() - start:.0f} s",
                   file=sys.stderr, flush=True)
-    folder, machine = output.results_dir("cpu", args.out)
+    folder, machine = output.results_dir(args.device, args.out)
     machine["loadavg_after"] = machine.pop("loadavg")
     machine["loadavg"] = reports[0]["machine"]["loadavg"]
     output.write_json(folder / "targets.json", {"command": output.command_line(), "machine": machine,

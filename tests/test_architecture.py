@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
-from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -20,21 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "torchvision", "timm", "matplotlib")
 
 # Lowest first: a module may import modules of its own layer or of lower layers, never of higher ones.
-LAYERS = (
-    ("base", ("zoo._version", "zoo.errors", "zoo._untrusted")),
-    ("contract", ("zoo.hookspecs", "zoo.parts", "zoo.backbone", "zoo.head", "zoo.metrics", "zoo.drawing",
-                  "zoo.batchnorm", "zoo.files", "zoo.freezing", "zoo.targets", "zoo.contract")),
-    ("core", ("zoo._spec", "zoo._catalogue", "zoo._plugin_host", "zoo._registry", "zoo._plugin_checks",
-              "zoo._recipe", "zoo._metadata_check", "zoo._modelfile", "zoo._model", "zoo._reference",
-              "zoo._weights", "zoo._builder", "zoo._labels", "zoo._artifact", "zoo._summary", "zoo._images",
-              "zoo._optimizer_check", "zoo._device")),
-    ("services", ("zoo._describe", "zoo._cache", "zoo._prediction", "zoo._fast", "zoo._export", "zoo._quantize",
-                  "zoo._environment", "zoo.testing", "zoo.conformance", "zoo.conformance.*",
-                  "zoo.scaffold", "zoo.benchmark", "zoo.benchmark.*", "zoo.training",
-                  "zoo.training.*", "zoo.choosing", "zoo.choosing.*")),
-    ("cli", ("zoo.cli", "zoo.cli.*", "zoo.__main__")),
-    ("face", ("zoo",)),
-)
+# A folder of zoo/ is a layer (FOLDERS); the flat modules of zoo/ are the contract, but for those in FLAT.
+# The wings share the runtime and never import each other; the services above them may use several.
+LAYERS = ("base", "contract", "registry", "modelfile", "core", "runtime", "wings", "services", "cli", "face")
+FOLDERS = {"_registry": "registry", "_modelfile": "modelfile", "_core": "core", "_runtime": "runtime",
+           "training": "wings", "inference": "wings", "benchmark": "wings",
+           "choosing": "services", "conformance": "services", "scaffold": "services", "cli": "cli"}
+FLAT = {"zoo.errors": "base", "zoo._version": "base", "zoo._untrusted": "base", "zoo.testing": "services",
+        "zoo.__main__": "cli", "zoo": "face"}
 CONTRACT_LAYERS = ("base", "contract", "face")  # what a plugin may import of zoo
 
 
@@ -84,19 +76,38 @@ def _imports(module: str) -> list[tuple[str, bool]]:
     return found
 
 
+def _packages(target: str, importer: str) -> set[str]:
+    """The packages whose ``__init__`` importing ``target`` runs, but for ``zoo`` and the importer's own."""
+    parts = target.split(".")
+    found = {".".join(parts[:n]) for n in range(2, len(parts))}
+    return {p for p in found if p in MODULES and not importer.startswith(p + ".") and importer != p}
+
+
 def _edges(*, in_functions: bool = True) -> dict[str, set[str]]:
+    """Who imports whom; importing a submodule counts as importing its packages too (their ``__init__`` runs)."""
     edges: dict[str, set[str]] = {}
     for module in MODULES:
         targets = {_target(name) for name, nested in _imports(module) if in_functions or not nested}
+        targets |= {p for t in set(targets) if t for p in _packages(t, module)}
         edges[module] = {t for t in targets if t and t != module}
     return edges
 
 
 def _layer(module: str) -> str | None:
-    for name, patterns in LAYERS:
-        if any(fnmatch(module, pattern) for pattern in patterns):
-            return name
-    return None
+    """The layer of a zoo module: named in FLAT, else its folder's, else (a flat module) the contract."""
+    if module in FLAT:
+        return FLAT[module]
+    folder = module.split(".")[1]
+    if (ROOT / "zoo" / folder).is_dir():
+        return FOLDERS.get(folder)
+    return "contract"
+
+
+def _wing(module: str) -> str | None:
+    """The wing a module belongs to (``zoo.training``, ``zoo.inference``, ``zoo.benchmark``); None for the rest."""
+    if _layer(module) != "wings":
+        return None
+    return ".".join(module.split(".")[:2])
 
 
 def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -134,8 +145,10 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_the_reader_sees_every_import():
     """The checks below are only as good as the import reader: it finds a deferred, relative import."""
     edges = _edges()
-    assert "zoo._model" in edges["zoo._builder"]  # inside build_recipe, deferring torch
-    assert "zoo.hookspecs" in edges["zoo._plugin_host"]  # `from zoo import hookspecs`
+    assert "zoo._core.model" in edges["zoo._core.build"]  # inside build_recipe, deferring torch
+    assert "zoo.hookspecs" in edges["zoo._registry.plugin_host"]  # `from zoo import hookspecs`
+    assert "zoo._runtime" in edges["zoo.benchmark._workload"]  # a submodule's package runs first
+    assert "zoo.benchmark" not in edges["zoo.benchmark._runner"]  # but not the importer's own package
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
@@ -145,11 +158,24 @@ def test_no_import_cycle_counting_imports_inside_functions():
 
 def test_every_zoo_module_has_a_layer():
     unplaced = [m for m in MODULES if not m.startswith("zoo.plugins") and _layer(m) is None]
-    assert unplaced == [], "add these modules to a layer here and in docs/architecture.md"
+    assert unplaced == [], "add their folder to FOLDERS here and to docs/architecture.md"
+
+
+def test_every_folder_of_zoo_is_a_layer():
+    folders = {p.name for p in (ROOT / "zoo").iterdir() if (p / "__init__.py").is_file()}
+    assert folders - set(FOLDERS) == set(), "add the folder to FOLDERS here and to docs/architecture.md"
+    assert set(FOLDERS.values()) | set(FLAT.values()) | {"contract"} == set(LAYERS)
+
+
+def test_wings_do_not_import_each_other():
+    """Training, inference and the benchmark share the runtime floor below them, not each other."""
+    found = [f"{module} imports {target}" for module, targets in _edges().items() if _wing(module)
+             for target in targets if _wing(target) not in (None, _wing(module))]
+    assert found == []
 
 
 def test_no_module_imports_a_higher_layer():
-    order = [name for name, _ in LAYERS]
+    order = list(LAYERS)
     upward = [f"{module} ({_layer(module)}) imports {target} ({_layer(target)})"
               for module, targets in _edges().items() if not module.startswith("zoo.plugins")
               for target in targets

@@ -12,9 +12,9 @@ import torch
 from safetensors.torch import load_file, save
 
 import zoo
-from zoo._modelfile import describe, read_metadata
+from zoo._modelfile.read import describe, read_metadata
+from zoo._registry.registry import Registry
 from zoo.errors import ZooError, ZooWarning
-from zoo._registry import Registry
 from zoo.testing import isolated_registry
 
 X = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
@@ -79,7 +79,7 @@ def test_metadata_describes_the_model(saved):
 
 
 def test_metadata_is_read_without_importing_torch(saved):
-    code = ("import sys; from zoo._describe import info; data = info(sys.argv[1]); "
+    code = ("import sys; from zoo._core.info import info; data = info(sys.argv[1]); "
             "assert 'torch' not in sys.modules, 'torch imported'; print(data['spec'])")
     result = subprocess.run([sys.executable, "-c", code, str(saved[0])], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

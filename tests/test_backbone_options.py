@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import load_file, save
 
 import zoo
-from zoo._modelfile import read_metadata
-from zoo._registry import Registry
+from zoo._modelfile.read import read_metadata
+from zoo._registry.registry import Registry
 from zoo.errors import ZooError
 from zoo.parts import Option
 

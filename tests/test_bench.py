@@ -13,10 +13,10 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import zoo
-from zoo.errors import ZooError, ZooWarning
+from zoo._runtime.timing import Clock, Timing, device_clock, interleave, time_loop, warm_up
 from zoo.benchmark._memory import PeakMemory
-from zoo.benchmark._timing import Clock, Timing, device_clock, interleave, time_loop, warm_up
 from zoo.benchmark._workload import Workload
+from zoo.errors import ZooError, ZooWarning
 
 TINY = {"img_size": 32, "batch_size": 2, "warmup": 1, "iters": 2, "repeats": 3}
 
@@ -211,7 +211,7 @@ def test_defaults_follow_the_device_and_the_backbone():
 
 
 def test_fast_on_a_cpu_without_native_bf16_keeps_fp32(monkeypatch):
-    from zoo.benchmark import _machine as machine
+    from zoo._runtime import machine
     from zoo.benchmark._settings import Settings, resolve_settings
 
     monkeypatch.setattr(machine, "native_bf16_cpu", lambda: False)
@@ -224,7 +224,7 @@ def test_fast_on_a_cpu_without_native_bf16_keeps_fp32(monkeypatch):
 
 
 def test_bf16_on_a_cpu_without_it_warms_it_is_emulated(monkeypatch):
-    from zoo.benchmark import _machine as machine
+    from zoo._runtime import machine
     from zoo.benchmark._settings import Settings, resolve_settings
 
     monkeypatch.setattr(machine, "native_bf16_cpu", lambda: False)
@@ -263,8 +263,7 @@ def test_a_plain_module_has_no_reference_and_takes_no_freeze_policy():
 
 
 def test_more_threads_than_cpus_is_warned(monkeypatch):
-    from zoo.benchmark import _machine as machine
-
+    from zoo._runtime import machine
     previous = torch.get_num_threads()
     monkeypatch.setattr(machine, "usable_cpus", lambda: 1)
     try:
@@ -332,7 +331,7 @@ def test_depthwise_network_training_costs_about_three_forward_passes():
 
 
 def test_matmul_yardstick_is_the_best_size_and_measured_once_per_process():
-    from zoo.benchmark._machine import matmul_gflops
+    from zoo._runtime.machine import matmul_gflops
 
     first = matmul_gflops(sizes=(64, 128), seconds=0.05, fresh=True)
     assert first["gflops"] == max(first["by_size"].values()) > 0
@@ -383,7 +382,8 @@ def test_gpu_memory_is_the_allocator_peak(monkeypatch):
 
 
 def test_each_run_is_measured_against_a_matmul_in_its_own_precision(monkeypatch):
-    from zoo.benchmark import Candidate, _machine as machine, compare
+    from zoo._runtime import machine
+    from zoo.benchmark import Candidate, compare
 
     yardsticks = {"float32": 100.0, "bfloat16": 400.0}
     monkeypatch.setattr(machine, "matmul_gflops", lambda device="cpu", dtype=None, **_: {

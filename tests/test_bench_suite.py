@@ -67,7 +67,7 @@ def test_an_unknown_target_is_refused():
 
 
 def test_results_of_cpus_sold_under_one_name_are_kept_apart():
-    from zoo.benchmark._machine import isa_tier, machine_slug
+    from zoo._runtime.machine import isa_tier, machine_slug
 
     avx2 = {"cpu": "AMD EPYC", "usable_cpus": 2, "cpu_isa": isa_tier({"avx2", "fma"})}
     zen4 = {"cpu": "AMD EPYC", "usable_cpus": 2, "cpu_isa": isa_tier({"avx2", "avx512f", "avx512_bf16"})}

@@ -126,7 +126,7 @@ def test_damaged_and_foreign_files_are_one_line(files, tmp_path):
 def _with_metadata(files: Path, target: Path, **changes) -> Path:
     from safetensors.torch import load_file, save
 
-    from zoo._modelfile import read_metadata
+    from zoo._modelfile.read import read_metadata
 
     meta = {**read_metadata(files / "model.safetensors"), **changes}
     target.write_bytes(save(load_file(files / "model.safetensors"), metadata={"format": "pt", "zoo": json.dumps(meta)}))

@@ -66,8 +66,7 @@ def test_eval_and_predict_agree_on_the_same_images(trained, tmp_path):
 def test_eval_fast_runs_compiled_and_gives_the_metrics_of_eval(trained, monkeypatch):
     import torch
 
-    from zoo import _fast
-
+    from zoo._runtime import compiled as _fast
     data, out, _ = trained
     plain = json.loads(zoo("eval", out, data, "--json"))
     monkeypatch.setattr(_fast, "native_bf16", lambda device: False)  # fp32 compiled: the same answers to float noise

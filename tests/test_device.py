@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from zoo._device import choose_device, describe
+from zoo._runtime.devices import choose_device, describe
 from zoo.errors import ZooError
 
 

@@ -19,6 +19,7 @@ import zoo
 from zoo.cli import cli
 
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 
 def _torchrun(processes: int, command: str, *args, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 import zoo
 from zoo import hookimpl
-from zoo._catalogue import load_catalogue
+from zoo._registry.catalogue import load_catalogue
 from zoo.errors import ZooError
 from zoo.files import cache_dir, torch_hub_file
 from zoo.parts import BackbonePart

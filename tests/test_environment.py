@@ -9,7 +9,7 @@ import sys
 from click.testing import CliRunner
 
 from zoo import __version__
-from zoo._environment import cpu_capability
+from zoo._runtime.environment import cpu_capability
 from zoo.cli import cli
 
 

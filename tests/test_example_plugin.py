@@ -11,7 +11,7 @@ from drawn_data import class_folders
 from PIL import Image
 
 import zoo
-from zoo._registry import Registry
+from zoo._registry.registry import Registry
 
 ENV = {"ZOO_DISABLE_PLUGINS": "zoo-broken"}
 

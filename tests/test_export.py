@@ -13,8 +13,8 @@ import torch
 from PIL import Image, ImageDraw
 
 import zoo
-from zoo._export import export, flat_outputs, read_export_metadata
-from zoo._quantize import int8_capability
+from zoo._runtime.machine import int8_capability
+from zoo.inference.export import export, flat_outputs, read_export_metadata
 from cli_helpers import one_line_error, zoo as zoo_cli
 
 SIZE = 64  # the tests export at 64 px, the backbone's real architecture at a tiny input
@@ -171,8 +171,7 @@ def test_force_replaces_an_existing_export_and_the_model_keeps_its_mode(pt2):
 
 
 def test_int8_is_refused_on_a_cpu_without_vnni_or_amx(saved, tmp_path, monkeypatch, images):
-    from zoo.benchmark import _machine
-
+    from zoo._runtime import machine as _machine
     monkeypatch.setattr(_machine, "cpu_flags", lambda: {"sse4_2", "avx2", "avx512f"})
     result = zoo_cli("export", str(saved), "-o", str(tmp_path / "q.pt2"), "--int8", "--calibrate", str(images))
     one_line_error(result, r"--int8 needs a CPU with VNNI or AMX .* has neither")

@@ -1,4 +1,4 @@
-"""The fast inference path (`zoo._fast`): inductor's freezing really applied, bf16 chosen by measuring,
+"""The fast inference path (`zoo._runtime.compiled`): inductor's freezing really applied, bf16 chosen by measuring,
 and `zoo predict --fast` giving the answers of the eager fp32 model."""
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from torch import nn
 from torch._dynamo.utils import counters
 
 import zoo
-from zoo import _fast as fast
-from zoo.cli import cli
+from zoo._runtime import compiled as fast
 from zoo.benchmark._workload import Workload
+from zoo.cli import cli
 
 
 def conv_bn() -> nn.Module:
@@ -63,7 +63,7 @@ def test_training_is_compiled_without_freezing(fresh_counters):
 
 
 def test_without_native_bf16_fp32_is_kept_without_measuring(monkeypatch):
-    monkeypatch.setattr("zoo.benchmark._machine.native_bf16_cpu", lambda: False)
+    monkeypatch.setattr("zoo._runtime.machine.native_bf16_cpu", lambda: False)
 
     def never(*args):
         raise AssertionError("nothing to measure with one candidate")
@@ -73,7 +73,7 @@ def test_without_native_bf16_fp32_is_kept_without_measuring(monkeypatch):
 
 
 def test_with_native_bf16_the_faster_form_is_kept(monkeypatch):
-    monkeypatch.setattr("zoo.benchmark._machine.native_bf16_cpu", lambda: True)
+    monkeypatch.setattr("zoo._runtime.machine.native_bf16_cpu", lambda: True)
     rates = {"fp32": 30.0, "bf16-autocast": 170.0, "bf16-weights": 172.0}
     model = conv_bn()
     assert fast.candidate_forms(model, torch.device("cpu")) == fast.FORMS
@@ -94,7 +94,7 @@ def test_a_bf16_copy_of_the_weights_answers_in_float32_and_leaves_the_model(fres
 
 
 def test_predict_fast_agrees_with_eager_fp32(tmp_path, fresh_counters, monkeypatch):
-    monkeypatch.setattr("zoo.benchmark._machine.native_bf16_cpu", lambda: False)  # the fp32 form on every CPU: exact answers
+    monkeypatch.setattr("zoo._runtime.machine.native_bf16_cpu", lambda: False)  # the fp32 form on every CPU: exact answers
     torch.manual_seed(0)
     path = zoo.save(zoo.build("resnet18+cls3"), tmp_path / "cls.safetensors", labels=["ant", "bee", "cat"])
     images = []

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from drawn_data import class_folders
 
 import zoo
-from zoo import _fast
+from zoo._runtime import compiled as _fast
 from zoo.benchmark._workload import Workload
 from zoo.cli import cli
 from zoo.training import fast as fast_training

@@ -123,6 +123,8 @@ def test_views_need_augmentation_a_position_head_trains_on_the_eval_transform(tm
     assert result.feature_cache is not None and result.feature_cache["views"] == 0
 
 
+@pytest.mark.distributed
+@pytest.mark.slow
 def test_under_torchrun_one_process_builds_the_cache_and_both_train_on_it(shapes, tmp_path):
     import json
     import subprocess

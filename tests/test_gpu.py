@@ -105,6 +105,7 @@ def test_export_check_from_a_model_on_the_device(trained, tmp_path):
     assert report["check"]["max_difference"] <= report["check"]["tolerance"]
 
 
+@pytest.mark.distributed
 def test_torchrun_one_process_trains_with_nccl(trained, tmp_path):
     _, data, _ = trained
     done = subprocess.run([TORCHRUN, "--standalone", "--nproc-per-node", "1", "-m", "zoo", "train", "resnet18+cls2",

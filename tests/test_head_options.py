@@ -6,8 +6,8 @@ import warnings
 
 import pytest
 
-from zoo._describe import info
-from zoo._registry import Registry
+from zoo._core.info import info
+from zoo._registry.registry import Registry
 from zoo.parts import HeadPart, Option
 
 

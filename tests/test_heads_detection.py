@@ -12,9 +12,9 @@ from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 import zoo
-from zoo._modelfile import read_metadata
+from zoo._core.reference import from_reference
+from zoo._modelfile.read import read_metadata
 from zoo.head import DecodeContext
-from zoo._reference import from_reference
 
 SMALL = "min_size=128,max_size=256"  # torchvision's transform resizes to 800 px by default: slow on a CPU
 # Random weights score little: keep every detection so that there are many to compare.

@@ -10,8 +10,8 @@ from PIL import Image, ImageDraw
 
 import zoo
 from tests.cli_helpers import one_line_error, zoo as run_cli
-from zoo._images import name_few, natural_key, unreadable
-from zoo.training.data import Skipped, image_files
+from zoo._core.images import name_few, natural_key, unreadable
+from zoo._runtime.data import Skipped, image_files
 
 ODD_SIZES = {"dot.png": (1, 1), "small.png": (20, 20), "strip.png": (4000, 30)}
 

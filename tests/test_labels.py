@@ -7,7 +7,7 @@ from click.testing import CliRunner
 import zoo
 from zoo.cli import cli
 from zoo.errors import ZooError
-from zoo._prediction import read_labels
+from zoo.inference.predict import read_labels
 
 
 @pytest.fixture(scope="module")

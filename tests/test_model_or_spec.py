@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 
 from test_cli_bench import fails as _fails
 
-from zoo._modelfile import model_file
+from zoo._modelfile.read import model_file
 from zoo.errors import ZooError
 
 COMMANDS = {  # each command's arguments after MODEL, and the advice it gives for a file of plain weights

@@ -1,15 +1,18 @@
-"""The mutation check (`tests/mutation_check.py`, run on demand) stays runnable: every mutant's snippet occurs
+"""The mutation check (`tools/mutation_check.py`, run on demand) stays runnable: every mutant's snippet occurs
 exactly once in the file it edits, and every test it names exists, so moving code shows up here, in the suite,
 rather than as a mutation run that stops at its first stale mutant."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
-import mutation_check
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))  # a tool, not a test: it lives in tools/
+
+import mutation_check  # noqa: E402
 EDITS = [(mutant.name, edit) for mutant in mutation_check.MUTANTS for edit in mutant.edits]
 TESTS = sorted({test for mutant in mutation_check.MUTANTS for test in mutant.tests})
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import zoo
-from zoo._registry import Registry
+from zoo._registry.registry import Registry
 from zoo.freezing import is_norm, stage_views
 
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import zoo
-from zoo._plugin_checks import PluginError
-from zoo._registry import Registry
+from zoo._registry.plugin_checks import PluginError
+from zoo._registry.registry import Registry
 
 FAULTY = "(plugin faulty, zoo-faulty 0.9.1)"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import zoo
-from zoo._modelfile import METADATA_KEY
-from zoo._registry import Registry
+from zoo._modelfile.read import METADATA_KEY
+from zoo._registry.registry import Registry
 from zoo.errors import ZooError
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from zoo._registry import Registry
+from zoo._registry.registry import Registry
 from zoo.errors import ZooError, ZooWarning
 
 

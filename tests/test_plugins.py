@@ -8,8 +8,8 @@ import warnings
 import pytest
 
 import zoo
+from zoo._registry.registry import Registry
 from zoo.errors import ZooError, ZooWarning
-from zoo._registry import Registry
 
 
 def by_name(records):

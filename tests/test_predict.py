@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from PIL import Image, ImageDraw
 
 import zoo
+from zoo._core.images import open_image, to_rgb
 from zoo.cli import cli
 from zoo.drawing import PALETTE
-from zoo._images import open_image, to_rgb
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 
 import zoo
-import zoo._artifact
-import zoo._builder
-import zoo._modelfile
-import zoo._weights
-from zoo._recipe import Recipe
+import zoo._core.build
+import zoo._core.saving
+import zoo._core.weights
+import zoo._modelfile.read
+from zoo._core.recipe import Recipe
 
 
 def _no_resolving(*args, **kwargs):
@@ -19,8 +19,8 @@ def test_the_model_keeps_its_recipe(tmp_path, monkeypatch):
     model = zoo.build("resnet18+cls2:dropout=0.5", freeze="layer4")
     assert isinstance(model.recipe, Recipe)
     assert str(model.recipe.spec) == model.spec == "torchvision/resnet18+zoo/cls2:dropout=0.5"
-    monkeypatch.setattr(zoo._builder, "resolve", _no_resolving)
-    monkeypatch.setattr(zoo._artifact, "resolve", _no_resolving)
+    monkeypatch.setattr(zoo._core.build, "resolve", _no_resolving)
+    monkeypatch.setattr(zoo._core.saving, "resolve", _no_resolving)
     zoo.freeze(model, "all")
     path = zoo.save(model, tmp_path / "m.safetensors", labels=["a", "b"])
     monkeypatch.undo()
@@ -39,12 +39,12 @@ def counted(monkeypatch):
             return function(*args, **kwargs)
         return wrapper
 
-    read_header, digests, sha256_file = zoo._modelfile.read_header, zoo._modelfile.digests, zoo._weights.sha256_file
-    for module in (zoo._modelfile, zoo._weights, zoo._artifact):
+    read_header, digests, sha256_file = zoo._modelfile.read.read_header, zoo._modelfile.read.digests, zoo._core.weights.sha256_file
+    for module in (zoo._modelfile.read, zoo._core.weights, zoo._core.saving):
         monkeypatch.setattr(module, "read_header", counting("header", read_header))
-    for module in (zoo._modelfile, zoo._weights):
+    for module in (zoo._modelfile.read, zoo._core.weights):
         monkeypatch.setattr(module, "digests", counting("hash", digests))
-    monkeypatch.setattr(zoo._weights, "sha256_file", counting("hash", sha256_file))
+    monkeypatch.setattr(zoo._core.weights, "sha256_file", counting("hash", sha256_file))
     return counts
 
 

@@ -5,10 +5,10 @@ import pytest
 from click.testing import CliRunner
 
 import zoo
-from zoo._catalogue import load_catalogue
+from zoo._registry.catalogue import load_catalogue
+from zoo._registry.registry import Registry
 from zoo.cli import cli
 from zoo.errors import ZooError, ZooWarning
-from zoo._registry import Registry
 
 
 def test_packaged_catalogue_prefers_torchvision_then_timm():

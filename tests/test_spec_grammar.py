@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from zoo._registry.spec import ModelSpec, PartRef, parse
 from zoo.errors import SpecError, ZooError
-from zoo._spec import ModelSpec, PartRef, parse
 
 
 def test_head_names_carry_their_size():

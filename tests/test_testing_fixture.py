@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 import zoo
-from zoo._modelfile import read_metadata
+from zoo._modelfile.read import read_metadata
 
 
 def test_the_fixture_names_a_plugin_by_its_entry_point_and_distribution(zoo_registry, with_plugins):

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 import zoo
-from zoo._images import to_rgb
-from zoo._modelfile import read_metadata
+from zoo._core.images import to_rgb
+from zoo._modelfile.read import read_metadata
 from zoo.cli import cli
 
 

@@ -19,8 +19,8 @@ from PIL import Image
 from safetensors.torch import load_file, save
 
 import zoo
+from zoo._modelfile.read import read_metadata
 from zoo._untrusted import is_distribution, is_version, one_line
-from zoo._modelfile import read_metadata
 from zoo.cli import cli
 from zoo.drawing import Canvas
 from zoo.errors import ZooError

@@ -16,11 +16,11 @@ from safetensors.torch import save_file
 
 import zoo
 from zoo import hookimpl
-from zoo._catalogue import load_catalogue
+from zoo._registry.catalogue import load_catalogue
 from zoo.errors import ZooError, ZooWarning
+from zoo.files import torch_hub_file
 from zoo.parts import BackbonePart
 from zoo.testing import isolated_registry
-from zoo.files import torch_hub_file
 
 X = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from safetensors.torch import save_file
 
 import zoo
-from zoo._modelfile import read_header, zoo_metadata
+from zoo._modelfile.read import read_header, zoo_metadata
 from zoo.cli import cli
 from zoo.errors import ZooError
 from zoo.testing import isolated_registry

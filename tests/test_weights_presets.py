@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 import zoo
-from zoo._registry import Registry
+from zoo._registry.registry import Registry
 
 ENV = {"ZOO_DISABLE_PLUGINS": "zoo-broken"}
 

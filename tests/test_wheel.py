@@ -85,7 +85,8 @@ def test_the_wheel_holds_every_package_and_the_packaged_registry(wheel):
 
 
 def test_the_installed_wheel_imports_from_itself_not_the_sources(installed, tmp_path):
-    probe = ("import json, zoo, zoo.training, zoo.plugins.heads.plugin as heads; from zoo import _catalogue; "
+    probe = ("import json, zoo, zoo.training, zoo.plugins.heads.plugin as heads; "
+             "from zoo._registry import catalogue as _catalogue; "
              "print(json.dumps({'zoo': zoo.__file__, 'training': zoo.training.__file__, 'heads': heads.__file__, "
              "'fit': callable(zoo.fit), 'registry': _catalogue.PACKAGED.is_file()}))")
     result = _run(installed, tmp_path, "-c", probe)

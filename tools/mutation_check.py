@@ -1,9 +1,9 @@
 """Does the suite catch deliberate bugs? Each mutant below is a small edit that breaks a README promise;
 it is applied to a copy of the project in a temporary folder and the tests named with it must fail there.
 
-    .venv/bin/python tests/mutation_check.py            # every mutant; exit 1 if one survives
-    .venv/bin/python tests/mutation_check.py --list     # the mutants and the tests each must fail
-    .venv/bin/python tests/mutation_check.py --only spec-drops-backbone-options,offline-ignored
+    .venv/bin/python tools/mutation_check.py            # every mutant; exit 1 if one survives
+    .venv/bin/python tools/mutation_check.py --list     # the mutants and the tests each must fail
+    .venv/bin/python tools/mutation_check.py --only spec-drops-backbone-options,offline-ignored
 
 A mutant is a file path, an exact snippet found once in that file, and its replacement: when a module is
 renamed or moved, retarget its entries here. The copy puts ``plugins/`` at ``zoo/plugins`` and goes first
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COPIED = ("zoo", "plugins", "tests", "benchmarks", "README.md", "registry.toml", "pyproject.toml")
+COPIED = ("zoo", "plugins", "tests", "tools", "benchmarks", "README.md", "registry.toml", "pyproject.toml")
 
 
 @dataclass(frozen=True)
@@ -41,96 +41,94 @@ class Mutant:
 
 
 MUTANTS = (
-    Mutant("freeze-no-mode-refresh", "applying a policy leaves frozen stages in training mode (issue 14.1)",
-           (Edit("zoo/_model.py", "        self.policy_frozen = tuple(self.frozen_parameters())\n        self.train(self.training)\n",
+    Mutant("freeze-no-mode-refresh", "applying a policy leaves frozen stages in training mode",
+           (Edit("zoo/_core/model.py", "        self.policy_frozen = tuple(self.frozen_parameters())\n        self.train(self.training)\n",
                  "        self.policy_frozen = tuple(self.frozen_parameters())\n"),),
            ("tests/test_freeze_policies.py::test_the_readme_flow_keeps_frozen_batchnorm_without_calling_train",
             "tests/test_freeze_policies.py::test_freezing_a_model_already_training_puts_its_frozen_stages_in_eval")),
-    Mutant("freeze-dropout-stays-on", "dropout inside frozen stages stays in training mode (issue 14.2)",
-           (Edit("zoo/_model.py", "        for module in self._frozen_modules():\n            module.eval()\n",
+    Mutant("freeze-dropout-stays-on", "dropout inside frozen stages stays in training mode",
+           (Edit("zoo/_core/model.py", "        for module in self._frozen_modules():\n            module.eval()\n",
                  "        for module in self._frozen_modules():\n            module.eval()\n"
                  "            for inner in module.modules():\n"
                  "                if type(inner).__name__ == 'Dropout':\n"
                  "                    inner.train(mode)\n"),),
            ("tests/test_freeze_policies.py::test_dropout_inside_a_frozen_vgg_is_off_in_training_mode",)),
-    Mutant("weights-every-classifier-to-the-head", "a distillation head overwrites the classifier (issue 14.3)",
-           (Edit("zoo/_weights.py", "                if index or target is None:", "                if target is None:"),),
+    Mutant("weights-every-classifier-to-the-head", "a distillation head overwrites the classifier",
+           (Edit("zoo/_core/weights.py", "                if index or target is None:", "                if target is None:"),),
            ("tests/test_weights.py::test_a_distilled_checkpoints_second_classifier_does_not_overwrite_the_first",)),
-    Mutant("offline-ignored", "ZOO_OFFLINE is not honoured (issue 14.4)",
-           (Edit("zoo/_weights.py", "        if offline():\n            raise ZooError(f\"weights {found.source} are not",
+    Mutant("offline-ignored", "ZOO_OFFLINE is not honoured",
+           (Edit("zoo/_core/weights.py", "        if offline():\n            raise ZooError(f\"weights {found.source} are not",
                  "        if False:\n            raise ZooError(f\"weights {found.source} are not"),),
            ("tests/test_weights.py::test_torchvision_imagenet_offline_names_the_file_and_where_it_goes",
             "tests/test_weights.py::test_timm_offline_names_the_hub_file_and_cache")),
-    Mutant("spec-drops-backbone-options", "the canonical form loses the backbone's options (issue 14.5)",
-           (Edit("zoo/_spec.py", 'return "+".join(str(part) for part in (self.backbone, *self.heads))',
+    Mutant("spec-drops-backbone-options", "the canonical form loses the backbone's options",
+           (Edit("zoo/_registry/spec.py", 'return "+".join(str(part) for part in (self.backbone, *self.heads))',
                  'return "+".join([self.backbone.ref, *(str(part) for part in self.heads)])'),),
            ("tests/test_spec_grammar.py",)),
-    Mutant("artifact-checksum-skips-first-byte", "the content checksum misses the first tensor byte (issue 14.6)",
-           (Edit("zoo/_modelfile.py", "        head = handle.read(data_start)\n        whole.update(head)\n",
+    Mutant("artifact-checksum-skips-first-byte", "the content checksum misses the first tensor byte",
+           (Edit("zoo/_modelfile/read.py", "        head = handle.read(data_start)\n        whole.update(head)\n",
                  "        head = handle.read(data_start + 1)\n        whole.update(head)\n"),
-            Edit("zoo/_artifact.py", "memoryview(blob)[8 + int.from_bytes(blob[:8], \"little\"):]",
+            Edit("zoo/_core/saving.py", "memoryview(blob)[8 + int.from_bytes(blob[:8], \"little\"):]",
                  "memoryview(blob)[9 + int.from_bytes(blob[:8], \"little\"):]")),
            ("tests/test_artifacts.py::test_corrupted_tensor_bytes_are_refused",)),
-    Mutant("summary-labels-swapped", "the freeze table says trains for frozen and frozen for trains (issue 14.7)",
+    Mutant("summary-labels-swapped", "the freeze table says trains for frozen and frozen for trains",
            (Edit("zoo/cli/_format.py", '"trains" if part["trains"] else "frozen"', '"frozen" if part["trains"] else "trains"'),),
            ("tests/test_readme_table.py",)),
-    Mutant("compile-not-applied", "--compile runs the eager model (issue 14.8)",
-           (Edit("zoo/_fast.py", "        self.compiled = torch.compile(self.model)\n", "        self.compiled = self.model\n"),
-            Edit("zoo/_fast.py", "    return torch.compile(model)\n", "    return model\n")),
+    Mutant("compile-not-applied", "--compile runs the eager model",
+           (Edit("zoo/_runtime/compiled.py", "        self.compiled = torch.compile(self.model)\n", "        self.compiled = self.model\n"),
+            Edit("zoo/_runtime/compiled.py", "    return torch.compile(model)\n", "    return model\n")),
            ("tests/test_bench.py::test_compiled_inference_and_training_are_compiled_and_say_so",)),
-    Mutant("freezing-as-compile-option", "freezing passed as torch.compile's option, as before issue 16",
-           (Edit("zoo/_fast.py", "        self.compiled = torch.compile(self.model)\n",
+    Mutant("freezing-as-compile-option", "freezing passed as torch.compile's option",
+           (Edit("zoo/_runtime/compiled.py", "        self.compiled = torch.compile(self.model)\n",
                  "        self.compiled = torch.compile(self.model, options=INDUCTOR_SETTINGS)\n"),
-            Edit("zoo/_fast.py", "        stack.enter_context(torch._inductor.config.patch(INDUCTOR_SETTINGS))\n", "")),
+            Edit("zoo/_runtime/compiled.py", "        stack.enter_context(torch._inductor.config.patch(INDUCTOR_SETTINGS))\n", "")),
            ("tests/test_fast.py::test_compiled_inference_folds_batchnorm_into_the_convolution",)),
-    Mutant("download-kept-elsewhere", "a checked download is not kept where it is looked for (issue 14.9)",
+    Mutant("download-kept-elsewhere", "a checked download is not kept where it is looked for",
            (Edit("zoo/files.py", "        shown.done(found)\n        os.chmod(tmp, _mode_for(path))\n        os.replace(tmp, path)\n",
                  "        shown.done(found)\n        os.chmod(tmp, _mode_for(path))\n"
                  "        os.replace(tmp, path.with_suffix('.download'))\n"),),
            ("tests/test_weights.py::test_a_download_that_passes_its_hash_is_kept_where_torch_hub_looks",
             "tests/test_weights.py::test_url_pinned_weights_are_downloaded_checked_and_kept_in_the_cache")),
-    Mutant("timm-cache-not-versioned", "timm's model list survives an upgrade of timm (issue 14.9)",
+    Mutant("timm-cache-not-versioned", "timm's model list survives an upgrade of timm",
            (Edit("plugins/timm/plugin.py", "cached_json(f\"timm-{version('timm')}-models.json\"",
                  "cached_json(\"timm-models.json\""),),
            ("tests/test_list.py::test_timms_model_list_is_cached_per_timm_version",)),
-    Mutant("torchrun-train-metrics-of-one-share", "under torchrun the training metrics cover rank 0's images only "
-           "(issue 11)",
-           (Edit("zoo/training/loop.py", "    for outputs, targets in group.collect(seen, len(seen)):\n",
+    Mutant("torchrun-train-metrics-of-one-share", "under torchrun the training metrics cover rank 0's images only",
+           (Edit("zoo/training/epoch.py", "    for outputs, targets in group.collect(seen, len(seen)):\n",
                  "    for outputs, targets in seen:\n"),),
            ("tests/test_distributed.py::test_two_processes_report_train_and_val_metrics_over_every_image",)),
     Mutant("torchrun-validation-on-own-batchnorm", "each process validates its share with its own BatchNorm "
-           "statistics, not those of the model rank 0 saves (issue 11)",
-           (Edit("zoo/training/loop.py", "                group.same_buffers(model)\n", "                pass\n"),),
+           "statistics, not those of the model rank 0 saves",
+           (Edit("zoo/training/epoch.py", "        group.same_buffers(model)\n", "        pass\n"),),
            ("tests/test_distributed.py::test_two_processes_report_train_and_val_metrics_over_every_image",)),
-    Mutant("torchrun-eval-of-rank-0-share", "rank 0 tallies its own batches only (issue 11)",
-           (Edit("zoo/training/distributed.py", "yield from (found for found in received if found is not None)",
+    Mutant("torchrun-eval-of-rank-0-share", "rank 0 tallies its own batches only",
+           (Edit("zoo/_runtime/processes.py", "yield from (found for found in received if found is not None)",
                  "yield from received[:1] if received[0] is not None else ()"),),
            ("tests/test_distributed.py::test_eval_on_two_processes_gives_the_metrics_of_one",)),
-    Mutant("torchrun-predict-of-own-share", "rank 0 prints only the images it predicted itself (issue 11)",
-           (Edit("zoo/_prediction.py", "    for answered in group.everyone(own):\n", "    for answered in [own]:\n"),),
+    Mutant("torchrun-predict-of-own-share", "rank 0 prints only the images it predicted itself",
+           (Edit("zoo/inference/predict.py", "    for answered in group.everyone(own):\n", "    for answered in [own]:\n"),),
            ("tests/test_distributed.py::test_predict_on_two_processes_answers_every_image_in_order",)),
-    Mutant("torchrun-error-from-every-process", "every process prints the error they all found (issue 11)",
+    Mutant("torchrun-error-from-every-process", "every process prints the error they all found",
            (Edit("zoo/cli/__init__.py", "if isinstance(exc, EveryProcessError) and not _reports():",
                  "if False:"),),
            ("tests/test_distributed.py::test_more_processes_than_images_to_evaluate_or_predict_is_one_clear_line",)),
-    Mutant("fast-trial-leaves-batchnorm-moved", "timing the training forms leaves the BatchNorm statistics it moved "
-           "(issue 11)",
+    Mutant("fast-trial-leaves-batchnorm-moved", "timing the training forms leaves the BatchNorm statistics it moved",
            (Edit("zoo/training/fast.py", "            self.model.load_state_dict(saved)\n", ""),),
            ("tests/test_fast_training.py::test_timing_forms_leaves_weights_statistics_gradients_and_random_state_as_they_were",)),
-    Mutant("fast-compiles-short-runs", "--fast tries a compile however short the run (issue 11)",
-           (Edit("zoo/_fast.py", "images_planned / rates[best] >= COMPILE_WORTH_SECONDS", "True"),),
+    Mutant("fast-compiles-short-runs", "--fast tries a compile however short the run",
+           (Edit("zoo/_runtime/compiled.py", "images_planned / rates[best] >= COMPILE_WORTH_SECONDS", "True"),),
            ("tests/test_fast_training.py::test_a_compile_is_tried_only_when_the_run_repays_it_and_kept_only_if_faster",)),
-    Mutant("cache-views-move-random-state", "building augmented views draws from the run's random state (issue 11)",
+    Mutant("cache-views-move-random-state", "building augmented views draws from the run's random state",
            (Edit("zoo/training/feature_cache.py", "with torch.no_grad(), torch.random.fork_rng(devices=[]):",
                  "with torch.no_grad():"),),
            ("tests/test_feature_cache.py::test_augmented_views_are_cached_drawn_the_same_each_time_and_taken_in_turn",)),
     Mutant("best-epoch-by-training-loss", "the best epoch kept, saved and reported is the one with the lowest "
            "training loss, not the best validation figure",
-           (Edit("zoo/training/loop.py", '    return -row["val/loss"]\n', '    return -row["train/loss"]\n'),),
+           (Edit("zoo/training/state.py", '    return -row["val/loss"]\n', '    return -row["train/loss"]\n'),),
            ("tests/test_fit.py::test_the_best_epoch_is_chosen_by_validation_even_when_training_loss_disagrees",)),
     Mutant("torchrun-totals-by-max", "under torchrun the training loss, image count and rate are the largest "
            "process's figures, not their sums",
-           (Edit("zoo/training/distributed.py", 'return self._reduce(values, "SUM")', 'return self._reduce(values, "MAX")'),),
+           (Edit("zoo/_runtime/processes.py", 'return self._reduce(values, "SUM")', 'return self._reduce(values, "MAX")'),),
            ("tests/test_distributed.py::test_two_processes_count_every_image_in_the_training_loss_and_rate",)),
     Mutant("cache-metrics-in-feature-units", "on cached features the key points' pixel error is measured in the "
            "cached tensor's size, not the images'",

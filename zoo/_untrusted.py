@@ -3,7 +3,7 @@
 A ``.safetensors`` file may come from anyone. Every string from a file that reaches a terminal or an
 image goes through `one_line`: one line, control characters escaped, length bounded. Names and versions
 a file gives are checked against the grammar they claim to follow (PEP 508 distribution names, PEP 440
-versions) before zoo uses them or suggests installing anything; `zoo._metadata_check` checks the rest.
+versions) before zoo uses them or suggests installing anything; `zoo._modelfile.metadata_check` checks the rest.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ max-pooled extra level; torchvision's FasterRCNN assembles the image transform, 
 region proposal network and RoI heads with its defaults, and this head runs them as torchvision's
 GeneralizedRCNN does. On ResNet the strides are 4, 8, 16, 32 (+64), the anchors 32 to 512 pixels and
 the module names those of ``fasterrcnn_resnet50_fpn``, whose checkpoint loads as it is through
-``reference_keys`` (see `zoo._reference`).
+``reference_keys`` (see `zoo._core.reference`).
 """
 from __future__ import annotations
 

@@ -5,16 +5,16 @@ import os
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from zoo._optimizer_check import watch
-from zoo._plugin_checks import FeaturesCheck, build_backbone, build_head, origin, select_parameters, select_stages
-from zoo._recipe import LOSS_WEIGHT, Recipe, ResolvedHead, resolve
-from zoo._registry import Registry, default_registry
-from zoo._weights import Weights, load_weights
-from zoo._spec import PartRef
+from zoo._core.optimizer_check import watch
+from zoo._core.recipe import LOSS_WEIGHT, Recipe, ResolvedHead, resolve
+from zoo._core.weights import Weights, load_weights
+from zoo._registry.plugin_checks import FeaturesCheck, build_backbone, build_head, origin, select_parameters, select_stages
+from zoo._registry.registry import Registry, default_registry
+from zoo._registry.spec import PartRef
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
-    from zoo._model import ZooModel
+    from zoo._core.model import ZooModel
     from zoo.parts import OptionValue
 
 def build(
@@ -30,7 +30,7 @@ def build(
     ``img_size``: the square image size the model is for (default: the backbone's); saved with it.
 
     ``weights``: ``imagenet``, a tag of the backbone's plugin, a name pinned in registry.toml, or a
-    .safetensors/.pth/.pt file (see `zoo._weights`); None keeps the fresh initialisation.
+    .safetensors/.pth/.pt file (see `zoo._core.weights`); None keeps the fresh initialisation.
 
     >>> model = zoo.build("resnet50+cls10", freeze="layer4", weights="imagenet")  # doctest: +SKIP
     """
@@ -55,7 +55,7 @@ def _spec_weights(recipe: Recipe, weights: Weights | None) -> Weights | None:
 
 
 def build_recipe(recipe: Recipe, registry: Registry, *, weights: Weights | None = None) -> ZooModel:
-    from zoo._model import ZooModel
+    from zoo._core.model import ZooModel
 
     name = recipe.backbone.qualified_name
     backbone_entry = registry.entry("backbone", name)

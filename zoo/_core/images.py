@@ -2,7 +2,7 @@
 
 The tensor a model takes is made by its own eval transform (`zoo.transforms`), which resizes first, so an
 image of any size is usable (1x1 and 4000x30 included); only a file that cannot be read is skipped.
-`check_size` is still used by int8 calibration (`zoo._quantize`), which skips such images.
+`check_size` is still used by int8 calibration (`zoo.inference.quantize`), which skips such images.
 
 Every image becomes 8-bit RGB: grayscale and palette images are expanded, 16-bit and float images
 scaled, transparent images laid over white, and EXIF rotation applied. A file PIL cannot read, or a

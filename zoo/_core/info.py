@@ -9,12 +9,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from zoo._builder import build
-from zoo._modelfile import describe, model_file
-from zoo._plugin_checks import build_backbone
-from zoo._registry import AmbiguousName, Registry, default_registry
-from zoo._spec import parse
-from zoo._summary import model_summary
+from zoo._core.build import build
+from zoo._core.summary import model_summary
+from zoo._modelfile.read import describe, model_file
+from zoo._registry.plugin_checks import build_backbone
+from zoo._registry.registry import AmbiguousName, Registry, default_registry
+from zoo._registry.spec import parse
 from zoo.errors import ZooError
 from zoo.parts import KINDS, RESERVED_HEAD_OPTIONS, resolve_options
 

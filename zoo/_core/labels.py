@@ -15,7 +15,7 @@ from zoo import contract
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
-    from zoo._recipe import ResolvedHead
+    from zoo._core.recipe import ResolvedHead
 
 
 def name_count(head: ResolvedHead) -> int | None:

@@ -15,8 +15,8 @@ from zoo.metrics import ModelMetric
 from zoo.parts import check_image_heads
 
 if TYPE_CHECKING:
-    from zoo._recipe import Recipe
-    from zoo._registry import Registry
+    from zoo._core.recipe import Recipe
+    from zoo._registry.registry import Registry
 
 # The registry each model was built in, kept beside the model (not in it: copies and pickles stay light).
 _REGISTRIES: weakref.WeakKeyDictionary[nn.Module, Registry] = weakref.WeakKeyDictionary()
@@ -59,7 +59,7 @@ class ZooModel(nn.Module):
         self.frozen_stages: tuple[str, ...] = ()
         self.policy_frozen: tuple[str, ...] = ()  # the parameters the policy froze; a hand-made freeze differs
         self.labels: dict[str, list[str]] = {}  # class names by head, saved in artifacts
-        self.weights_report = None  # a zoo._weights.WeightsReport once weights were loaded
+        self.weights_report = None  # a zoo._core.weights.WeightsReport once weights were loaded
         # checks the backbone's first Features against its declared stages (set by the builder), then None
         self.features_check: Callable[[Backbone, Any, torch.Tensor], None] | None = None
         # saved with the model: "preprocessing" (its eval transform), "training" (settings), "metrics" (final)

@@ -16,7 +16,7 @@ from zoo.errors import ZooWarning
 if TYPE_CHECKING:
     import torch
 
-    from zoo._model import ZooModel
+    from zoo._core.model import ZooModel
 
 _watched: list[tuple[weakref.ref, list[weakref.ref]]] = []
 _warned: set[tuple[int, int]] = set()

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zoo._registry import Registry, default_registry
-from zoo._spec import ModelSpec, PartRef, parse
+from zoo._registry.registry import Registry, default_registry
+from zoo._registry.spec import ModelSpec, PartRef, parse
 from zoo.errors import ZooError
 from zoo.parts import LOSS_WEIGHT, BackbonePart, HeadPart, OptionValue, check_image_heads, resolve_options
 
@@ -38,7 +38,7 @@ class Recipe:
 
     @property
     def classifier_heads(self) -> tuple[ResolvedHead, ...]:
-        """Heads that declare a classifier layer: they take a reference model's classifier (names: `zoo._labels`)."""
+        """Heads that declare a classifier layer: they take a reference model's classifier (names: `zoo._core.labels`)."""
         return tuple(head for head in self.heads if head.part.classifier)
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 from zoo.head import Head
 
 if TYPE_CHECKING:
-    from zoo._model import ZooModel
+    from zoo._core.model import ZooModel
 
 T = TypeVar("T")
 

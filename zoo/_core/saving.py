@@ -1,6 +1,6 @@
 """Saving and loading a model: one safetensors file holding its weights and all that is needed to rebuild it.
 
-What the file holds and how it is read without a model is `zoo._modelfile`'s business; this module
+What the file holds and how it is read without a model is `zoo._modelfile.read`'s business; this module
 writes it from a model (atomically, never replacing a file unless forced) and rebuilds a model from it.
 """
 from __future__ import annotations
@@ -15,14 +15,14 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from zoo._builder import build_recipe
-from zoo._labels import check_names
-from zoo._modelfile import FORMAT, METADATA_KEY, RECORDED, SUFFIX, read_header, read_tensors, required_metadata
-from zoo._recipe import Recipe, resolve
-from zoo._registry import default_registry
+from zoo._core.build import build_recipe
+from zoo._core.labels import check_names
+from zoo._core.recipe import Recipe, resolve
+from zoo._core.weights import WeightsReport
+from zoo._modelfile.read import FORMAT, METADATA_KEY, RECORDED, SUFFIX, read_header, read_tensors, required_metadata
+from zoo._registry.registry import default_registry
 from zoo._untrusted import clean_labels, one_line
 from zoo._version import __version__
-from zoo._weights import WeightsReport
 from zoo.errors import ZooError, ZooWarning
 from zoo.files import atomic_write_bytes, check_new_file
 from zoo.parts import KIND_LABELS, resolve_options
@@ -30,8 +30,8 @@ from zoo.parts import KIND_LABELS, resolve_options
 if TYPE_CHECKING:
     import torch
 
-    from zoo._model import ZooModel
-    from zoo._registry import Registry
+    from zoo._core.model import ZooModel
+    from zoo._registry.registry import Registry
 
 Labels = Union[Sequence[str], Mapping[str, Sequence[str]], str, "os.PathLike[str]"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import urlparse
 
-from zoo._modelfile import WEIGHTS_SUFFIXES, Header, digests, read_header, read_tensors, zoo_metadata
+from zoo._modelfile.read import WEIGHTS_SUFFIXES, Header, digests, read_header, read_tensors, zoo_metadata
 from zoo._untrusted import clean_labels
 from zoo.errors import ZooError, ZooWarning
 from zoo.files import cache_dir, download
@@ -25,9 +25,9 @@ from zoo.parts import WeightsFile
 if TYPE_CHECKING:
     import torch
 
-    from zoo._recipe import Recipe
-    from zoo._model import ZooModel
-    from zoo._registry import Registry
+    from zoo._core.model import ZooModel
+    from zoo._core.recipe import Recipe
+    from zoo._registry.registry import Registry
 
 Weights = Union[str, "os.PathLike[str]", Mapping[str, "torch.Tensor"]]
 
@@ -294,7 +294,7 @@ def _layouts(model: ZooModel, recipe: Recipe) -> dict[str, Any]:
         return f"backbone.{prefix}{key}"
 
     layouts = {"zoo": lambda key: key, "reference": reference, "backbone": lambda key: f"backbone.{key}"}
-    from zoo._reference import reference_key_map
+    from zoo._core.reference import reference_key_map
 
     task = reference_key_map(model)  # a whole task model's checkpoint: torchvision's fasterrcnn_resnet50_fpn
     if task is not None:

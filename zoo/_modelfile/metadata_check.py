@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from zoo._spec import parse
+from zoo._registry.spec import parse
 from zoo._untrusted import NAME_LIMIT, VERSION_LIMIT, is_distribution, is_version, one_line
 from zoo.errors import ZooError
 from zoo.parts import BACKBONE_NAME, HEAD_NAME, NAMESPACE, POLICY_NAME

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo._metadata_check import check_metadata
+from zoo._modelfile.metadata_check import check_metadata
 from zoo._untrusted import one_line
 from zoo.errors import ZooError
 

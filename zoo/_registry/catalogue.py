@@ -15,10 +15,10 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from zoo._registry.spec import parse
 from zoo.errors import ZooError, suggest
-from zoo._spec import parse
 
-PACKAGED = Path(__file__).with_name("registry.toml")
+PACKAGED = Path(__file__).resolve().parent.parent / "registry.toml"
 _TABLES = {"resolve": {"prefer"}, "aliases": None, "presets": None, "weights": None}
 _PRESET_KEYS = {"spec", "freeze", "description"}
 _WEIGHTS_KEYS = {"path", "url", "sha256", "description"}

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from zoo._plugin_host import one_line
+from zoo._registry.plugin_host import one_line
 from zoo.errors import ZooError
 from zoo.parts import KIND_LABELS
 
 if TYPE_CHECKING:
     import torch
 
-    from zoo._registry import Entry
+    from zoo._registry.registry import Entry
     from zoo.backbone import Backbone, FeatureInfo, Features
     from zoo.head import Head
 

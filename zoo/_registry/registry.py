@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from zoo._catalogue import PACKAGED, Catalogue, Preset, load_catalogue
+from zoo._registry.catalogue import PACKAGED, Catalogue, Preset, load_catalogue
+from zoo._registry.plugin_host import BUILTIN_DISTRIBUTION, PluginHost, PluginRecord
+from zoo._registry.spec import INTEGER, PartRef
 from zoo.errors import ZooError, ZooWarning, suggest
-from zoo._plugin_host import BUILTIN_DISTRIBUTION, PluginHost, PluginRecord
 from zoo.parts import KIND_LABELS, KINDS, LISTED_KINDS, BackbonePart, FreezePolicyPart, HeadPart, Part
-from zoo._spec import INTEGER, PartRef
 
 STAGE_SHORTHAND = "before"  # `--freeze=layer4` means `--freeze=before:layer4`
 

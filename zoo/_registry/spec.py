@@ -4,7 +4,7 @@ Examples: ``resnet50+cls10``, ``timm/convnext_tiny+cls5:hidden=128,dropout=0.5``
 safe unquoted in bash. ``str(spec)`` is the canonical form (options sorted, numbers normalised) and
 ``parse(str(spec)) == spec``, which is what artifacts store.
 
-The parser is purely syntactic; `zoo._registry.Registry` decides what the names mean.
+The parser is purely syntactic; `zoo._registry.registry.Registry` decides what the names mean.
 """
 from __future__ import annotations
 

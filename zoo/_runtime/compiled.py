@@ -27,8 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.benchmark import _machine
-from zoo.benchmark._timing import steps_per_second
+from zoo._runtime import machine as _machine
+from zoo._runtime.timing import steps_per_second
 
 FORMS = ("fp32", "bf16-autocast", "bf16-weights")
 INDUCTOR_SETTINGS = {"freezing": True}  # what zoo asks of inductor for inference: weights folded as constants

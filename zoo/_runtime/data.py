@@ -20,12 +20,12 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo._images import natural_key, open_image
-from zoo._recipe import resolve
+from zoo._core.images import natural_key, open_image
+from zoo._core.recipe import resolve
 from zoo.errors import ZooError, ZooWarning
 
 if TYPE_CHECKING:
-    from zoo._model import ZooModel
+    from zoo._core.model import ZooModel
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 TABLE_SUFFIXES = {".csv", ".jsonl", ".ndjson"}

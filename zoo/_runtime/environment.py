@@ -7,11 +7,10 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from zoo._device import choose_device, describe
-from zoo._quantize import INT8_FLAGS
+from zoo._runtime import machine as _machine
+from zoo._runtime.devices import choose_device, describe
 from zoo._version import __version__
 from zoo.contract import CONTRACT_VERSION
-from zoo.benchmark import _machine
 from zoo.errors import ZooError
 
 PACKAGES = ("torch", "torchvision", "timm", "onnx", "onnxruntime", "onnxscript", "torchao", "safetensors",
@@ -34,7 +33,7 @@ def cpu_capability(flags: set[str]) -> dict[str, bool]:
         "vnni": bool(flags & {"avx512_vnni", "avx_vnni"}),
         "amx": any(flag.startswith("amx") for flag in flags),
         "native_bf16": bool(flags & _machine.BF16_FLAGS),
-        "int8_export": bool(flags & set(INT8_FLAGS)),
+        "int8_export": bool(flags & set(_machine.INT8_FLAGS)),
     }
 
 

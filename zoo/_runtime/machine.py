@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zoo.benchmark._timing import device_clock
+from zoo._runtime.timing import device_clock
 
 CPUINFO = Path("/proc/cpuinfo")
 MEMINFO = Path("/proc/meminfo")
+# CPU flags (as /proc/cpuinfo spells them) with int8 dot products in hardware.
+INT8_FLAGS = {"avx512_vnni": "AVX512-VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8"}
 # CPU flags that mean bf16 matrix work runs natively (x86 AVX512-BF16 or AMX, Arm's BF16 extension).
 BF16_FLAGS = {"avx512_bf16", "amx_bf16", "bf16"}
 
@@ -41,6 +43,12 @@ def cpu_flags() -> set[str]:
 def cpu_model() -> str:
     info = _cpuinfo()
     return info.get("model name") or info.get("Model") or platform.processor() or platform.machine() or "unknown CPU"
+
+
+def int8_capability(flags: set[str] | None = None) -> list[str]:
+    """The CPU's int8 dot-product extensions (empty where it has none)."""
+    flags = cpu_flags() if flags is None else flags
+    return [name for flag, name in INT8_FLAGS.items() if flag in flags]
 
 
 def native_bf16_cpu() -> bool:

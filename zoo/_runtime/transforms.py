@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from zoo._builder import build
-from zoo._images import to_rgb
-from zoo._modelfile import model_file, read_metadata
+from zoo._core.build import build
+from zoo._core.images import to_rgb
+from zoo._modelfile.read import model_file, read_metadata
+from zoo._runtime.data import head_parts
 from zoo.errors import ZooError
-from zoo.training.data import head_parts
 
 if TYPE_CHECKING:
-    from zoo._model import ZooModel
+    from zoo._core.model import ZooModel
 
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 
@@ -154,7 +154,7 @@ def transforms(
 
     >>> zoo.transforms("ants-bees.safetensors")(pil_image)  # doctest: +SKIP
     """
-    from zoo._model import ZooModel
+    from zoo._core.model import ZooModel
 
     if isinstance(model_or_spec, ZooModel):
         preprocessing = of_model(model_or_spec)

@@ -15,7 +15,7 @@ from zoo.errors import ZooError
 if TYPE_CHECKING:
     from torch import nn
 
-    from zoo._model import ZooModel
+    from zoo._core.model import ZooModel
 
 PROVIDERS = ("torchvision", "timm")
 

@@ -15,20 +15,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from zoo._artifact import load
-from zoo._builder import build, freeze as apply_freeze
-from zoo._modelfile import model_file
-from zoo.benchmark import _machine
+from zoo._runtime import machine as _machine
+from zoo._runtime.opening import open_model
+from zoo._runtime.timing import Timing, device_clock, interleave, warm_up
 from zoo.benchmark._memory import PeakMemory
 from zoo.benchmark._report import BenchReport, Run
 from zoo.benchmark._settings import Settings, resolve_settings
-from zoo.benchmark._timing import Timing, device_clock, interleave, warm_up
 from zoo.errors import ZooError, ZooWarning
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from zoo._registry import Registry
+    from zoo._registry.registry import Registry
 
 @dataclass
 class Candidate:
@@ -65,15 +63,6 @@ def _free_memory(device) -> None:
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
-
-
-def _load(target: str, freeze: str | None, registry: Registry | None) -> nn.Module:
-    """A model from a spec or preset, or from an artifact file through ``zoo.load``."""
-    path = model_file(target, "bench")
-    if path is not None:
-        model = load(path, registry=registry)
-        return model if freeze is None else apply_freeze(model, freeze, registry)
-    return build(target, freeze=freeze, registry=registry)
 
 
 def _measure(mode: str, candidates: list[Candidate], batch: int, img_size: int, settings: Settings, device,
@@ -218,7 +207,8 @@ def bench(
     settings, torch_device = _prepare(Settings(device, mode, batch_size, img_size, freeze, precision, channels_last,
                                                compile, fast, threads, warmup, iters, repeats, vs_reference))
     if isinstance(target, str):
-        model, name = _load(target, freeze, registry), target
+        model = open_model(target, freeze=freeze, registry=registry, command="bench", warn_untrained=False)
+        name = target
     else:
         model, name = target, type(target).__name__
         if freeze is not None:

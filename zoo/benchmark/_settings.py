@@ -8,8 +8,8 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, replace
 
-from zoo._device import choose_device
-from zoo.benchmark import _machine
+from zoo._runtime import machine as _machine
+from zoo._runtime.devices import choose_device
 from zoo.errors import ZooError, ZooWarning
 
 MODES = ("infer", "train", "both")
@@ -26,7 +26,7 @@ DEFAULTS = {
 class Settings:
     """What to measure and how; `resolve_settings` fills what was left as None from the device's defaults."""
 
-    device: str | None = None  # auto: CUDA, then MPS, else the CPU (zoo._device)
+    device: str | None = None  # auto: CUDA, then MPS, else the CPU (zoo._runtime.devices)
     mode: str = "both"
     batch_size: int | None = None
     img_size: int | None = None

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo._runtime.timing import steps_per_second
 from zoo.benchmark._flops import count_flops
-from zoo.benchmark._timing import steps_per_second
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 LEARNING_RATE = 1e-4  # small, so that repeated steps leave the weights sane
@@ -107,7 +107,7 @@ class Workload:
         if mode == "train" and not self.parameters:
             raise ValueError("nothing in the model requires grad, so there is no training step to time")
         self.forward: Callable[..., Any] = model
-        self.form: str | None = None  # the compiled inference form (zoo._fast.FORMS), or the training form chosen
+        self.form: str | None = None  # the compiled inference form (zoo._runtime.compiled.FORMS), or the training form chosen
         if compile:
             self.forward = self._compiled(model, mode, precision)
         self.optimizer = torch.optim.SGD(self.parameters, lr=LEARNING_RATE, momentum=0.9) if mode == "train" else None
@@ -118,9 +118,8 @@ class Workload:
 
     def _compiled(self, model: nn.Module, mode: str, precision: str) -> Callable[..., Any]:
         """Training compiles plainly; inference freezes the weights, and in bf16 keeps the faster of
-        autocast and a bf16 copy of the weights, measured here (see `zoo._fast`)."""
-        from zoo import _fast as fast
-
+        autocast and a bf16 copy of the weights, measured here (see `zoo._runtime.compiled`)."""
+        from zoo._runtime import compiled as fast
         if mode == "train":
             return fast.compile_for_training(model)
         if precision != "bf16":
@@ -133,7 +132,7 @@ class Workload:
 
     def _keep_compiled_if_faster(self, precision: str) -> None:
         """Time a training step eagerly and compiled (as ``zoo train --fast`` decides) and keep the faster."""
-        from zoo._fast import TRIAL_STEPS, WARM_UP_STEPS
+        from zoo._runtime.compiled import TRIAL_STEPS, WARM_UP_STEPS
 
         compiled, self.forward = self.forward, self.model
         eager_rate = self._rate(WARM_UP_STEPS, TRIAL_STEPS)

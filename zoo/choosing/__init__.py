@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zoo._registry import Registry, default_registry
+from zoo._registry.registry import Registry, default_registry
+from zoo._runtime.progress import progress as progress_bar
 from zoo._untrusted import one_line
 from zoo._version import __version__
 from zoo.choosing._candidates import Candidate, candidates, fingerprint
@@ -26,7 +27,6 @@ from zoo.choosing._ranking import Budget, best, rank
 from zoo.choosing._store import keep, recall
 from zoo.errors import ZooError
 from zoo.files import check_new_file
-from zoo.training.progress import progress as progress_bar
 
 __all__ = ["Budget", "Choice", "choose"]
 
@@ -71,8 +71,8 @@ def _device(device: str | None):
 def _model(candidate: Candidate, classes: int, img_size: int, registry: Registry, seed: int):
     import torch
 
-    from zoo._artifact import load
-    from zoo._builder import build
+    from zoo._core.build import build
+    from zoo._core.saving import load
 
     torch.manual_seed(seed)  # random weights are the same every run, so their cached results stay true
     if candidate.file is not None:

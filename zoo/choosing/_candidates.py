@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo._modelfile import model_file, read_metadata
-from zoo._recipe import resolve
-from zoo._registry import Registry
-from zoo._weights import resolve_source
+from zoo._core.recipe import resolve
+from zoo._core.weights import resolve_source
+from zoo._modelfile.read import model_file, read_metadata
+from zoo._registry.registry import Registry
 from zoo.errors import ZooError
 
 # A shortlist spanning sizes, from a few million parameters to a few tens of millions.

@@ -9,9 +9,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoo.training.checkpoint import data_fingerprint
-from zoo.training.data import Samples, _class_folders
+from zoo._runtime.data import Samples, _class_folders
 from zoo.errors import ZooError
+from zoo.training.checkpoint import data_fingerprint
 
 MAX_FOLDS = 5
 

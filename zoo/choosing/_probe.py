@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from zoo._runtime.transforms import of_model
 from zoo.choosing._data import ChoiceData
-from zoo.training.feature_cache import DEFAULT_LIMIT_GB, FeatureCache, cache_key
-from zoo.training.transforms import of_model
 from zoo.files import cache_dir
+from zoo.training.feature_cache import DEFAULT_LIMIT_GB, FeatureCache, cache_key
 
 KNN_K = 10
 KNN_TEMPERATURE = 0.07  # weighted vote by exp(cosine / T), as in DINO's k-NN evaluation

@@ -48,7 +48,7 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def _reports() -> bool:
-    from zoo.training.distributed import reports  # torch-free, but only needed on an error
+    from zoo._runtime.processes import reports  # torch-free, but only needed on an error
 
     return reports()
 
@@ -171,7 +171,7 @@ def list_command(ctx: click.Context, pattern: str | None, kind: str | None, pret
 @click.pass_context
 def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> None:
     """Describe a backbone (its stages), a head, a freeze policy, a preset or a whole SPEC."""
-    from zoo._describe import info as describe
+    from zoo._core.info import info as describe
 
     data = describe(name, freeze=freeze, registry=_registry(ctx))
     _emit(data, as_json, None if as_json else format_info(data))
@@ -195,10 +195,10 @@ def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> No
 def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None, output: str | None,
           force: bool, labels_file: str | None, img_size: int | None, as_json: bool) -> None:
     """Build SPEC (a preset, or a saved FILE.safetensors), show what trains, and save it with -o."""
-    from zoo._artifact import check_output, load, read_labels, save
-    from zoo._builder import build as build_model
-    from zoo._modelfile import model_file
-    from zoo._summary import model_summary
+    from zoo._core.build import build as build_model
+    from zoo._core.saving import check_output, load, read_labels, save
+    from zoo._core.summary import model_summary
+    from zoo._modelfile.read import model_file
 
     if labels_file and not output:
         raise click.UsageError("--labels is saved with the model: give -o FILE.safetensors too")
@@ -245,11 +245,12 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
     is then 1. A named file or folder that does not exist is an error before anything runs.
     Under torchrun the processes share the images out and rank 0 prints every answer, in order.
     """
-    from zoo._prediction import expand_images, load_model, predict as run, read_labels as read_head_labels
-    from zoo.training.distributed import reports
+    from zoo._runtime.opening import open_model
+    from zoo._runtime.processes import reports
+    from zoo.inference.predict import expand_images, predict as run, read_labels as read_head_labels
 
     files = expand_images(images)
-    loaded = load_model(model, weights=weights, registry=_registry(ctx))
+    loaded = open_model(model, weights=weights, registry=_registry(ctx))
     results = run(loaded, files, threshold=threshold, top_k=top_k,
                   labels=read_head_labels(labels, loaded, _registry(ctx)),
                   out=out, device=device, batch_size=batch_size, progress=None, fast=fast)
@@ -267,7 +268,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 
     With ZOO_STRICT_PLUGINS=1 every plugin is listed first, then a failed one is an error.
     """
-    from zoo._plugin_host import strict_from_env
+    from zoo._registry.plugin_host import strict_from_env
 
     registry = _registry(ctx, strict=False)
     registry.manager.collect_commands(click.Group(), reserved=ctx.find_root().command.commands)
@@ -317,7 +318,7 @@ def bench(ctx: click.Context, target: str, compile_: bool | None, as_json: bool,
 def plugin_commands(group: ZooGroup) -> dict[str, click.Command]:
     """Commands the plugins' ``zoo_commands`` hooks add, loaded once per process; a failing hook adds none."""
     if group.plugin_commands is None:
-        from zoo._plugin_host import PluginHost
+        from zoo._registry.plugin_host import PluginHost
 
         host = PluginHost(strict=False)
         host.load_entry_points()

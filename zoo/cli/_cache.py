@@ -1,12 +1,12 @@
 """`zoo cache list` and `zoo cache clear`: seeing and clearing what zoo keeps under ``$ZOO_CACHE_DIR``.
 
-Registered on the `zoo` group by `zoo.cli`; a thin layer over `zoo._cache` (which imports no torch).
+Registered on the `zoo` group by `zoo.cli`; a thin layer over `zoo._runtime.cache` (which imports no torch).
 """
 from __future__ import annotations
 
 import click
 
-from zoo._cache import KINDS
+from zoo._runtime.cache import KINDS
 from zoo.cli._context import emit
 from zoo.cli._format import format_cache_cleared, format_cache_entries
 
@@ -25,7 +25,7 @@ def cache() -> None:
 def list_entries(what: str | None, as_json: bool) -> None:
     """Each cache file: its kind, for which model and data, size and age (WHAT: one kind only: features,
     choose, weights, lists, partial, other)."""
-    from zoo._cache import cache_entries
+    from zoo._runtime.cache import cache_entries
     from zoo.files import cache_dir
 
     entries = [e.as_dict() for e in cache_entries(what)]
@@ -41,7 +41,7 @@ def clear(what: str | None, older_than: str | None, as_json: bool) -> None:
 
     Files zoo did not make, links, and anything outside the cache directory are never removed.
     """
-    from zoo._cache import clear_cache, parse_age
+    from zoo._runtime.cache import clear_cache, parse_age
 
     if older_than is not None:
         parse_age(older_than)  # a bad age is an error before anything is removed

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from zoo._registry import Registry
+    from zoo._registry.registry import Registry
 
 
 def registry(ctx: click.Context, strict: bool | None = None) -> Registry:
@@ -17,7 +17,7 @@ def registry(ctx: click.Context, strict: bool | None = None) -> Registry:
     root context's parameters when the group has not stored it. ``strict=False`` lists failing plugins
     even under ZOO_STRICT_PLUGINS=1 (`zoo plugins`).
     """
-    from zoo._registry import Registry  # deferred: `zoo --help` needs no registry
+    from zoo._registry.registry import Registry  # deferred: `zoo --help` needs no registry
 
     root = ctx.find_root()
     if root.obj is None:
@@ -28,7 +28,7 @@ def registry(ctx: click.Context, strict: bool | None = None) -> Registry:
 
 
 def device_option(command: Any) -> Any:
-    """``--device``, the same in every command that runs a model (checked by `zoo._device.choose_device`)."""
+    """``--device``, the same in every command that runs a model (checked by `zoo._runtime.devices.choose_device`)."""
     return click.option("--device", default=None, metavar="DEVICE",
                         help="auto (default: CUDA, then MPS, else the CPU), cpu, cuda, cuda:N or mps; "
                              "ZOO_DEVICE sets the default.")(command)

@@ -30,7 +30,7 @@ def export(ctx: click.Context, model: str, output: str, weights: str | None, che
 
     One named output per head; labels, input size, mean and std in the file's metadata.
     """
-    from zoo._export import export as run
+    from zoo.inference.export import export as run
 
     report = run(model, output, weights=weights, check=check, int8=int8, calibrate=calibrate, force=force,
                  device=device, registry=registry(ctx))
@@ -41,7 +41,7 @@ def export(ctx: click.Context, model: str, output: str, weights: str | None, che
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def env(as_json: bool) -> None:
     """Versions, CPU capability (AVX2, AVX-512, VNNI, AMX, bf16), CUDA and GPUs: for a bug report."""
-    from zoo._environment import environment
+    from zoo._runtime.environment import environment
 
     data = environment()
     emit(data, as_json, None if as_json else format_environment(data))

@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from zoo._images import name_few
+from zoo._core.images import name_few
 from zoo._untrusted import one_line
 
 if TYPE_CHECKING:
-    from zoo._model import ZooModel
-    from zoo._prediction import ImagePrediction
+    from zoo._core.model import ZooModel
     from zoo.benchmark._report import BenchReport
+    from zoo.inference.predict import ImagePrediction
 
 ANSWER_LIMIT = 20_000  # one head's answer as a line of text: labels in it are bounded already
 
@@ -100,7 +100,7 @@ def format_weights(rows: list[dict[str, Any]]) -> str:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    """A model summary (`zoo._summary.model_summary`) as a table of parts and what trains."""
+    """A model summary (`zoo._core.summary.model_summary`) as a table of parts and what trains."""
     rows = []
     for part in summary["parts"]:
         stride = "" if part["stride"] is None else f"/{part['stride']}"
@@ -321,7 +321,7 @@ def format_evaluation(result: dict[str, Any]) -> str:
 
 
 def format_export(data: dict[str, Any]) -> str:
-    """What `zoo export` wrote (`zoo._export.ExportReport.as_dict`), and how its check went."""
+    """What `zoo export` wrote (`zoo.inference.export.ExportReport.as_dict`), and how its check went."""
     kind = "int8 " if data["int8"] else ""
     lines = [f"{data['path']}  ({kind}{data['format']}, {data['bytes'] / 1e6:.1f} MB)",
              f"spec:     {data['spec']}",
@@ -340,13 +340,12 @@ def format_export(data: dict[str, Any]) -> str:
 
 
 def format_environment(data: dict[str, Any]) -> str:
-    """What `zoo env` prints (`zoo._environment.environment`): one line per fact, for a bug report."""
+    """What `zoo env` prints (`zoo._runtime.environment.environment`): one line per fact, for a bug report."""
     cpu, cuda = data["cpu"], data["cuda"]
     yes = {True: "yes", False: "no"}
     lines = [f"zoo          {data['zoo']}", *([f"contract     {data['contract']} (the plugin contract)"]
                                                  if data.get("contract") else []),
              f"python       {data['python']} ({data['executable']})",
-
              f"platform     {data['platform']}"]
     lines += [f"{name:<12} {found or '-'}" for name, found in data["packages"].items()]
     lines += [

@@ -77,7 +77,7 @@ def _train_command(registry: Callable[[click.Context], Any], emit: Callable[...,
               no_feature_cache: bool, feature_cache_limit: float, **settings: Any) -> int:
         """Fine-tune SPEC (or a saved FILE) on DATA: a folder of class folders (train/ and val/ inside), a CSV or
         JSON-lines table (image column plus each head's columns), or a COCO JSON file (detection)."""
-        from zoo.training.distributed import reports
+        from zoo._runtime.processes import reports
         from zoo.training.loop import fit
 
         summary = not (quiet or as_json)  # --quiet: errors only; --json: the result alone
@@ -132,11 +132,11 @@ def _eval_command(registry: Callable[[click.Context], Any], emit: Callable[..., 
         """Every head's metrics of MODEL on labelled DATA (as zoo train reads it; a folder's val/ when it has one).
 
         Under torchrun the processes share the images out; rank 0 prints the metrics of all of them."""
-        from zoo._prediction import load_model
-        from zoo.training.distributed import reports
+        from zoo._runtime.opening import open_model
+        from zoo._runtime.processes import reports
         from zoo.training.evaluation import evaluate
 
-        loaded = load_model(model, weights=weights, registry=registry(ctx))
+        loaded = open_model(model, weights=weights, registry=registry(ctx))
         result = evaluate(loaded, data, batch_size=batch_size, device=device, workers=workers, out=out,
                           progress=None if not as_json else False, fast=fast, registry=registry(ctx))
         if reports():

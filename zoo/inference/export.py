@@ -19,21 +19,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo import _quantize
-from zoo._artifact import metadata_for
-from zoo._device import choose_device
-from zoo._prediction import load_model
-from zoo._registry import default_registry
+from zoo._core.saving import metadata_for
+from zoo._registry.registry import default_registry
+from zoo._runtime.devices import choose_device
+from zoo._runtime.opening import open_model
 from zoo._version import __version__
 from zoo.errors import ZooError
 from zoo.files import atomic_write_bytes, check_new_file
+from zoo.inference import quantize as _quantize
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from zoo._model import ZooModel
-    from zoo._registry import Registry
+    from zoo._core.model import ZooModel
+    from zoo._registry.registry import Registry
 
 FORMATS = {".onnx": "onnx", ".pt2": "pt2"}
 FORMAT = "zoo.export/1"
@@ -318,13 +318,13 @@ def check_exported(kind: str, blob: bytes, reference: nn.Module, model: ZooModel
 # --- the public function ----------------------------------------------------------------------------------
 
 def _model(source: Any, weights: Any, registry: Registry) -> ZooModel:
-    from zoo._model import ZooModel  # deferred: it imports torch
+    from zoo._core.model import ZooModel  # deferred: it imports torch
 
     if isinstance(source, ZooModel):
         if weights is not None:
             raise ZooError("weights apply to a spec; this model already has its weights")
         return source
-    return load_model(source, weights=weights, registry=registry, command="export", check=_refuse_detection)
+    return open_model(source, weights=weights, registry=registry, command="export", check=_refuse_detection)
 
 
 def export(
@@ -343,7 +343,7 @@ def export(
 
     ``int8`` quantizes with PT2E and the x86 inductor quantizer, calibrated on the images in ``calibrate``
     (a .pt2 file; needs a CPU with VNNI or AMX). ``check`` compares the written graph with the model, run
-    on ``device`` (`zoo._device.choose_device`: auto by default); the file itself is traced on the CPU.
+    on ``device`` (`zoo._runtime.devices.choose_device`: auto by default); the file itself is traced on the CPU.
 
     >>> zoo.export("ants-bees.safetensors", "ants-bees.onnx", check=True)  # doctest: +SKIP
     """

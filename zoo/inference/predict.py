@@ -9,33 +9,33 @@ from __future__ import annotations
 import glob
 import os
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from zoo._artifact import load, read_labels as read_labels_file
-from zoo._builder import build
-from zoo._device import announce, choose_device
-from zoo._images import NAMED, natural_key, open_image, to_rgb, unreadable
-from zoo._labels import check_names
-from zoo._modelfile import model_file
-from zoo._recipe import resolve
+from zoo._core.images import NAMED, natural_key, open_image, to_rgb, unreadable
+from zoo._core.labels import check_names
+from zoo._core.recipe import resolve
+from zoo._core.saving import read_labels as read_labels_file
+from zoo._runtime.data import image_files
+from zoo._runtime.devices import announce, choose_device
+from zoo._runtime.opening import open_model
+from zoo._runtime.outputs import out_folder
+from zoo._runtime.processes import Group, join, reports
+from zoo._runtime.progress import progress as bar
+from zoo._runtime.runner import InferenceRunner
+from zoo._runtime.transforms import transforms
 from zoo.drawing import Canvas
 from zoo.errors import ZooError, ZooWarning
 from zoo.files import atomic_write_bytes
-from zoo.training.data import image_files
-from zoo.training.distributed import Group, join, reports
-from zoo.training.progress import progress as bar
-from zoo.training.transforms import transforms
 
 if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-    from zoo._model import ZooModel
-    from zoo._registry import Registry
-    from zoo._weights import Weights
+    from zoo._core.model import ZooModel
+    from zoo._registry.registry import Registry
 
 ImageSource = Union[str, "os.PathLike[str]", "Image.Image"]
 
@@ -55,31 +55,9 @@ class ImagePrediction:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def load_model(
-    model: str | os.PathLike[str], *, weights: Weights | None = None, registry: Registry | None = None,
-    command: str = "predict", check: Callable[[ZooModel], None] | None = None,
-) -> ZooModel:
-    """An artifact file (its own weights) or a spec built with ``weights``; ``command`` picks the advice.
-    ``check`` refuses a model the command cannot use, before any warning about its weights."""
-    text = os.fspath(model)
-    path = model_file(text, command)
-    if path is not None:
-        if weights is not None:
-            raise ZooError(f"{text} is a model file and carries its own weights; drop --weights")
-        found = load(path, registry=registry)
-    else:
-        found = build(text, weights=weights, registry=registry)
-    if check is not None:
-        check(found)
-    if path is None and weights is None:
-        warnings.warn(f"{text} has freshly initialised weights, so its answers mean nothing; "
-                      "pass --weights or a model file", ZooWarning, stacklevel=2)
-    return found
-
-
 def read_labels(values: Sequence[str], model: ZooModel, registry: Registry | None = None) -> dict[str, list[str]]:
     """Output names from text files, one name per line: ``FILE`` for a model's only head, else ``HEAD=FILE``;
-    each head takes as many as `zoo._labels` says, as ``zoo build --labels`` and ``zoo.save`` do."""
+    each head takes as many as `zoo._core.labels` says, as ``zoo build --labels`` and ``zoo.save`` do."""
     heads = (model.recipe or resolve(model.spec, registry=registry)).heads
     labels: dict[str, list[str]] = {}
     for value in values:
@@ -134,19 +112,6 @@ def _out_names(names: Sequence[str]) -> list[str]:
     return result
 
 
-def _out_dir(out: str | os.PathLike[str]) -> Path:
-    folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise ZooError(f"--out {folder} is a file; give a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ZooError(f"cannot create --out folder {folder}: {exc.strerror or exc}") from None
-    if not os.access(folder, os.W_OK):
-        raise ZooError(f"cannot write to --out folder {folder}: permission denied")
-    return folder
-
-
 def _load(source: ImageSource) -> Image.Image:
     from PIL import Image
 
@@ -161,32 +126,6 @@ def _batch(model: ZooModel, images: list[Image.Image], device: torch.device, tra
     if model.takes_images:
         return [transform(image).to(device) for image in images]
     return torch.stack([transform(image) for image in images]).to(device)
-
-
-class InferenceRunner:
-    """Runs the model on a batch: eagerly, or with ``fast`` through `zoo._fast`'s compiled path, made on the
-    first batch (the choice of form is measured on it where bf16 is native). ``zoo predict --fast`` and
-    ``zoo eval --fast`` run their batches through it."""
-
-    def __init__(self, model: ZooModel, fast: bool) -> None:
-        self.model, self.fast, self.compiled = model, fast, None
-        self.choice = None
-        if fast and model.takes_images:
-            warnings.warn("--fast compiles models that take an image batch; a detection model runs eagerly",
-                          ZooWarning, stacklevel=3)
-            self.fast = False
-
-    def __call__(self, batch: Any) -> Any:
-        import torch
-
-        if not self.fast:
-            with torch.inference_mode():
-                return self.model(batch)
-        if self.compiled is None:
-            from zoo._fast import fast_inference
-
-            self.compiled, self.choice = fast_inference(self.model, batch)
-        return self.compiled(batch)
 
 
 def predict(
@@ -208,25 +147,25 @@ def predict(
     ``threshold`` keeps detections scoring at least that; ``out`` is a folder receiving, per image,
     a PNG with the answers drawn (boxes labelled, key points marked, other answers as captions).
     ``progress``: a bar on stderr (None: when it is a terminal).
-    ``fast`` runs the model compiled with its weights frozen (`zoo._fast`), as ``zoo bench --fast`` does.
+    ``fast`` runs the model compiled with its weights frozen (`zoo._runtime.compiled`), as ``zoo bench --fast`` does.
 
-    Under torchrun the processes share the batches out (`zoo.training.distributed`) and every process returns
+    Under torchrun the processes share the batches out (`zoo._runtime.processes`) and every process returns
     every image's answer, in order; with ``out``, each process draws its own images.
 
     >>> zoo.predict("ants-bees.safetensors", ["ant.jpg"], top_k=2)  # doctest: +SKIP
     """
-    from zoo._model import ZooModel
+    from zoo._core.model import ZooModel
 
     if not 0.0 <= threshold <= 1.0:
         raise ZooError(f"threshold {threshold} must be between 0 and 1")
     if top_k < 1 or batch_size < 1:
         raise ZooError("top_k and batch_size must be 1 or more")
     if not isinstance(model, ZooModel):
-        model = load_model(model, registry=registry)
+        model = open_model(model, registry=registry)
     sources = list(images)
     if not sources:
         raise ZooError("no images to predict")
-    folder = _out_dir(out) if out is not None else None
+    folder = out_folder(out) if out is not None else None
     device = choose_device(device)
     if reports():
         announce(device, "predicting")

@@ -14,28 +14,21 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zoo._images import check_size, open_image
-from zoo.benchmark import _machine
+from zoo._core.images import check_size, open_image
+from zoo._runtime import machine as _machine
+from zoo._runtime.machine import int8_capability
+from zoo._runtime.transforms import transforms
 from zoo.errors import ZooError, ZooWarning
-from zoo.training.transforms import transforms
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from zoo._model import ZooModel
+    from zoo._core.model import ZooModel
 
-# CPU flags (as /proc/cpuinfo spells them) with int8 dot products in hardware.
-INT8_FLAGS = {"avx512_vnni": "AVX512-VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 CALIBRATION_BATCH = 8
 MAX_CALIBRATION_IMAGES = 512
-
-
-def int8_capability(flags: set[str] | None = None) -> list[str]:
-    """The CPU's int8 dot-product extensions (empty where it has none)."""
-    flags = _machine.cpu_flags() if flags is None else flags
-    return [name for flag, name in INT8_FLAGS.items() if flag in flags]
 
 
 def check_int8_request(kind: str, calibrate: str | os.PathLike[str] | None) -> None:

@@ -24,7 +24,7 @@ from zoo.files import atomic_write_bytes
 if TYPE_CHECKING:
     import torch
 
-    from zoo.training.data import Samples
+    from zoo._runtime.data import Samples
 
 # settings that change how fast a run goes, not what it computes
 NOT_IN_IDENTITY = ("workers",)

@@ -10,22 +10,24 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo._device import choose_device
-from zoo._images import unreadable
-from zoo._prediction import InferenceRunner, _out_dir, load_model
+from zoo._core.images import unreadable
+from zoo._runtime.data import Skipped, eval_samples, loader
+from zoo._runtime.devices import choose_device
+from zoo._runtime.opening import open_model
+from zoo._runtime.outputs import out_folder
+from zoo._runtime.processes import Group, join, reports
+from zoo._runtime.progress import progress as bar
+from zoo._runtime.runner import InferenceRunner
+from zoo._runtime.transforms import transforms
 from zoo.drawing import text_color
 from zoo.errors import EveryProcessError, ZooError
 from zoo.files import atomic_write_bytes
-from zoo.training.data import Skipped, eval_samples, loader
-from zoo.training.distributed import Group, join, reports
-from zoo.training.progress import progress as bar
-from zoo.training.transforms import transforms
 
 if TYPE_CHECKING:
     import torch
 
-    from zoo._model import ZooModel
-    from zoo._registry import Registry
+    from zoo._core.model import ZooModel
+    from zoo._registry.registry import Registry
 
 MAX_UNREADABLE = 0.1  # more unreadable images than this share of a data set fails the run
 TOP_K = 5  # top-k accuracy, reported for heads with more than k classes
@@ -54,7 +56,7 @@ def unpack(batch: Any) -> tuple[Any, Any, int]:
 
 def check_unreadable(skipped: int, total: int, what: str, error: type[ZooError] = ZooError) -> None:
     """Too many unreadable images fail the run (``error``: `EveryProcessError` where every process finds it),
-    naming the first few when ``skipped`` knows them (`zoo.training.data.Skipped`)."""
+    naming the first few when ``skipped`` knows them (`zoo._runtime.data.Skipped`)."""
     if total and skipped > MAX_UNREADABLE * total:
         raise error(f"{unreadable(skipped, total, getattr(skipped, 'names', ()), what)} (more than "
                     f"{MAX_UNREADABLE:.0%}); fix or remove them")
@@ -164,7 +166,7 @@ class Tally:
 def run(model: ZooModel, batches: Iterable[Any], device: torch.device, *, details: bool = False,
         group: Group | None = None, runner: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     """Loss and metrics of ``model`` over ``batches``, names prefixed by head (``cls10/accuracy``); the model
-    runs through ``runner`` where one is given (`zoo._prediction.InferenceRunner`).
+    runs through ``runner`` where one is given (`zoo._runtime.runner.InferenceRunner`).
 
     With ``group``, ``batches`` are this process's share (`Group.own_batches`): rank 0 tallies every process's
     batches in the original order, and every process returns its result.
@@ -237,18 +239,18 @@ def evaluate(
     metrics may move by bf16's rounding.
 
     Under torchrun, the processes share the batches of a folder, table or COCO file out between them
-    (`zoo.training.distributed`) and every process returns the metrics one process gives; only rank 0
+    (`zoo._runtime.processes`) and every process returns the metrics one process gives; only rank 0
     writes ``out``. Your own DataLoader runs whole on every process.
 
     >>> zoo.evaluate("ants-bees.safetensors", "hymenoptera_data")["metrics"]["cls2/accuracy"]  # doctest: +SKIP
     """
-    from zoo._model import ZooModel
+    from zoo._core.model import ZooModel
 
     if batch_size < 1:
         raise ZooError(f"batch size {batch_size} must be 1 or more")
     if not isinstance(model, ZooModel):
-        model = load_model(model, registry=registry)
-    folder = _out_dir(out) if out is not None else None
+        model = open_model(model, registry=registry)
+    folder = out_folder(out) if out is not None else None
     device = choose_device(device)
     group = join(device)
     try:

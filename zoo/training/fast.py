@@ -1,4 +1,4 @@
-"""``zoo train --fast``: the training form (`zoo._fast.TrainingForm`) chosen by timing real training steps.
+"""``zoo train --fast``: the training form (`zoo._runtime.compiled.TrainingForm`) chosen by timing real training steps.
 
 A few forward and backward passes on the run's first batch, for each candidate form (fp32 and, where the
 hardware has it, bf16 autocast, both channels-last for image batches; compiled too when the run is long enough
@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from zoo._fast import TRIAL_STEPS, WARM_UP_STEPS, TrainingForm, choose_training_form
-from zoo.benchmark._timing import steps_per_second
+from zoo._runtime.compiled import TRIAL_STEPS, WARM_UP_STEPS, TrainingForm, choose_training_form
+from zoo._runtime.timing import steps_per_second
 from zoo.training.evaluation import to_device, unpack
 
 if TYPE_CHECKING:
     import torch
 
-    from zoo._model import ZooModel
-    from zoo.training.distributed import Group
+    from zoo._core.model import ZooModel
+    from zoo._runtime.processes import Group
 
 
 def step_outputs_and_loss(model: ZooModel, forward: Any, form: TrainingForm, inputs: Any, targets: Any,

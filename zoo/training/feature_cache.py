@@ -24,16 +24,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zoo._runtime.data import ImageDataset, collate
 from zoo.errors import ZooWarning
 from zoo.files import cache_dir
-from zoo.training.data import ImageDataset, collate
 
 if TYPE_CHECKING:
     import torch
 
-    from zoo._model import ZooModel
-    from zoo.training.data import Samples
-    from zoo.training.distributed import Group
+    from zoo._core.model import ZooModel
+    from zoo._runtime.data import Samples
+    from zoo._runtime.processes import Group
 
 DEFAULT_LIMIT_GB = 8.0
 
@@ -242,7 +242,7 @@ def described(model: Any, modules: list[str], parts: dict[str, tuple[Samples, An
 
 
 def cached_loader(dataset: CachedDataset, batch_size: int, *, shuffle: bool, seed: int = 0):
-    """A DataLoader over cached tensors, batching as `zoo.training.data.loader` does."""
+    """A DataLoader over cached tensors, batching as `zoo._runtime.data.loader` does."""
     from functools import partial
 
     import torch

@@ -11,12 +11,13 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from zoo._core.build import freeze as apply_freeze
 from zoo.errors import ZooError
 
 if TYPE_CHECKING:
     import torch
 
-    from zoo._model import ZooModel
+    from zoo._core.model import ZooModel
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "step", "cosine")
@@ -137,3 +138,25 @@ def parse_unfreeze(text: str | None, stages: tuple[str, ...]) -> list[tuple[int,
             raise ZooError(f"--unfreeze {text}: no stage {stage!r}; stages: {', '.join(stages)}")
         plan.append((int(epoch), stage))
     return sorted(plan)
+
+
+class Optimisation:
+    """The optimizer, its schedule and the unfreezing plan kept in step: a stage the plan unfreezes at an
+    epoch joins the optimizer with the rates its stage takes."""
+
+    def __init__(self, model: ZooModel, config: Any, plan: list[tuple[int, str]], steps: int,
+                 registry: Any = None) -> None:
+        self.model, self.config, self.plan, self.registry = model, config, plan, registry
+        self.groups = dict(backbone_lr=config.backbone_lr, layer_decay=config.layer_decay)
+        self.optimizer = make_optimizer(config.optimizer, param_groups(
+            model, config.lr, weight_decay=config.weight_decay, **self.groups), momentum=config.momentum)
+        self.schedule = Schedule(config.schedule, config.epochs * steps, config.warmup * steps,
+                                 max(1, config.epochs // 3) * steps)
+
+    def unfreeze_at(self, epoch: int) -> None:
+        for at, stage in self.plan:
+            if at == epoch:
+                policy = stage if stage.startswith(("last:", "none", "all")) else f"before:{stage}"
+                apply_freeze(self.model, policy, self.registry)
+                add_unfrozen(self.optimizer, self.model, self.config.lr, weight_decay=self.config.weight_decay,
+                             **self.groups)

@@ -13,7 +13,7 @@ from zoo.errors import ZooNotice
 from zoo.head import Head, reset_layers
 
 if TYPE_CHECKING:
-    from zoo._model import ZooModel
+    from zoo._core.model import ZooModel
 
 _SHOWN = 5  # labels named in a message before "..."
 
