@@ -15,12 +15,12 @@ import click
 
 from zoo._untrusted import one_line
 from zoo._version import __version__
-from zoo.cli import _cache, _choose, _deploy, _plugin
+from zoo.cli import _cache, _choose, _deploy, _plugin, _training
 from zoo.cli._completion import complete_freeze, complete_spec
 from zoo.cli._context import device_option, emit as _emit, registry as _registry
-from zoo.cli._format import format_build, format_info, format_list, format_plugins, format_predictions, format_report
+from zoo.cli._format import (format_build, format_info, format_list, format_no_match, format_plugins,
+                             format_predictions, format_report)
 from zoo.cli._global import hoist
-from zoo.cli._training import add_training_commands
 from zoo.errors import EveryProcessError, ZooError, ZooNotice, ZooWarning
 from zoo.parts import LISTED_KINDS
 
@@ -144,7 +144,7 @@ def _not_cpu_build_note(record: Any) -> bool:
     return "No CUDA runtime is found" not in record.getMessage()
 
 
-@cli.command("list")
+@click.command("list")
 @click.argument("pattern", required=False)
 @click.option("--kind", type=click.Choice(LISTED_KINDS), help="Only this kind of part.")
 @click.option("--pretrained", is_flag=True, help="Only backbones with pretrained weights, and their tags.")
@@ -154,8 +154,7 @@ def list_command(ctx: click.Context, pattern: str | None, kind: str | None, pret
     """List parts whose name matches PATTERN (wildcards as in timm: 'resnet*')."""
     rows = _registry(ctx).find(pattern, kind, pretrained)
     if not rows:  # an empty list is an answer, as in ls and pip list: a note on stderr, exit 0
-        click.echo(f"zoo: nothing matches {pattern!r}" + (f" among {kind} parts" if kind else "")
-                   + (" with pretrained weights" if pretrained else ""), err=True)
+        click.echo(format_no_match(pattern, kind, pretrained), err=True)
     if as_json:
         _emit(rows, True)
         return
@@ -164,7 +163,7 @@ def list_command(ctx: click.Context, pattern: str | None, kind: str | None, pret
     click.echo(format_list(rows, pretrained))
 
 
-@cli.command()
+@click.command()
 @click.argument("name", shell_complete=complete_spec)
 @click.option("--freeze", default=None, metavar="POLICY", help="Freeze policy, for a spec.", shell_complete=complete_freeze)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -177,7 +176,7 @@ def info(ctx: click.Context, name: str, freeze: str | None, as_json: bool) -> No
     _emit(data, as_json, None if as_json else format_info(data))
 
 
-@cli.command()
+@click.command()
 @click.argument("spec", shell_complete=complete_spec)
 @click.option("--freeze", default=None, metavar="POLICY", shell_complete=complete_freeze,
               help="none, all, a stage name (freeze everything before it), last:N, ...")
@@ -221,7 +220,7 @@ def build(ctx: click.Context, spec: str, freeze: str | None, weights: str | None
     _emit(summary, as_json, None if as_json else format_build(summary))
 
 
-@cli.command()
+@click.command()
 @click.argument("model", shell_complete=complete_spec)
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--weights", default=None, metavar="SOURCE", help="Weights for a SPEC (as zoo build --weights).")
@@ -260,7 +259,7 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
     return 1 if any(r.error for r in results) else 0
 
 
-@cli.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def plugins(ctx: click.Context, as_json: bool) -> None:
@@ -286,7 +285,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
         registry.manager.raise_failures()
 
 
-@cli.command()
+@click.command()
 @click.argument("target", metavar="SPEC|ARTIFACT", shell_complete=complete_spec)
 @device_option
 @click.option("--mode", type=click.Choice(["infer", "train", "both"]), default="both", show_default=True,
@@ -330,6 +329,9 @@ def main() -> None:
     cli.main(prog_name="zoo")
 
 
-add_training_commands(cli, _registry, _emit)
-for _command in (_deploy.export, _deploy.env, _choose.choose, _cache.cache, _plugin.plugin):
+# One way to add a command, built-in or a plugin's: a click command added to the group (a plugin's through
+# its `zoo_commands` hook, see `plugin_commands`). Its text for people lives in `zoo.cli._format`.
+COMMANDS = (list_command, info, build, predict, plugins, bench, *_training.COMMANDS, _deploy.export, _deploy.env,
+            _choose.choose, _cache.cache, _plugin.plugin)
+for _command in COMMANDS:
     cli.add_command(_command)

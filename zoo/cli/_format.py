@@ -305,6 +305,33 @@ def format_training_form(form: dict[str, Any]) -> str:
     return f"trained as {form['form']}" + (f" (img/s on the first batch: {measured})" if measured else "")
 
 
+def format_no_match(pattern: str | None, kind: str | None, pretrained: bool) -> str:
+    """The note ``zoo list`` prints on stderr when nothing matches (an empty list is an answer: exit 0)."""
+    return (f"zoo: nothing matches {pattern!r}" + (f" among {kind} parts" if kind else "")
+            + (" with pretrained weights" if pretrained else ""))
+
+
+def format_fit(result: Any) -> str:
+    """What ``zoo train`` prints when it ends (`zoo.training.loop.FitResult`): the best epoch's metrics, the
+    training form, the feature cache and the files saved."""
+    best = "  ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
+    lines = [f"best epoch {result.best_epoch}: {best}"]
+    if result.form:
+        lines.append(format_training_form(result.form))
+    if result.feature_cache:
+        found = result.feature_cache
+        views = f", {found['views']} augmented views" if found.get("views") else ""
+        lines.append(f"feature cache: {found['file']} ({found['bytes'] / 2**20:.1f} MiB{views}, "
+                     f"{'built' if found['built'] else 'reused'})")
+    lines.append("saved: " + ", ".join(result.files.values()))
+    return "\n".join(lines)
+
+
+def format_interrupted(message: str) -> str:
+    """What a run stopped by Ctrl-C leaves (`zoo.training.checkpoint.StoppedTraining`)."""
+    return f"zoo: interrupted; {message}"
+
+
 def format_evaluation(result: dict[str, Any]) -> str:
     """What ``zoo eval`` prints: images, loss, each metric, per-class accuracy, confusion matrix files."""
     lines = [f"{result['model']} on {result['data'] or 'the data'}: {result['images']} images"
