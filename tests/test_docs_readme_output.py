@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 # a command (its start) -> why its block is not run here
 NOT_RUN = {
-    "zoo train resnet18+cls2 shapes -o m.safetensors --epochs 10": "needs a Ctrl-C mid-run (tests/test_resume.py "
+    "zoo train resnet18+cls2 shapes -o m.safetensors --epochs 10": "needs a Ctrl-C mid-run (tests/test_training_resume.py "
                                                                    "interrupts a run and resumes it)",
     "zoo choose figures": "minutes of measuring; its block is the output of a real run",
     "zoo build needsdep+cls2": "needs the faulty test plugin (tests/test_plugin_failures.py checks that line)",
