@@ -241,3 +241,15 @@ def test_installed_layout_matches_the_plan():
     from zoo.cli import cli, main
 
     assert callable(main) and cli.name == "cli"
+
+
+# A test file is named by what it covers: a layer or wing (core, registry, modelfile, runtime, training,
+# inference, bench, choose, cli), the plugins and their contract, or the project around them.
+TEST_PREFIXES = ("architecture", "core", "registry", "modelfile", "runtime", "training", "inference", "bench", "choose",
+                 "cli", "plugin", "contract", "conformance", "docs", "packaging", "tools", "gpu")
+
+
+def test_every_test_file_is_named_by_the_layer_it_covers():
+    stray = [p.name for p in (ROOT / "tests").glob("test_*.py")
+             if p.stem.removeprefix("test_").split("_")[0] not in TEST_PREFIXES]
+    assert stray == [], f"name them test_<one of {', '.join(TEST_PREFIXES)}>_*.py"

@@ -109,7 +109,7 @@ MUTANTS = (
            (Edit("zoo/inference/predict.py", "    for answered in group.everyone(own):\n", "    for answered in [own]:\n"),),
            ("tests/test_runtime_distributed.py::test_predict_on_two_processes_answers_every_image_in_order",)),
     Mutant("torchrun-error-from-every-process", "every process prints the error they all found",
-           (Edit("zoo/cli/__init__.py", "if isinstance(exc, EveryProcessError) and not _reports():",
+           (Edit("zoo/cli/__init__.py", "if isinstance(exc, EveryProcessError) and not _is_rank_zero():",
                  "if False:"),),
            ("tests/test_runtime_distributed.py::test_more_processes_than_images_to_evaluate_or_predict_is_one_clear_line",)),
     Mutant("fast-trial-leaves-batchnorm-moved", "timing the training forms leaves the BatchNorm statistics it moved",

@@ -36,7 +36,7 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 or "TORCHELASTIC_RUN_ID" in os.environ
 
 
-def reports() -> bool:
+def is_rank_zero() -> bool:
     """Whether this process prints results: the only one, or rank 0 of those torchrun started."""
     return int(os.environ.get("RANK", "0")) == 0
 
@@ -51,7 +51,7 @@ class Group:
     backend: str = "gloo"  # nccl between GPUs
 
     @property
-    def writes(self) -> bool:
+    def is_rank_zero(self) -> bool:
         return self.rank == 0
 
     def check_samples(self, count: int, what: str = "training images") -> None:
@@ -122,7 +122,7 @@ class Group:
         own = iter(records)
         for _ in range(self.most(count)):
             record = next(own, None)
-            received: list[Any] | None = [None] * self.size if self.writes else None
+            received: list[Any] | None = [None] * self.size if self.is_rank_zero else None
             dist.gather_object(record, received, dst=0)
             if received is not None:
                 yield from (found for found in received if found is not None)
@@ -133,7 +133,7 @@ class Group:
         import torch.distributed as dist
 
         answer: list[Any] = [None]
-        if self.writes:
+        if self.is_rank_zero:
             try:
                 answer = [(decide(), None)]
             except ZooError as exc:
@@ -169,7 +169,7 @@ class Group:
             dist.destroy_process_group()
 
 
-def join(device: torch.device) -> Group | None:
+def join_process_group(device: torch.device) -> Group | None:
     """This process's group under torchrun (joining it on first use: NCCL on its GPU, gloo on the CPU), else None."""
     if not launched():
         return None

@@ -47,10 +47,10 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"zoo: {kind}: {one_line(message, MESSAGE_LIMIT)}\n"
 
 
-def _reports() -> bool:
-    from zoo._runtime.processes import reports  # torch-free, but only needed on an error
+def _is_rank_zero() -> bool:
+    from zoo._runtime.processes import is_rank_zero  # torch-free, but only needed on an error
 
-    return reports()
+    return is_rank_zero()
 
 
 def debug_from_env() -> bool:
@@ -75,7 +75,7 @@ class ZooGroup(click.Group):
         try:
             result = super().main(args=args, prog_name=prog_name or "zoo", standalone_mode=False, **kwargs)
         except ZooError as exc:
-            if isinstance(exc, EveryProcessError) and not _reports():
+            if isinstance(exc, EveryProcessError) and not _is_rank_zero():
                 sys.exit(2)  # under torchrun every process found it: rank 0 says it once
             if self.debug:
                 traceback.print_exception(exc)
@@ -245,7 +245,7 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
     Under torchrun the processes share the images out and rank 0 prints every answer, in order.
     """
     from zoo._runtime.opening import open_model
-    from zoo._runtime.processes import reports
+    from zoo._runtime.processes import is_rank_zero
     from zoo.inference.predict import expand_images, predict as run, read_labels as read_head_labels
 
     files = expand_images(images)
@@ -253,7 +253,7 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
     results = run(loaded, files, threshold=threshold, top_k=top_k,
                   labels=read_head_labels(labels, loaded, _registry(ctx)),
                   out=out, device=device, batch_size=batch_size, progress=None, fast=fast)
-    if reports():
+    if is_rank_zero():
         done = [r.as_dict() for r in results]
         _emit(done, as_json, None if as_json else format_predictions(results, loaded))
     return 1 if any(r.error for r in results) else 0

@@ -64,7 +64,7 @@ def train(ctx: click.Context, model: str, data: str, output: str, force: bool, v
           no_feature_cache: bool, feature_cache_limit: float, **settings: Any) -> int:
     """Fine-tune SPEC (or a saved FILE) on DATA: a folder of class folders (train/ and val/ inside), a CSV or
     JSON-lines table (image column plus each head's columns), or a COCO JSON file (detection)."""
-    from zoo._runtime.processes import reports
+    from zoo._runtime.processes import is_rank_zero
     from zoo.training.loop import fit
 
     summary = not (quiet or as_json)  # --quiet: errors only; --json: the result alone
@@ -81,7 +81,7 @@ def train(ctx: click.Context, model: str, data: str, output: str, force: bool, v
     except KeyboardInterrupt as stop:
         click.echo(format_interrupted(getattr(stop, 'message', 'nothing was written')), err=True)
         return 130
-    if not reports():  # under torchrun only rank 0 reports
+    if not is_rank_zero():  # under torchrun only rank 0 reports
         return 0
     if as_json:
         emit(result.as_dict(), True)
@@ -108,13 +108,13 @@ def eval_command(ctx: click.Context, model: str, data: str, weights: str | None,
 
     Under torchrun the processes share the images out; rank 0 prints the metrics of all of them."""
     from zoo._runtime.opening import open_model
-    from zoo._runtime.processes import reports
+    from zoo._runtime.processes import is_rank_zero
     from zoo.training.evaluation import evaluate
 
     loaded = open_model(model, weights=weights, registry=registry(ctx))
     result = evaluate(loaded, data, batch_size=batch_size, device=device, workers=workers, out=out,
                       progress=None if not as_json else False, fast=fast, registry=registry(ctx))
-    if reports():
+    if is_rank_zero():
         emit(result, as_json, None if as_json else format_evaluation(result))
 
 

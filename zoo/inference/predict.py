@@ -22,7 +22,7 @@ from zoo._runtime.data import image_files
 from zoo._runtime.devices import announce, choose_device
 from zoo._runtime.opening import open_model
 from zoo._runtime.outputs import out_folder
-from zoo._runtime.processes import Group, join, reports
+from zoo._runtime.processes import Group, is_rank_zero, join_process_group
 from zoo._runtime.progress import progress as bar
 from zoo._runtime.runner import InferenceRunner
 from zoo._runtime.transforms import transforms
@@ -167,9 +167,9 @@ def predict(
         raise ZooError("no images to predict")
     folder = out_folder(out) if out is not None else None
     device = choose_device(device)
-    if reports():
+    if is_rank_zero():
         announce(device, "predicting")
-    group = join(device)
+    group = join_process_group(device)
     try:
         model.to(device)
         starts: Sequence[int] = range(0, len(sources), batch_size)
@@ -177,7 +177,7 @@ def predict(
             group.check_samples(len(sources), "images to predict")
             starts = group.mine(starts)
         results = _predict(model, sources, starts, batch_size, folder, InferenceRunner(model, fast),
-                           progress if reports() else False, threshold=threshold, top_k=top_k, labels=labels)
+                           progress if is_rank_zero() else False, threshold=threshold, top_k=top_k, labels=labels)
         results = results if group is None else _everyones(group, results, starts, batch_size)
         _warn_unreadable(results)
         return results
@@ -229,7 +229,7 @@ def _predict(model: ZooModel, sources: list[ImageSource], starts: Sequence[int],
 def _warn_unreadable(results: list[ImagePrediction]) -> None:
     """More unreadable images than were warned of one by one: one warning naming the first few and counting all."""
     failed = [r.image for r in results if r.error is not None]
-    if len(failed) > NAMED and reports():
+    if len(failed) > NAMED and is_rank_zero():
         warnings.warn(f"{unreadable(len(failed), len(results), failed)}; skipped", ZooWarning, stacklevel=3)
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoo._runtime.progress import progress as bar
 from zoo.errors import ZooError
-from zoo.training.evaluation import check_unreadable, head_metrics, run, to_device, unpack
+from zoo.training.evaluation import check_unreadable, evaluate_batches, head_metrics, to_device, unpack
 from zoo.training.fast import step_outputs_and_loss
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def validate(model: ZooModel, loaders: Loaders, device: Any, group: Group | None
     model (the one saved)."""
     if group is not None:
         group.same_buffers(model)
-    return run(model, loaders.val, device, group=loaders.val_group)
+    return evaluate_batches(model, loaders.val, device, group=loaders.val_group)
 
 
 def _train_metrics(metric: Any, seen: list[tuple[Any, Any]], group: Group | None) -> dict[str, float]:

@@ -15,7 +15,7 @@ from zoo._runtime.data import Skipped, eval_samples, loader
 from zoo._runtime.devices import choose_device
 from zoo._runtime.opening import open_model
 from zoo._runtime.outputs import out_folder
-from zoo._runtime.processes import Group, join, reports
+from zoo._runtime.processes import Group, is_rank_zero, join_process_group
 from zoo._runtime.progress import progress as bar
 from zoo._runtime.runner import InferenceRunner
 from zoo._runtime.transforms import transforms
@@ -99,7 +99,7 @@ def head_metrics(metric: Any) -> dict[str, float]:
 
 
 @dataclass
-class Seen:
+class BatchOutcome:
     """One batch as the model saw it: outputs, targets, images run, images unreadable, and the batch's mean
     loss (None for detection, which has no loss in eval mode)."""
 
@@ -109,22 +109,23 @@ class Seen:
     skipped: int
     loss: float | None
 
-    def to(self, device: torch.device) -> Seen:
+    def to(self, device: torch.device) -> BatchOutcome:
         return replace(self, outputs=to_device(self.outputs, device), targets=to_device(self.targets, device))
 
 
-def forward(model: ZooModel, batch: Any, device: torch.device, runner: Callable[[Any], Any] | None = None) -> Seen:
+def run_batch(model: ZooModel, batch: Any, device: torch.device,
+              runner: Callable[[Any], Any] | None = None) -> BatchOutcome:
     """``model`` (in eval mode, under inference mode) on one batch, through ``runner`` if given (``--fast``)."""
     inputs, targets, skipped = unpack(batch)
     if len(inputs) == 0:
-        return Seen(None, None, 0, skipped, None)
+        return BatchOutcome(None, None, 0, skipped, None)
     inputs, targets = to_device(inputs, device), to_device(targets, device)
     outputs = (runner or model)(inputs)
     loss = None if model.takes_images else float(model.loss(outputs, targets))
-    return Seen(outputs, targets, len(inputs), skipped, loss)
+    return BatchOutcome(outputs, targets, len(inputs), skipped, loss)
 
 
-class Tally:
+class MetricTally:
     """Loss, metrics and, with ``details``, each classification head's `ClassStatistics`, batch by batch: the
     one code that turns outputs into metrics, for one process and for the batches every process saw."""
 
@@ -135,7 +136,7 @@ class Tally:
                         if details and hasattr(head, "probabilities") and hasattr(head, "num_classes")}
         self.loss_sum, self.images, self.skipped = 0.0, 0, 0
 
-    def add(self, seen: Seen) -> None:
+    def add(self, seen: BatchOutcome) -> None:
         self.skipped += seen.skipped
         if seen.count == 0:
             return
@@ -163,7 +164,7 @@ class Tally:
         return result
 
 
-def run(model: ZooModel, batches: Iterable[Any], device: torch.device, *, details: bool = False,
+def evaluate_batches(model: ZooModel, batches: Iterable[Any], device: torch.device, *, details: bool = False,
         group: Group | None = None, runner: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     """Loss and metrics of ``model`` over ``batches``, names prefixed by head (``cls10/accuracy``); the model
     runs through ``runner`` where one is given (`zoo._runtime.runner.InferenceRunner`).
@@ -174,14 +175,14 @@ def run(model: ZooModel, batches: Iterable[Any], device: torch.device, *, detail
     import torch
 
     model.eval()
-    tally = Tally(model, details)
+    tally = MetricTally(model, details)
     with torch.inference_mode():
         if group is None:
             for batch in batches:
-                tally.add(forward(model, batch, device, runner))
+                tally.add(run_batch(model, batch, device, runner))
             return tally.result()
         cpu = torch.device("cpu")
-        own = (forward(model, batch, device, runner).to(cpu) for batch in batches)
+        own = (run_batch(model, batch, device, runner).to(cpu) for batch in batches)
         for seen in group.collect(own, len(batches)):  # type: ignore[arg-type]
             tally.add(seen.to(device))
     return group.decided(tally.result)
@@ -252,14 +253,14 @@ def evaluate(
         model = open_model(model, registry=registry)
     folder = out_folder(out) if out is not None else None
     device = choose_device(device)
-    group = join(device)
+    group = join_process_group(device)
     try:
         model.to(device)
         result = _evaluate(model, data, batch_size, workers, progress, group, InferenceRunner(model, fast))
     finally:
         if group is not None:
             group.leave()
-    if folder is not None and reports():
+    if folder is not None and is_rank_zero():
         _write_confusion_pngs(result, Path(folder))
     return result
 
@@ -281,8 +282,8 @@ def _evaluate(model: ZooModel, data: Any, batch_size: int, workers: int, progres
     else:
         batches, total, what, group = data, None, "the data", None
     shown = bar(batches, len(batches) if hasattr(batches, "__len__") else None, "eval",
-                progress if reports() else False)
-    result = run(model, shown, run_on, details=True, group=group, runner=runner)
+                progress if is_rank_zero() else False)
+    result = evaluate_batches(model, shown, run_on, details=True, group=group, runner=runner)
     check_unreadable(Skipped(result["skipped"], result["unreadable"]), total or result["images"] + result["skipped"],
                      what, ZooError if group is None else EveryProcessError)
     return {"model": model.spec, "data": what if total else None, "device": str(run_on), **result}

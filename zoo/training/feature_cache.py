@@ -309,7 +309,7 @@ def _build_once(cache: FeatureCache, parts: dict[str, tuple[Samples, Any]], batc
     wait for it (the sum of a flag is the barrier) and read it, or all go without it."""
     if group is None:
         return cache.build(parts, batch_size, device, limit_bytes, seed)
-    built = cache.build(parts, batch_size, device, limit_bytes, seed) if group.writes else False
+    built = cache.build(parts, batch_size, device, limit_bytes, seed) if group.is_rank_zero else False
     if group.total(float(built))[0] < 1:
         return False
     return built or cache.build(parts, batch_size, device, limit_bytes, seed)

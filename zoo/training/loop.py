@@ -28,7 +28,7 @@ from zoo._modelfile.read import model_file
 from zoo._runtime.compiled import TrainingForm
 from zoo._runtime.devices import announce, choose_device
 from zoo._runtime.opening import open_model
-from zoo._runtime.processes import Group, join
+from zoo._runtime.processes import Group, join_process_group
 from zoo._runtime.transforms import of_model
 from zoo.errors import ZooError, ZooNotice
 from zoo.training.checkpoint import Checkpoints, StoppedTraining, checkpoint_path, identity, random_states, \
@@ -80,9 +80,9 @@ class _Run:
     force: bool
 
     @property
-    def writes(self) -> bool:
+    def is_rank_zero(self) -> bool:
         """Whether this process writes files and prints: rank 0, or the only process."""
-        return self.group is None or self.group.writes
+        return self.group is None or self.group.is_rank_zero
 
 
 def fit(
@@ -131,7 +131,7 @@ def fit(
     if job.from_spec and model.weights_report is None and not resume:
         warnings.warn(f"{model.spec} trains from random weights; pass --weights (imagenet, a tag or a file) to "
                       "start from pretrained ones", ZooNotice, stacklevel=2)
-    if job.writes:
+    if job.is_rank_zero:
         announce(job.device, "training")
     model.to(job.device)
     if feature_cache and not job.plan:
@@ -142,7 +142,7 @@ def fit(
     if job.files:  # every process reads it to resume; rank 0 alone writes it
         checkpoints = Checkpoints(job.files["checkpoint"],
                                   identity(model.spec, model.freeze_policy, loaders.data_key, asdict(config)),
-                                  job.writes)
+                                  job.is_rank_zero)
     state, recorded_form = TrainingState(), None
     if resume and checkpoints is not None:
         saved = checkpoints.load()
@@ -178,7 +178,7 @@ def _prepare(model: Any, freeze: str | None, weights: Any, output: Any, force: b
     config.lr = config.lr or DEFAULT_LR[config.optimizer]
     files = _outputs(output, force, resume)
     device = choose_device(device)
-    group = join(device)
+    group = join_process_group(device)
     _seed(config.seed)
     from_spec = isinstance(model, (str, os.PathLike)) and model_file(os.fspath(model), "train") is None
     model = open_model(model, weights=weights, freeze=freeze, registry=registry, command="train",
@@ -221,13 +221,13 @@ def _epochs(job: _Run, loaders: Loaders, optimisation: Optimisation, state: Trai
         if loaders.cache is not None:
             loaders.train.dataset.set_epoch(epoch)
         totals = train_one_epoch(model, net, form, loaders, optimisation, state, job.device, group, epoch,
-                                 config.epochs, progress if job.writes else False, where)
+                                 config.epochs, progress if job.is_rank_zero else False, where)
         row = epoch_row(epoch, totals, loaders, model, optimisation.optimizer, group, job.device)
         state.history.append(row)
         state.keep_if_best(row, model)
         if checkpoints is not None:
             checkpoints.save(epoch, state.to_checkpoint(model, optimisation.optimizer, generator, form_record))
-        if on_epoch is not None and job.writes:
+        if on_epoch is not None and job.is_rank_zero:
             on_epoch(row)
 
 
@@ -247,7 +247,7 @@ def _finish(job: _Run, loaders: Loaders, state: TrainingState, form_record: dict
     written: dict[str, str] = {}
     if group is not None:
         group.leave()
-        files = files if job.writes else {}
+        files = files if job.is_rank_zero else {}
     if files:
         model.record["metrics"] = {k[4:]: v for k, v in history[-1].items() if k.startswith("val/")}
         model.record["training"]["epoch"] = len(history)
