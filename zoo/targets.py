@@ -6,7 +6,8 @@ head's own columns), or COCO JSON. A head without one can still train from the u
 
 Since contract 1.1 a table reader is told where it reads through a `TargetContext`: the head's key and
 options (two heads of one kind can read different columns), the table's folder (a mask path in a column
-resolves as ``image`` does) and the image's size. The 1.0 form, ``columns(size)`` and
+resolves as ``image`` does) and the image's size. A reader may batch its own targets (``collate``), so masks
+or lists of boxes need not share one shape. The 1.0 form, ``columns(size)`` and
 ``read(row, size, image_size)``, still works with a `zoo.contract.ContractDeprecation` warning.
 """
 from __future__ import annotations
@@ -55,8 +56,10 @@ class TargetReader:
     of the image's folder; ``coco``: ``{"boxes", "labels"}`` in pixels; ``table``: ``read_target`` below).
     ``table_columns(context)``: the columns a table row needs for this head (``kp5``: x0, y0 ... y4).
     ``read_target(row, context)``: one row's target (a number, a tensor or a dict of them); a bad value
-    raises ``ValueError`` with a message for people. Targets of a batch are stacked, so every target of a
-    head has one shape.
+    raises ``ValueError`` with a message for people.
+    ``collate(targets)``: one batch's targets (a list, one per image) as the head's ``loss`` and metric take
+    them. By default torch's ``default_collate`` stacks them, so every target of the head has one shape; give
+    your own for targets that differ (a list of boxes per image, masks of several sizes).
     ``spatial``: the targets are positions in the image, so training uses no geometric augmentation.
     ``columns`` and ``read`` are the deprecated 1.0 form of the two functions.
     """
@@ -67,6 +70,7 @@ class TargetReader:
     spatial: bool = False
     table_columns: Callable[[TargetContext], Sequence[str]] | None = None
     read_target: Callable[[Row, TargetContext], Any] | None = None
+    collate: Callable[[list[Any]], Any] | None = None
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.sources if s not in SOURCES]
@@ -74,6 +78,8 @@ class TargetReader:
             raise ValueError(f"target sources must be among {', '.join(SOURCES)}, not {self.sources}")
         if self.columns is not None or self.read is not None:
             self._adopt_old_form()
+        if self.collate is not None and not callable(self.collate):
+            raise TypeError("TargetReader(collate=) must be callable: a list of targets -> one batch")
         if "table" in self.sources and self.read_target is None:
             raise ValueError("a target reader for tables needs read_target(row, context)")
         # zoo 0.1 callers ask ``columns(size)`` and ``read(row, size, image_size)``: both stay answerable
@@ -97,6 +103,14 @@ class TargetReader:
     def columns_for(self, context: TargetContext) -> list[str]:
         """The columns a table needs for the head ``context`` describes."""
         return list((self.table_columns or _no_columns)(context))
+
+    def batch(self, targets: list[Any]) -> Any:
+        """One batch of this head's targets: the reader's own ``collate``, else torch's ``default_collate``."""
+        if self.collate is not None:
+            return self.collate(targets)
+        from torch.utils.data import default_collate
+
+        return default_collate(targets)
 
     def target(self, row: Row, context: TargetContext) -> Any:
         """One row's target for the head ``context`` describes."""

@@ -15,7 +15,7 @@ import os
 import random
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from zoo._core.images import natural_key, open_image
 from zoo._core.recipe import resolve
 from zoo.errors import ZooError, ZooWarning
+from zoo.targets import TargetContext
 
 if TYPE_CHECKING:
     from zoo._core.model import ZooModel
@@ -39,6 +40,7 @@ class Samples:
     items: list[tuple[Path, Any]]
     labels: dict[str, list[str]] = field(default_factory=dict)
     description: str = ""
+    collate_targets: Callable[[list], Any] | None = None  # heads' own target batching; None: default_collate
 
     def __len__(self) -> int:
         return len(self.items)
@@ -54,6 +56,32 @@ def head_parts(model: ZooModel) -> list[tuple[str, Any, int | None]]:
 def _heads(model: ZooModel) -> list[tuple[str, Any, int | None]]:
     """(key, TargetReader or None, size) per head of the model."""
     return [(key, part.targets, size) for key, part, size in head_parts(model)]
+
+
+def _contexts(model: ZooModel, folder: Path) -> dict[str, Any]:
+    """The `zoo.targets.TargetContext` of each head reading the table in ``folder`` (its key and options)."""
+    recipe = model.recipe or resolve(model.spec)
+    return {head.key: TargetContext(head.ref.size, head.key, dict(head.options), folder) for head in recipe.heads}
+
+
+@dataclass(frozen=True)
+class TargetBatcher:
+    """A batch's targets, each head's by its reader's ``collate`` (a picklable callable, for loader workers)."""
+
+    readers: tuple[tuple[str, Any], ...]
+    single: bool
+
+    def __call__(self, targets: list) -> Any:
+        if self.single:
+            return self.readers[0][1].batch(targets)
+        return {key: reader.batch([target[key] for target in targets]) for key, reader in self.readers}
+
+
+def _batcher(heads: list[tuple[str, Any, int | None]]) -> TargetBatcher | None:
+    """A `TargetBatcher` when a head's reader collates its own targets, else None (``default_collate``)."""
+    if not any(reader is not None and reader.collate is not None for _, reader, _ in heads):
+        return None
+    return TargetBatcher(tuple((key, reader) for key, reader, _ in heads), len(heads) == 1)
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -196,7 +224,8 @@ def from_table(model: ZooModel, path: Path) -> Samples:
                               else "train it from your own DataLoader with zoo.fit"))
     columns = set(rows[0])
     image_column = next((c for c in IMAGE_COLUMNS if c in columns), None)
-    needed = [c for key, reader, size in heads for c in reader.columns(size)]
+    contexts = _contexts(model, path.parent)
+    needed = [c for key, reader, _ in heads for c in reader.columns_for(contexts[key])]
     missing = [c for c in needed if c not in columns] + ([] if image_column else ["image"])
     if missing:
         raise ZooError(f"{path} lacks column(s) {', '.join(missing)}; its columns: {', '.join(sorted(columns))}")
@@ -212,15 +241,15 @@ def from_table(model: ZooModel, path: Path) -> Samples:
             items.append((image, None))
             continue
         targets = {}
-        for key, reader, head_size in heads:
+        for key, reader, _ in heads:
             try:
-                targets[key] = reader.read(row, head_size, size)
+                targets[key] = reader.target(row, replace(contexts[key], image_size=tuple(size)))
             except (ValueError, KeyError, TypeError) as exc:
                 raise ZooError(f"{path}:{number} ({image.name}): head {key}: {exc}") from None
         items.append((image, targets if len(heads) > 1 else targets[heads[0][0]]))
     if absent:
         raise ZooError(f"{len(absent)} row(s) point at missing images, first {absent[0]}")
-    return Samples(items, {}, f"{len(items)} rows")
+    return Samples(items, {}, f"{len(items)} rows", _batcher(heads))
 
 
 # --- COCO ------------------------------------------------------------------------------------------------
@@ -304,7 +333,8 @@ def load_data(model: ZooModel, data: str | os.PathLike[str], val: str | os.PathL
     if val_split is None:
         raise ZooError(f"{path} has no validation split: give --val FILE or --val-split 0.2")
     train_items, val_items = split(train.items, val_split, seed, str(path))
-    return Samples(train_items, train.labels, train.description), Samples(val_items, train.labels)
+    return (Samples(train_items, train.labels, train.description, train.collate_targets),
+            Samples(val_items, train.labels, collate_targets=train.collate_targets))
 
 
 def eval_samples(model: ZooModel, data: str | os.PathLike[str]) -> Samples:
@@ -379,9 +409,10 @@ class ImageDataset:
         return Unread(str(path)) if self.named else None
 
 
-def collate(batch: list, whole: bool) -> tuple[Any, Any, Skipped]:
+def collate(batch: list, whole: bool, targets_by: Callable[[list], Any] | None = None) -> tuple[Any, Any, Skipped]:
     """(images, targets, skipped): a stacked batch (a list for whole-image models) without unreadable images,
-    which ``skipped`` counts and names (a None sample, from a dataset that knows no name, is counted only)."""
+    which ``skipped`` counts and names (a None sample, from a dataset that knows no name, is counted only).
+    ``targets_by`` batches the targets where heads collate their own (`Samples.collate_targets`)."""
     from torch.utils.data import default_collate
 
     kept = [sample for sample in batch if sample is not None and not isinstance(sample, Unread)]
@@ -393,7 +424,7 @@ def collate(batch: list, whole: bool) -> tuple[Any, Any, Skipped]:
         return images, targets, skipped
     import torch
 
-    return torch.stack(images), default_collate(targets), skipped
+    return torch.stack(images), (targets_by or default_collate)(targets), skipped
 
 
 def loader(samples: Samples, transform: Callable[[Any], Any], batch_size: int, *, shuffle: bool, whole: bool,
@@ -405,5 +436,6 @@ def loader(samples: Samples, transform: Callable[[Any], Any], batch_size: int, *
 
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(ImageDataset(samples, transform, named=True), batch_size=batch_size, shuffle=shuffle,
-                      num_workers=workers, collate_fn=partial(collate, whole=whole), generator=generator,
+                      num_workers=workers, generator=generator,
+                      collate_fn=partial(collate, whole=whole, targets_by=samples.collate_targets),
                       persistent_workers=workers > 0, drop_last=shuffle and len(samples) > batch_size)

@@ -36,17 +36,57 @@ def checkpoint_path(output: Path) -> Path:
 
 
 def data_fingerprint(samples: Iterable[Samples]) -> str:
-    """A hash of the data a run reads: every image's path, size, modification time and target."""
+    """A hash of the data a run reads: every image's path, size and modification time, every target's whole
+    content (a tensor's every byte, not its ``repr``, which torch shortens) and the files targets name."""
     digest = hashlib.sha256()
     for part in samples:
         for path, target in part.items:
-            try:
-                stat = os.stat(path)
-                digest.update(f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{target!r}\n".encode())
-            except OSError:
-                digest.update(f"{path}|missing|{target!r}\n".encode())
+            digest.update(f"{path}|{_file_stamp(path)}|".encode())
+            _feed(digest, target)
+            digest.update(b"\n")
         digest.update(repr(sorted(part.labels.items())).encode())
     return digest.hexdigest()
+
+
+def _file_stamp(path: Any) -> str:
+    """A file's size and modification time (ns): what tells that an image or a mask changed, without reading it."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return "missing"
+    return f"{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def _feed(digest: Any, value: Any) -> None:
+    """Hash ``value`` whole: tensors and arrays by dtype, shape and bytes; containers item by item; a path (a
+    `Path`, or a string naming a file) by its size and modification time too, as images are."""
+    if hasattr(value, "detach") and hasattr(value, "dtype"):  # a torch tensor
+        import torch
+
+        flat = value.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"T{value.dtype}{tuple(value.shape)}".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    elif hasattr(value, "tobytes") and hasattr(value, "dtype"):  # a numpy array
+        digest.update(f"A{value.dtype}{value.shape}".encode() + value.tobytes())
+    elif isinstance(value, dict):
+        for key in sorted(value, key=str):
+            digest.update(f"K{key!r}".encode())
+            _feed(digest, value[key])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"L{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+    elif isinstance(value, (str, os.PathLike)) and _names_file(value):
+        digest.update(f"F{os.fspath(value)}|{_file_stamp(value)}".encode())
+    else:
+        digest.update(f"V{value!r}".encode())
+
+
+def _names_file(value: str | os.PathLike[str]) -> bool:
+    try:
+        return os.path.isfile(value)
+    except (OSError, ValueError):
+        return False
 
 
 def identity(spec: str, freeze: str, data: str, settings: dict[str, Any]) -> dict[str, Any]:

@@ -47,14 +47,24 @@ class _Captured(Exception):
 
 def frozen_prefix(model: ZooModel) -> list[str] | None:
     """Names of the modules that run before the first trainable stage, in forward order; None when no cache fits
-    (nothing frozen, frozen stages that are not a prefix, stage parameters outside modules, whole-image models)."""
+    (nothing frozen, frozen stages that are not a prefix, stage parameters outside modules, whole-image models,
+    heads reading a frozen stage's output other than the last one's)."""
     names = model.backbone.stage_names
     frozen = [name for name in names if name in model.frozen_stages]
     if not frozen or model.takes_images or tuple(frozen) != names[:len(frozen)]:
         return None
-    if any(model.backbone.stage(name).parameters for name in frozen):
+    if any(model.backbone.stage(name).parameters for name in frozen) or _reads_inner_stages(model, frozen):
         return None
     return [module for name in frozen for module in model.backbone.stage(name).modules]
+
+
+def _reads_inner_stages(model: ZooModel, frozen: list[str]) -> bool:
+    """Whether a head reads the output of a frozen stage before the last frozen one (``needs="stages"``). The
+    cache keeps only the last frozen stage's output, so such a head would read the cached tensor in place of
+    those stages: no cache is attempted for it, rather than one built and then found not to match."""
+    inner = [name for name in frozen[:-1] if model.backbone.stage(name).stride is not None]
+    recipe = getattr(model, "recipe", None)
+    return bool(inner) and recipe is not None and any(head.part.needs == "stages" for head in recipe.heads)
 
 
 def cache_key(model: ZooModel, modules: list[str], transform: dict[str, Any], data_key: str) -> str:
@@ -213,6 +223,7 @@ class CachedDataset:
 
     def __init__(self, views: list[torch.Tensor], readable: torch.Tensor, samples: Samples) -> None:
         self.views, self.readable, self.items = views, readable, samples.items
+        self.collate_targets = samples.collate_targets
         self.features = views[0]
 
     def set_epoch(self, epoch: int) -> None:
@@ -249,7 +260,8 @@ def cached_loader(dataset: CachedDataset, batch_size: int, *, shuffle: bool, see
     from torch.utils.data import DataLoader
 
 
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=partial(collate, whole=False),
+    batch = partial(collate, whole=False, targets_by=dataset.collate_targets)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=batch,
                       generator=torch.Generator().manual_seed(seed), drop_last=shuffle and len(dataset) > batch_size)
 
 
@@ -296,8 +308,9 @@ def use_feature_cache(model: ZooModel, train: Samples, val: Samples, preprocessi
         return None
     probe = next(_batches(_first(train, transform_of), min(4, len(train))))[0].to(device)
     if not matches_model(model, cache, probe):
-        warnings.warn(f"{model.spec}: the backbone does not run its frozen stages as a chain; training without the "
-                      "feature cache", ZooWarning, stacklevel=2)
+        warnings.warn(f"{model.spec}: the model on cached features does not compute what it computes on images (a "
+                      "head reads a frozen stage, or the backbone does not run its frozen stages as a chain); "
+                      "training without the feature cache", ZooWarning, stacklevel=2)
         return None
     return (cache, cached_loader(cache.dataset("train", train), batch_size, shuffle=True, seed=seed),
             cached_loader(cache.dataset("val", val), batch_size, shuffle=False))
