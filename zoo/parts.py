@@ -170,6 +170,14 @@ class BackbonePart:
     def usage(self) -> str:
         return self.name + options_usage(self.options)
 
+    @property
+    def untagged_weights(self) -> str:
+        """One line when ``pretrained=`` is given without ``weights_tags`` (zoo would list no weights), else ""."""
+        if self.pretrained is None or self.weights_tags:
+            return ""
+        return (f"backbone {self.qualified_name} has pretrained= but no weights_tags, so zoo lists no weights for "
+                "it; declare BackbonePart(weights_tags=(\"default\", ...)), the default first")
+
 
 @dataclass(frozen=True)
 class HeadPart:

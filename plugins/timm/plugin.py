@@ -46,6 +46,6 @@ def zoo_backbones():
     found = catalogue()
     tags, modules = found["pretrained"], found["modules"]
     for name in found["models"]:
+        known = tuple(tags.get(name, ()))  # a model timm has no weights for offers none
         yield BackbonePart(name, partial(_build, name), describe(modules.get(name, "")), tags=("timm",),
-                           pretrained=partial(pretrained, name),
-                           weights_tags=tuple(tags.get(name, ())))
+                           pretrained=partial(pretrained, name) if known else None, weights_tags=known)

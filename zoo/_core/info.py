@@ -93,6 +93,7 @@ def backbone_info(name: str, registry: Registry) -> dict[str, Any]:
         "mean": list(backbone.mean),
         "std": list(backbone.std),
         "weights": weights_info(part) if part.pretrained is not None else [],
+        **({"weights_warning": part.untagged_weights} if part.untagged_weights else {}),
         **({"weights_tag": tag} if tag else {}),
     }
 

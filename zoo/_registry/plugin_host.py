@@ -207,7 +207,16 @@ class PluginHost:
                     continue
                 parts += [replace(part, namespace=part.namespace or record.name.lower(), contract=record.contract)
                           for part in returned]
+        self._flag_untagged_weights(record, parts)
         return parts
+
+    def _flag_untagged_weights(self, record: PluginRecord, parts: list[Part]) -> None:
+        """A backbone offering weights under no tag shows none: a warning and a note in `zoo plugins`."""
+        for part in parts:
+            line = getattr(part, "untagged_weights", "")
+            if line and line not in record.note:
+                record.note = f"{record.note}; {line}" if record.note else line
+                warnings.warn(f"plugin {record.name} ({record.distribution}): {line}", ZooWarning, stacklevel=5)
 
     def collect_commands(self, group: Any, reserved: Iterable[str] = ()) -> dict[str, Any]:
         """Commands the ``zoo_commands`` hooks add to a scratch click ``group``, by name.

@@ -147,6 +147,8 @@ def format_info(data: dict[str, Any]) -> str:
             lines.append(f"aliases: {', '.join(data['aliases'])}")
         if data.get("weights"):
             lines += [format_weights(data["weights"]), "(* the default: --weights imagenet)"]
+        if data.get("weights_warning"):
+            lines.append(f"warning: {data['weights_warning']}")
     elif not data.get("options"):
         lines.append(f"usage: {data['usage']}")
     return "\n".join(lines)
