@@ -67,7 +67,8 @@ def test_zoo_train_says_which_head_starts_fresh_and_that_random_weights_are_rand
                     *args)
     assert fresh.returncode == 0, fresh.stderr
     notes = [line for line in fresh.stderr.splitlines() if line.startswith("zoo: note: ")]
-    assert len(notes) == 1 and "head cls2 starts fresh" in notes[0], fresh.stderr
+    assert len(notes) == 2 and "head cls2 starts fresh" in notes[0], fresh.stderr
+    assert notes[1].startswith("zoo: note: training on "), fresh.stderr  # the device, named once
     kept = run_zoo("train", "resnet18+cls2", str(other), "--weights", str(out), "--keep-heads",
                    "-o", str(tmp_path / "b.safetensors"), *args)
     assert kept.returncode == 0 and "zoo: note: head cls2 keeps its weights (--keep-heads)" in kept.stderr

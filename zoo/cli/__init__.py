@@ -244,10 +244,12 @@ def predict(ctx: click.Context, model: str, images: tuple[str, ...], weights: st
     is then 1. A named file or folder that does not exist is an error before anything runs.
     Under torchrun the processes share the images out and rank 0 prints every answer, in order.
     """
+    from zoo._modelfile.read import model_file
     from zoo._runtime.opening import open_model
     from zoo._runtime.processes import is_rank_zero
     from zoo.inference.predict import expand_images, predict as run, read_labels as read_head_labels
 
+    model_file(model, "predict")  # the model's mistakes first (a missing file, a bare weights file), then the images'
     files = expand_images(images)
     loaded = open_model(model, weights=weights, registry=_registry(ctx))
     results = run(loaded, files, threshold=threshold, top_k=top_k,

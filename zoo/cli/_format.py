@@ -52,11 +52,16 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "\u2026"
 
 
-def terminal_width() -> int:
-    """The terminal's width in columns ($COLUMNS first; 80 in a pipe)."""
+def terminal_width() -> int | None:
+    """The width to fit tables to: $COLUMNS, else the terminal's; None in a pipe, where lines stay whole for
+    the programs reading them (as ``ls -l`` and ``git`` do)."""
+    import os
     import shutil
+    import sys
 
-    return shutil.get_terminal_size().columns
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 def _status(part: dict[str, Any]) -> str:
