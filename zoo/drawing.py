@@ -1,14 +1,15 @@
 """Marking answers on an image with PIL: labelled boxes, key points and caption lines.
 
 ``zoo predict --out DIR`` gives each head's ``draw`` a `Canvas` over the original image; sizes of
-lines, dots and text follow the image's size so that marks stay visible on large photos. Captions
-are laid first, then boxes, then points, so that no caption hides where something is.
+lines, dots and text follow the image's size so that marks stay visible on large photos and captions
+stay small on small ones. Masks are laid first (class colours blended over the image), then captions,
+boxes and points, so that no caption hides where something is.
 """
 from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zoo._untrusted import one_line
 
@@ -29,13 +30,17 @@ class Canvas:
         self.image = image.convert("RGB")
         self.draw = ImageDraw.Draw(self.image)
         self.unit = max(1, round(max(self.image.size) / 300))
+        # 12 px on a 300 px image and larger ones grow with the unit; a smaller image gets text 1/16 of its
+        # short side (6 px at least), so that a caption on a 48 px image covers a line, not a quarter of it
+        self.font_size = min(10 * self.unit + 2, max(6, round(min(self.image.size) / 16)))
         try:
-            self.font = ImageFont.load_default(size=10 * self.unit + 2)
+            self.font = ImageFont.load_default(size=self.font_size)
         except (TypeError, OSError):  # a Pillow without FreeType
             self.font = ImageFont.load_default()
         self._captions: list[str] = []
         self._boxes: list[tuple[Sequence[float], str, tuple[int, int, int]]] = []
         self._points: list[tuple[list[Sequence[float]], tuple[int, int, int]]] = []
+        self._masks: list[tuple[Any, float, int | None]] = []
 
     def _text(self, xy: tuple[float, float], text: str, color: tuple[int, int, int]) -> None:
         left, top, right, bottom = self.draw.textbbox(xy, text, font=self.font)
@@ -54,6 +59,30 @@ class Canvas:
     def points(self, points: Iterable[Sequence[float]], color: tuple[int, int, int] = PALETTE[1]) -> None:
         """A dot with a dark ring at each (x, y)."""
         self._points.append((list(points), color))
+
+    def mask(self, classes: Any, alpha: float = 0.45, background: int | None = 0) -> None:
+        """A class index per pixel (rows of ints, a numpy array or a CPU tensor, H x W), each class's colour
+        (`color`) blended over the image with ``alpha``; ``background`` pixels are left as they are. A mask of
+        another size is stretched over the image (nearest class)."""
+        if not 0 <= alpha <= 1:
+            raise ValueError(f"mask alpha must be between 0 and 1, not {alpha}")
+        self._masks.append((classes, float(alpha), background))
+
+    def _draw_mask(self, classes: Any, alpha: float, background: int | None) -> None:
+        import numpy as np
+        from PIL import Image
+
+        indices = np.asarray(classes)
+        if indices.ndim != 2:
+            raise ValueError(f"a mask is one class index per pixel (H x W), not of shape {indices.shape}")
+        indices = indices.astype(np.int32)
+        if indices.shape[::-1] != self.image.size:
+            indices = np.asarray(Image.fromarray(indices).resize(self.image.size, Image.Resampling.NEAREST))
+        pixels = np.asarray(self.image, dtype=np.float32)
+        colours = np.asarray(PALETTE, dtype=np.float32)[indices % len(PALETTE)]
+        shown = (indices != background if background is not None else np.ones_like(indices, bool))[..., None]
+        blended = np.where(shown, pixels * (1 - alpha) + colours * alpha, pixels)
+        self.image.paste(Image.fromarray(blended.round().clip(0, 255).astype(np.uint8)))
 
     def _draw_caption(self, line: int, text: str) -> None:
         height = self.draw.textbbox((0, 0), "Ag", font=self.font)[3] + 3 * self.unit
@@ -74,13 +103,15 @@ class Canvas:
 
     def png(self) -> bytes:
         """The annotated image as PNG bytes."""
+        for mask in self._masks:
+            self._draw_mask(*mask)
         for line, text in enumerate(self._captions):
             self._draw_caption(line, text)
         for box in self._boxes:
             self._draw_box(*box)
         for points in self._points:
             self._draw_points(*points)
-        self._captions, self._boxes, self._points = [], [], []
+        self._captions, self._boxes, self._points, self._masks = [], [], [], []
         buffer = io.BytesIO()
         self.image.save(buffer, format="PNG")
         return buffer.getvalue()

@@ -117,8 +117,15 @@ class Head(nn.Module):
         return json.dumps(answer)
 
     def draw(self, canvas: Canvas, answer: dict[str, Any]) -> None:
-        """Mark ``answer`` on the original image (``zoo predict --out``); by default, its text as a caption."""
+        """Mark ``answer`` on the original image (``zoo predict --out``); by default, its text as a caption.
+        A head answering per pixel overlays its classes with ``canvas.mask(classes)``."""
         canvas.caption(self.format(answer))
+
+    def report(self, result: Mapping[str, Any]) -> bytes | None:
+        """A picture of this head's evaluation for ``zoo eval --out`` (``report-KEY.png``): PNG bytes, or None
+        (the default) for none. ``result`` holds ``metrics`` (by their own names: ``miou``), ``images`` and,
+        for classification heads, ``classes`` (per-class accuracy, confusion matrix, class names)."""
+        return None
 
 
 def reset_layers(module: nn.Module) -> None:

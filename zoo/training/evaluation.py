@@ -251,7 +251,7 @@ def evaluate(
         raise ZooError(f"batch size {batch_size} must be 1 or more")
     if not isinstance(model, ZooModel):
         model = open_model(model, registry=registry)
-    folder = out_folder(out) if out is not None else None
+    folder = out_folder(out, create=False) if out is not None else None  # made only when a picture is written
     device = choose_device(device)
     group = join_process_group(device)
     try:
@@ -261,7 +261,7 @@ def evaluate(
         if group is not None:
             group.leave()
     if folder is not None and is_rank_zero():
-        _write_confusion_pngs(result, Path(folder))
+        _write_pictures(model, result, Path(folder))
     return result
 
 
@@ -289,11 +289,31 @@ def _evaluate(model: ZooModel, data: Any, batch_size: int, workers: int, progres
     return {"model": model.spec, "data": what if total else None, "device": str(run_on), **result}
 
 
-def _write_confusion_pngs(result: dict[str, Any], folder: Path) -> None:
-    """A confusion-matrix PNG per classification head in ``folder``, its path added to the head's result."""
+def _write_pictures(model: ZooModel, result: dict[str, Any], folder: Path) -> None:
+    """A confusion-matrix PNG per classification head and each head's own `Head.report` picture in ``folder``,
+    each path added to the result; with no picture, nothing is written and no folder made."""
+    pictures: dict[str, bytes] = {}
     for key, found in result.get("classes", {}).items():
         png = confusion_png(found, f"{key}: confusion matrix")
         if png is not None:
-            target = folder / f"confusion-{key}.png"
-            atomic_write_bytes(target, png)
-            found["confusion_png"] = str(target)
+            pictures[f"confusion-{key}.png"] = png
+            found["confusion_png"] = str(folder / f"confusion-{key}.png")
+    for key, head in model.heads.items():
+        png = head.report(head_result(result, key))
+        if png:
+            pictures[f"report-{key}.png"] = bytes(png)
+            result.setdefault("reports", {})[key] = str(folder / f"report-{key}.png")
+    if pictures:
+        out_folder(folder)
+    for name, png in pictures.items():
+        atomic_write_bytes(folder / name, png)
+
+
+def head_result(result: dict[str, Any], key: str) -> dict[str, Any]:
+    """What `Head.report` is told: the head's metrics by their own names, and its class statistics if any."""
+    prefix = f"{key}/"
+    found = {"metrics": {name[len(prefix):]: value for name, value in result.get("metrics", {}).items()
+                         if name.startswith(prefix)}, "images": result.get("images", 0)}
+    if key in result.get("classes", {}):
+        found["classes"] = result["classes"][key]
+    return found
