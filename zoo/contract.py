@@ -33,6 +33,8 @@ CHANGES: dict[str, tuple[str, ...]] = {
         "TargetReader(table_columns=, read_target=) receive a TargetContext (head key, options, table folder, "
         "image size); TargetReader(columns=, read=) are deprecated until 2.0",
         "a plugin names the contract version it targets: ZOO_CONTRACT = \"1.1\"",
+        "a BackbonePart with pretrained= lists its tags in weights_tags (the default first); one without is "
+        "flagged when it registers, in zoo plugins and in zoo info, and shows no weights",
     ),
 }
 
