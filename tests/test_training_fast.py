@@ -86,7 +86,7 @@ def test_timing_forms_leaves_weights_statistics_gradients_and_random_state_as_th
     random_state = torch.get_rng_state()
     trial = fast_training.FormTrial(model, batch, torch.device("cpu"))
     for form in _fast.training_candidates(model, torch.device("cpu")):
-        assert trial(form) > 0
+        assert trial(form).images_per_s > 0
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # BatchNorm running statistics included
     assert all(p.grad is None for p in model.parameters())
@@ -113,12 +113,12 @@ def test_fast_training_sees_the_images_of_a_plain_run_and_saves_an_ordinary_file
 
 
 def test_a_compiled_form_that_wins_trains_the_run(shapes, monkeypatch):
-    monkeypatch.setattr(_fast, "COMPILE_WORTH_SECONDS", 0.0)
+    monkeypatch.setattr(_fast, "COMPILE_GUESS_SECONDS", 0.0)
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
     timed = fast_training.FormTrial.__call__
     monkeypatch.setattr(fast_training.FormTrial, "__call__",  # the real trial, with the compiled form winning
-                        lambda self, form: timed(self, form) * (1000 if form.compiled else 1))
+                        lambda self, form: _fast.Measured(timed(self, form).images_per_s * (1000 if form.compiled else 1)))
     result = zoo.fit("resnet18+cls2", shapes, freeze="layer4", progress=False, fast=True, **{**RUN, "epochs": 1})
     assert result.form["compiled"] and result.form["form"].endswith("+compiled")
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1

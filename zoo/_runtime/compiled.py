@@ -10,10 +10,13 @@ configuration is the same before and after.
 
 Where bf16 is native (AVX512-BF16 or AMX, or a GPU that has it), `choose_form` times fp32, bf16 autocast
 and a bf16 copy of the weights, each compiled, and keeps the fastest; elsewhere bf16 is emulated and fp32
-is the answer without measuring.
+is the answer without measuring. On a GPU, for a model fed one batch tensor (static shapes), the fastest of
+those is also timed compiled in inductor's CUDA-graph modes (`GRAPH_MODES`: a form ``bf16-weights+reduce-overhead``)
+and kept only where faster.
 
 Training has its own choice (`TrainingForm`, `choose_training_form`): channels-last for image batches, bf16
-autocast where native, and a compiled model only where a measurement says it pays. The weights stay float32
+autocast where native, and a compiled model (on a GPU also replayed as CUDA graphs) only where the measured
+compile time is less than the time its faster steps save over the run. The weights stay float32
 (autocast keeps a float32 master copy for the optimizer), so the saved file is the same kind either way.
 """
 from __future__ import annotations
@@ -31,6 +34,9 @@ from zoo._runtime import machine as _machine
 from zoo._runtime.timing import steps_per_second
 
 FORMS = ("fp32", "bf16-autocast", "bf16-weights")
+# inductor's modes that replay CUDA graphs (launch overhead gone) where shapes stay static: a form
+# "bf16-weights+reduce-overhead" is the bf16-weights form compiled in that mode
+GRAPH_MODES = ("reduce-overhead", "max-autotune")
 INDUCTOR_SETTINGS = {"freezing": True}  # what zoo asks of inductor for inference: weights folded as constants
 
 
@@ -46,28 +52,29 @@ class CompiledInference:
     freezing and, for the bf16 forms, autocast or bf16 inputs; outputs come back as float32."""
 
     def __init__(self, model: nn.Module, form: str = "fp32", channels_last: bool = False) -> None:
-        if form not in FORMS:
-            raise ValueError(f"form {form!r} is not one of {', '.join(FORMS)}")
-        self.form = form
+        precision, _, mode = form.partition("+")
+        if precision not in FORMS or (mode and mode not in GRAPH_MODES):
+            raise ValueError(f"form {form!r} is not one of {', '.join(FORMS)}, optionally +{' or +'.join(GRAPH_MODES)}")
+        self.form, self.precision, self.graphs = form, precision, bool(mode)
         self.device_type = next(model.parameters()).device.type
         self.channels_last = channels_last
-        if form == "bf16-weights":
+        if precision == "bf16-weights":
             model = copy.deepcopy(model).to(torch.bfloat16)
         self.model = model.eval()
-        self.compiled = torch.compile(self.model)
+        self.compiled = torch.compile(self.model, mode=mode or None)
 
     def _context(self) -> contextlib.ExitStack:
         stack = contextlib.ExitStack()
         stack.enter_context(torch._inductor.config.patch(INDUCTOR_SETTINGS))
         stack.enter_context(torch.inference_mode())
-        if self.form == "bf16-autocast":
+        if self.precision == "bf16-autocast":
             stack.enter_context(torch.autocast(self.device_type, dtype=torch.bfloat16))
         return stack
 
     def _input(self, value: Any) -> Any:
         if not torch.is_tensor(value) or not value.is_floating_point():
             return value
-        if self.form == "bf16-weights":
+        if self.precision == "bf16-weights":
             value = value.to(torch.bfloat16)
         if self.channels_last and value.ndim == 4:
             value = value.contiguous(memory_format=torch.channels_last)
@@ -75,9 +82,13 @@ class CompiledInference:
 
     def __call__(self, *args: Any) -> Any:
         args = torch.utils._pytree.tree_map(self._input, args)
+        if self.graphs:
+            torch.compiler.cudagraph_mark_step_begin()  # each call a new step: the graph's buffers are reused
         with self._context():
             output = self.compiled(*args)
-        return output if self.form == "fp32" else _as_float32(output)
+        if self.graphs:  # the next replay overwrites the graph's outputs: the caller gets its own
+            output = torch.utils._pytree.tree_map(lambda t: t.clone() if torch.is_tensor(t) else t, output)
+        return output if self.precision == "fp32" else _as_float32(output)
 
 
 def compile_for_inference(model: nn.Module, form: str = "fp32", channels_last: bool = False) -> CompiledInference:
@@ -86,9 +97,10 @@ def compile_for_inference(model: nn.Module, form: str = "fp32", channels_last: b
     return CompiledInference(model, form, channels_last)
 
 
-def compile_for_training(model: nn.Module) -> Callable[..., Any]:
-    """``model`` compiled for training: no freezing, the weights change at every step."""
-    return torch.compile(model)
+def compile_for_training(model: nn.Module, mode: str | None = None) -> Callable[..., Any]:
+    """``model`` compiled for training: no freezing, the weights change at every step; ``mode`` one of
+    `GRAPH_MODES` replays CUDA graphs."""
+    return torch.compile(model, mode=mode)
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -96,6 +108,14 @@ def native_bf16(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return _machine.native_bf16_cpu()
+
+
+def graph_modes(model: nn.Module, device: torch.device) -> tuple[str, ...]:
+    """The CUDA-graph compile modes worth timing: on a GPU, for a model fed one image batch tensor (static
+    shapes); none on a CPU or for a detection model, whose inputs change shape image by image."""
+    if device.type != "cuda" or not torch.cuda.is_available() or getattr(model, "takes_images", False):
+        return ()
+    return GRAPH_MODES
 
 
 def candidate_forms(model: nn.Module, device: torch.device) -> tuple[str, ...]:
@@ -128,19 +148,37 @@ def time_form(model: nn.Module, inputs: Any, form: str, steps: int = 3) -> float
 
 
 def choose_form(model: nn.Module, inputs: Any, forms: Sequence[str] | None = None,
-                measure: Callable[[nn.Module, Any, str], float] = time_form) -> FormChoice:
+                measure: Callable[[nn.Module, Any, str], float] = time_form, *,
+                modes: Sequence[str] | None = None, device: torch.device | None = None) -> FormChoice:
     """The fastest of ``forms`` (default: `candidate_forms`) for ``model`` on ``inputs``, by measuring;
-    a single candidate is kept without measuring."""
-    device = next(model.parameters()).device
+    then the fastest of those compiled in each of ``modes`` (default: `graph_modes`, CUDA graphs on a
+    GPU), kept only where it measures faster. A single candidate is kept without measuring."""
+    device = device or next(model.parameters()).device
     forms = tuple(forms or candidate_forms(model, device))
-    if len(forms) == 1:
+    modes = tuple(graph_modes(model, device) if modes is None else modes)
+    if len(forms) == 1 and not modes:
         return FormChoice(forms[0])
-    rates = {}
-    for form in forms:
-        torch._dynamo.reset()
-        rates[form] = round(measure(model, inputs, form), 2)
+    rates: dict[str, float] = {}
+    for form in forms if len(forms) > 1 else ():
+        rates[form] = _timed(measure, model, inputs, form)
+    best = max(rates, key=rates.get) if rates else forms[0]
+    if modes and best not in rates:
+        rates[best] = _timed(measure, model, inputs, best)
+    for mode in modes:
+        rates[f"{best}+{mode}"] = _timed(measure, model, inputs, f"{best}+{mode}")
     torch._dynamo.reset()
     return FormChoice(max(rates, key=rates.get), rates)
+
+
+def _timed(measure: Callable[[nn.Module, Any, str], float], model: nn.Module, inputs: Any, form: str) -> float:
+    """``measure`` from a fresh compile; 0.0 where a CUDA-graph form cannot run here, so it is never kept."""
+    torch._dynamo.reset()
+    if "+" not in form:
+        return round(measure(model, inputs, form), 2)
+    try:
+        return round(measure(model, inputs, form), 2)
+    except (RuntimeError, torch._dynamo.exc.TorchDynamoException):
+        return 0.0
 
 
 def fast_inference(model: nn.Module, example: Any) -> tuple[CompiledInference, FormChoice]:
@@ -154,7 +192,13 @@ def fast_inference(model: nn.Module, example: Any) -> tuple[CompiledInference, F
     return compile_for_inference(model, choice.form, channels_last), choice
 
 
-COMPILE_WORTH_SECONDS = 600.0  # a training run this long (eagerly) is worth a trial compile: it costs tens of seconds
+# Whether a trial compile is worth making: a compile costs about COMPILE_GUESS_SECONDS and saves at most about
+# LIKELY_SAVING of an eager run's time (a CPU gains ~10%, a GPU up to half), so only a run whose eager time times
+# the saving reaches the guess is tried (600 s on a CPU, 60 s on a GPU). Whether the compiled form is then kept is
+# measured: its compile time against the time its faster steps save over the run.
+COMPILE_GUESS_SECONDS = 60.0
+LIKELY_SAVING = {"cuda": 0.5}
+CPU_SAVING = 0.1
 WARM_UP_STEPS, TRIAL_STEPS = 2, 2  # a training form's trial: untimed steps (the first compiles), then timed ones
 
 
@@ -167,12 +211,19 @@ class TrainingForm:
     channels_last: bool = False
     compiled: bool = False
     images_per_s: dict[str, float] = field(default_factory=dict)
+    compile_mode: str | None = None  # one of GRAPH_MODES: compiled steps replayed as CUDA graphs
+    compile_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         words = ["fp32" if self.precision == "fp32" else f"{self.precision}-autocast"]
         words += ["channels-last"] * self.channels_last + ["compiled"] * self.compiled
-        return "+".join(words)
+        return "+".join(words + [self.compile_mode] * bool(self.compiled and self.compile_mode))
+
+    def mark_step(self) -> None:
+        """Before each forward pass of a CUDA-graph form: a new step, whose replay may reuse the last one's buffers."""
+        if self.compiled and self.compile_mode:
+            torch.compiler.cudagraph_mark_step_begin()
 
     def autocast(self, device_type: str) -> contextlib.AbstractContextManager[Any]:
         if self.precision == "fp32":
@@ -190,12 +241,16 @@ class TrainingForm:
         return value
 
     def outputs(self, value: Any) -> Any:
-        """Outputs as float32, so losses and metrics see what they see in fp32 training."""
+        """Outputs as float32, so losses and metrics see what they see in fp32 training; a CUDA graph's
+        copied out, as its next replay overwrites them."""
+        if self.compiled and self.compile_mode:
+            value = torch.utils._pytree.tree_map(lambda t: t.clone() if torch.is_tensor(t) else t, value)
         return value if self.precision == "fp32" else _as_float32(value)
 
     def as_dict(self) -> dict[str, Any]:
         return {"form": self.name, "precision": self.precision, "channels_last": self.channels_last,
-                "compiled": self.compiled, "images_per_s": dict(self.images_per_s)}
+                "compiled": self.compiled, "compile_mode": self.compile_mode, "images_per_s": dict(self.images_per_s),
+                "compile_seconds": dict(self.compile_seconds)}
 
 
 def training_candidates(model: nn.Module, device: torch.device) -> list[TrainingForm]:
@@ -206,36 +261,64 @@ def training_candidates(model: nn.Module, device: torch.device) -> list[Training
     return [TrainingForm(precision, channels_last) for precision in precisions]
 
 
-def choose_training_form(model: nn.Module, device: torch.device, measure: Callable[[TrainingForm], float], *,
+@dataclass(frozen=True)
+class Measured:
+    """What a training form's trial found: images per second, and the seconds its first step took beyond a
+    timed one (a compiled form's compile time)."""
+
+    images_per_s: float
+    compile_seconds: float = 0.0
+
+
+def compiled_candidates(model: nn.Module, device: torch.device, eager: TrainingForm) -> list[TrainingForm]:
+    """``eager`` compiled: by default, and on a GPU in the CUDA-graph modes (`graph_modes`)."""
+    modes = (None, *graph_modes(model, device))
+    return [TrainingForm(eager.precision, eager.channels_last, compiled=True, compile_mode=mode) for mode in modes]
+
+
+def worth_trying_compile(device: torch.device, eager_seconds: float) -> bool:
+    """A trial compile only where the run could repay it (see `COMPILE_GUESS_SECONDS`)."""
+    return eager_seconds * LIKELY_SAVING.get(device.type, CPU_SAVING) >= COMPILE_GUESS_SECONDS
+
+
+def choose_training_form(model: nn.Module, device: torch.device, measure: Callable[[TrainingForm], Any], *,
                          images_planned: int = 0, may_compile: bool = True,
                          agree: Callable[[list[float]], list[float]] | None = None) -> TrainingForm:
-    """The fastest training form for ``model``: ``measure(form)`` gives a form's images per second (a
-    candidate that fails to run is left out). The eager candidates are always measured; the fastest is
-    measured compiled too when ``may_compile`` and the run (``images_planned`` at the eager rate) would take
-    `COMPILE_WORTH_SECONDS` or more, and kept compiled only if that is faster. ``agree`` lets several
-    processes settle on one choice (e.g. rates summed over processes)."""
+    """The fastest training form for ``model``: ``measure(form)`` gives a form's images per second, or a
+    `Measured` (a candidate that fails to run is left out). The eager candidates are always measured; when
+    ``may_compile`` and `worth_trying_compile`, the fastest is measured compiled too (on a GPU also with CUDA
+    graphs), and a compiled form is kept only if the time it saves over ``images_planned`` images exceeds
+    its measured compile time, the one saving most. ``agree`` lets several processes settle on one choice
+    (e.g. rates summed over processes)."""
     candidates = training_candidates(model, device)
-    rates = [_rate(measure, form) for form in candidates]
+    trials = [_trial(measure, form) for form in candidates]
+    rates = [trial.images_per_s for trial in trials]
     rates = agree(rates) if agree else rates
     best = max(range(len(candidates)), key=lambda i: rates[i])
-    chosen = candidates[best]
+    chosen, eager_rate = candidates[best], rates[best]
     measured = {form.name: round(rate, 2) for form, rate in zip(candidates, rates) if rate > 0}
-    if may_compile and rates[best] > 0 and images_planned / rates[best] >= COMPILE_WORTH_SECONDS:
-        compiled = TrainingForm(chosen.precision, chosen.channels_last, compiled=True)
-        rate = _rate(measure, compiled)
-        rate = agree([rate])[0] if agree else rate
-        if rate > 0:
-            measured[compiled.name] = round(rate, 2)
-        if rate > rates[best]:
-            chosen = compiled
-    chosen.images_per_s = measured
+    compile_seconds: dict[str, float] = {}
+    if may_compile and eager_rate > 0 and worth_trying_compile(device, images_planned / eager_rate):
+        saving = 0.0
+        for compiled in compiled_candidates(model, device, chosen):
+            trial = _trial(measure, compiled)
+            rate = agree([trial.images_per_s])[0] if agree else trial.images_per_s
+            if rate <= 0:
+                continue
+            measured[compiled.name], compile_seconds[compiled.name] = round(rate, 2), round(trial.compile_seconds, 2)
+            net = images_planned * (1 / eager_rate - 1 / rate) - trial.compile_seconds
+            if net > saving:
+                chosen, saving = compiled, net
+    chosen.images_per_s, chosen.compile_seconds = measured, compile_seconds
     return chosen
 
 
-def _rate(measure: Callable[[TrainingForm], float], form: TrainingForm) -> float:
-    """``measure(form)``, or 0.0 where this form cannot run here (an operation without bf16, a compile failure)."""
+def _trial(measure: Callable[[TrainingForm], Any], form: TrainingForm) -> Measured:
+    """``measure(form)`` as a `Measured`; 0 images per second where this form cannot run here (an operation
+    without bf16, a compile failure)."""
     try:
-        return float(measure(form))
+        found = measure(form)
     except (RuntimeError, NotImplementedError, TypeError, torch._dynamo.exc.TorchDynamoException):
         torch._dynamo.reset()
-        return 0.0
+        return Measured(0.0)
+    return found if isinstance(found, Measured) else Measured(float(found))

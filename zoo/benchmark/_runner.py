@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoo._runtime import machine as _machine
 from zoo._runtime.opening import open_model
-from zoo._runtime.timing import Timing, device_clock, interleave, warm_up
+from zoo._runtime.timing import Timing, device_clock, interleave
 from zoo.benchmark._memory import PeakMemory
 from zoo.benchmark._report import BenchReport, Run
 from zoo.benchmark._settings import Settings, resolve_settings
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 class Candidate:
     """A model to time side by side with others: its label, the module, how to put it in training mode
     (None: ``module.train()``), and its own memory layout, compilation or precision where they differ
-    from the settings'. Candidates that differ in layout must be separate modules."""
+    from the settings'. Candidates that differ in layout must be separate modules; one that is the same
+    network as another (a reference model) names it, so its FLOPs are counted once."""
 
     label: str
     module: Any
@@ -40,6 +41,7 @@ class Candidate:
     channels_last: bool | None = None
     compile: bool | None = None
     precision: str | None = None
+    same_network_as: str | None = None  # the label of a candidate with the same network and freezing: its FLOPs
 
     def options(self, settings: Settings) -> dict[str, Any]:
         """channels_last, compile and precision for this candidate: its own where set, else the settings';
@@ -65,8 +67,24 @@ def _free_memory(device) -> None:
         torch.cuda.empty_cache()
 
 
+def _flops(workloads: list[Any], candidates: list[Candidate], mode: str, warmup: int, clock,
+           known: dict[tuple[str, str], float]) -> tuple[list[Any], list[float]]:
+    """Warm every workload up; FLOPs per image counted once per network and mode (in the first warm-up
+    step of an eager model, else in a pass of their own) and kept in ``known`` for a retry at a smaller
+    batch. Returns (warm-up seconds, FLOPs) per workload."""
+    seconds, flops = [], []
+    for candidate, workload in zip(candidates, workloads):
+        key = (candidate.same_network_as or candidate.label, mode)
+        spent, counted = workload.warm_up(warmup, clock, counting=key not in known)
+        if key not in known:
+            known[key] = counted if counted is not None else workload.flops_per_image()
+        seconds.append(spent)
+        flops.append(known[key])
+    return seconds, flops
+
+
 def _measure(mode: str, candidates: list[Candidate], batch: int, img_size: int, settings: Settings, device,
-             clock, memory) -> list[tuple[Any, float, int, str | None]]:
+             clock, memory, known: dict[tuple[str, str], float]) -> list[tuple[Any, float, int, str | None]]:
     """Warm every candidate up, then time them interleaved; returns (Timing, peak bytes, flops, (form,
     compiled)) for each: the form chosen by measuring, if any, and whether the timed step was compiled."""
     import torch
@@ -79,10 +97,8 @@ def _measure(mode: str, candidates: list[Candidate], batch: int, img_size: int, 
         options = {"set_train": candidate.set_train} if candidate.set_train else {}
         workloads.append(Workload(candidate.module, mode, batch, img_size, device, **candidate.options(settings),
                                   **options))
-    flops = [workload.flops_per_image() for workload in workloads]
-    timings = []
-    for workload in workloads:
-        timings.append(Timing(batch, settings.iters, warm_up(workload.step, settings.warmup, clock)))
+    warmups, flops = _flops(workloads, candidates, mode, settings.warmup, clock, known)
+    timings = [Timing(batch, settings.iters, seconds) for seconds in warmups]
     peaks = [0] * len(workloads)
 
     def track(index: int, run) -> float:
@@ -98,12 +114,12 @@ def _measure(mode: str, candidates: list[Candidate], batch: int, img_size: int, 
     return list(zip(timings, peaks, flops, forms))
 
 
-def _measure_fitting(mode, candidates, img_size, settings, device, clock, memory):
+def _measure_fitting(mode, candidates, img_size, settings, device, clock, memory, known):
     """`_measure`, halving the batch while it runs out of memory; returns (results, batch, too big)."""
     batch, too_big = settings.batch_size, []
     while True:
         try:
-            return _measure(mode, candidates, batch, img_size, settings, device, clock, memory), batch, too_big
+            return _measure(mode, candidates, batch, img_size, settings, device, clock, memory, known), batch, too_big
         except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
             if not is_out_of_memory(exc):
                 raise
@@ -132,11 +148,18 @@ def _prepare(settings: Settings):
     return settings, device
 
 
+def _yardsticks(device, precisions: set[str], timed_seconds: float) -> dict[str, dict[str, Any]]:
+    """A matmul per precision, kept per machine (`zoo._runtime.machine.matmul_gflops`); where none is kept
+    yet, measured for at most a twentieth of the timed work, so the yardstick never costs more than the runs."""
+    from zoo.benchmark._workload import DTYPES
+
+    budget = min(_machine.YARDSTICK_SECONDS, max(0.02, timed_seconds / 20))
+    return {precision: _machine.matmul_gflops(device, DTYPES[precision], seconds=budget) for precision in precisions}
+
+
 def _run(candidates: Sequence[Candidate], settings: Settings, device, target: str) -> BenchReport:
     """Time every candidate in every mode of ``settings``, interleaved; the first is the subject."""
     import torch
-
-    from zoo.benchmark._workload import DTYPES, count_params
 
     if settings.warmup < 1 and any(c.options(settings)["compile"] for c in candidates):
         raise ZooError("--compile needs --warmup 1 or more: the first step compiles the model")
@@ -146,29 +169,42 @@ def _run(candidates: Sequence[Candidate], settings: Settings, device, target: st
     backbone = getattr(subject, "backbone", None)
     size = settings.img_size or (backbone.input_size[-1] if backbone is not None else 224)
     machine = _machine.describe_machine(device)
-    matmul = _machine.matmul_gflops(device, DTYPES[settings.precision])
-    clock, memory = device_clock(device), PeakMemory(device)
-    report = BenchReport(target, getattr(subject, "spec", target), getattr(subject, "freeze_policy", "none"), size,
-                         {**asdict(settings), "threads": torch.get_num_threads(), "img_size": size}, machine, matmul)
+    clock, memory, known = device_clock(device), PeakMemory(device), {}
+    measured = []
     for mode in settings.modes:
-        results, batch, too_big = _measure_fitting(mode, candidates, size, settings, device, clock, memory)
-        for candidate, (timing, peak, flops, (form, compiled)) in zip(candidates, results):
-            own = candidate.options(settings)
-            # each run against a matmul in its own precision: a bf16 run over an fp32 matmul overstates it
-            yardstick = (matmul if own["precision"] == settings.precision
-                         else _machine.matmul_gflops(device, DTYPES[own["precision"]]))
-            params = list(candidate.module.parameters())
-            gflops = flops / 1e9
-            achieved = gflops * timing.median
-            report.runs.append(Run(
-                candidate.label, mode, batch, settings.batch_size, too_big, timing.summary(),
-                round(peak / 2**20, 1), memory.source, count_params(params),
-                count_params(p for p in params if p.requires_grad), round(gflops, 6), _significant(achieved),
-                _significant(achieved / yardstick["gflops"]) if yardstick["gflops"] else None, own["channels_last"],
-                compiled, own["precision"], yardstick["gflops"], form,
-            ))
+        measured.append((mode, *_measure_fitting(mode, candidates, size, settings, device, clock, memory, known)))
+    timed = sum(sum(timing.repeat_seconds) for _, results, _, _ in measured for timing, *_ in results)
+    precisions = {settings.precision} | {c.options(settings)["precision"] for c in candidates}
+    yardsticks = _yardsticks(device, precisions, timed)
+    report = BenchReport(target, getattr(subject, "spec", target), getattr(subject, "freeze_policy", "none"), size,
+                         {**asdict(settings), "threads": torch.get_num_threads(), "img_size": size}, machine,
+                         yardsticks[settings.precision])
+    for mode, results, batch, too_big in measured:
+        for candidate, result in zip(candidates, results):
+            report.runs.append(_run_record(candidate, settings, mode, batch, too_big, result, memory, yardsticks))
     report.machine["loadavg_after"] = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
     return report
+
+
+def _run_record(candidate: Candidate, settings: Settings, mode: str, batch: int, too_big: list[int], result,
+                memory: PeakMemory, yardsticks: dict[str, dict[str, Any]]) -> Run:
+    """One candidate's result in one mode, against a matmul in its own precision (a bf16 run over an fp32
+    matmul would overstate it)."""
+    from zoo.benchmark._workload import count_params
+
+    timing, peak, flops, (form, compiled) = result
+    own = candidate.options(settings)
+    yardstick = yardsticks[own["precision"]]
+    params = list(candidate.module.parameters())
+    gflops = flops / 1e9
+    achieved = gflops * timing.median
+    return Run(
+        candidate.label, mode, batch, settings.batch_size, too_big, timing.summary(),
+        round(peak / 2**20, 1), memory.source, count_params(params),
+        count_params(p for p in params if p.requires_grad), round(gflops, 6), _significant(achieved),
+        _significant(achieved / yardstick["gflops"]) if yardstick["gflops"] else None, own["channels_last"],
+        compiled, own["precision"], yardstick["gflops"], form,
+    )
 
 
 def _significant(value: float, digits: int = 4) -> float:
@@ -221,7 +257,7 @@ def bench(
             raise ZooError("--vs-reference compares a zoo model with its torchvision or timm original; "
                            f"a {type(model).__name__} has none")
         provider, reference, set_train = reference_model(model)
-        candidates.append(Candidate(provider, reference, set_train))
+        candidates.append(Candidate(provider, reference, set_train, same_network_as="zoo"))
     return _run(candidates, settings, torch_device, name)
 
 

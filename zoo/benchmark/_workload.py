@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo._runtime.timing import steps_per_second
+from zoo._runtime.timing import steps_per_second, warm_up
 from zoo.benchmark._flops import count_flops
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -107,39 +107,60 @@ class Workload:
         if mode == "train" and not self.parameters:
             raise ValueError("nothing in the model requires grad, so there is no training step to time")
         self.forward: Callable[..., Any] = model
+        self.graphs = False  # a training step replayed as CUDA graphs
         self.form: str | None = None  # the compiled inference form (zoo._runtime.compiled.FORMS), or the training form chosen
         if compile:
-            self.forward = self._compiled(model, mode, precision)
+            self.forward = self._compiled(model, mode, precision, compile_if_faster)
         self.optimizer = torch.optim.SGD(self.parameters, lr=LEARNING_RATE, momentum=0.9) if mode == "train" else None
         use_scaler = mode == "train" and precision == "fp16" and device.type == "cuda"
         self.scaler = torch.amp.GradScaler(device.type) if use_scaler else None
         if compile and compile_if_faster and mode == "train":
             self._keep_compiled_if_faster(precision)
 
-    def _compiled(self, model: nn.Module, mode: str, precision: str) -> Callable[..., Any]:
+    def _compiled(self, model: nn.Module, mode: str, precision: str, fast: bool) -> Callable[..., Any]:
         """Training compiles plainly; inference freezes the weights, and in bf16 keeps the faster of
-        autocast and a bf16 copy of the weights, measured here (see `zoo._runtime.compiled`)."""
-        from zoo._runtime import compiled as fast
+        autocast and a bf16 copy of the weights, measured here; under ``fast``, on a GPU, also the CUDA-graph
+        modes where they measure faster (see `zoo._runtime.compiled`)."""
+        from zoo._runtime import compiled as fast_path
         if mode == "train":
-            return fast.compile_for_training(model)
-        if precision != "bf16":
-            self.form = "fp32" if precision == "fp32" else f"{precision}-autocast"
-            return fast.compile_for_inference(model)
-        forms = ("bf16-autocast",) if takes_images(model) else ("bf16-autocast", "bf16-weights")
-        self.form = fast.choose_form(model, self.inputs, forms).form
-        self.dtype = torch.float32  # the form carries the precision: no autocast around it
-        return fast.compile_for_inference(model, self.form)
+            return fast_path.compile_for_training(model)
+        if precision == "fp16":
+            self.form = "fp16-autocast"
+            return fast_path.compile_for_inference(model)
+        forms = ("fp32",) if precision == "fp32" else ("bf16-autocast",) if takes_images(model) else (
+            "bf16-autocast", "bf16-weights")
+        self.form = fast_path.choose_form(model, self.inputs, forms, modes=None if fast else ()).form
+        if precision == "bf16":
+            self.dtype = torch.float32  # the form carries the precision: no autocast around it
+        return fast_path.compile_for_inference(model, self.form)
 
     def _keep_compiled_if_faster(self, precision: str) -> None:
-        """Time a training step eagerly and compiled (as ``zoo train --fast`` decides) and keep the faster."""
+        """Time a training step eagerly and compiled (as ``zoo train --fast`` decides), on a GPU also in
+        the CUDA-graph modes, and keep the fastest."""
+        from zoo._runtime import compiled as fast_path
+
+        forwards = {"": self.model, "compiled": self.forward}
+        forwards.update({mode: fast_path.compile_for_training(self.model, mode)
+                         for mode in fast_path.graph_modes(self.model, self.device)})
+        rates = {}
+        for name, forward in forwards.items():
+            self.forward, self.graphs = forward, name in fast_path.GRAPH_MODES
+            rates[name] = self._trial_rate()
+        best = max(rates, key=rates.get)
+        self.forward, self.graphs = forwards[best], best in fast_path.GRAPH_MODES
+        self.form = ("fp32" if precision == "fp32" else f"{precision}-autocast") + (f"+{best}" if self.graphs else "")
+
+    def _trial_rate(self) -> float:
+        """A form's steps per second, or 0.0 where a CUDA-graph form fails to run here."""
         from zoo._runtime.compiled import TRIAL_STEPS, WARM_UP_STEPS
 
-        compiled, self.forward = self.forward, self.model
-        eager_rate = self._rate(WARM_UP_STEPS, TRIAL_STEPS)
-        self.forward = compiled
-        if self._rate(WARM_UP_STEPS, TRIAL_STEPS) <= eager_rate:
-            self.forward = self.model
-        self.form = "fp32" if precision == "fp32" else f"{precision}-autocast"
+        try:
+            return self._rate(WARM_UP_STEPS, TRIAL_STEPS)
+        except (RuntimeError, torch._dynamo.exc.TorchDynamoException):
+            if not self.graphs:
+                raise
+            torch._dynamo.reset()
+            return 0.0
 
     def _rate(self, warm_up: int, steps: int) -> float:
         """Steps per second after ``warm_up`` untimed steps (the first compiles, for a compiled model)."""
@@ -160,6 +181,8 @@ class Workload:
                 self._call(self.forward, self.inputs, None)
             return
         self.optimizer.zero_grad(set_to_none=True)
+        if self.graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         with self._autocast():
             loss = stand_in_loss(self._call(self.forward, self.inputs, self.targets))
         if self.scaler is None:
@@ -169,6 +192,15 @@ class Workload:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
+
+    def warm_up(self, count: int, clock: Any, counting: bool) -> tuple[tuple[float, ...], float | None]:
+        """``count`` untimed steps, each one's seconds; with ``counting``, an eager model's first step also
+        counts its FLOPs per image (returned, else None), so no separate pass at another batch size is needed."""
+        if not counting or count < 1 or self.forward is not self.model:
+            return warm_up(self.step, count, clock), None
+        counter: list[int] = []
+        first = warm_up(lambda: counter.append(count_flops(self.step)), 1, clock)
+        return first + warm_up(self.step, count - 1, clock), counter[0] / self.batch_size
 
     def flops_per_image(self) -> float:
         """FLOPs of one image through the eager fp32 model: the forward pass, or forward + backward.
