@@ -37,18 +37,18 @@ class SampleMean(Metric):
         self.reset()
 
     def reset(self) -> None:
-        self.sums: dict[str, float] = {}
+        self.sums: dict[str, Any] = {}  # tensors where the values are, read by `compute` (not each batch)
         self.counts: dict[str, int] = {}
 
     @torch.no_grad()
     def update(self, output: Any, target: Any) -> None:
         for name, value in self.values(output, target).items():
             value = value.detach().double().reshape(-1)
-            self.sums[name] = self.sums.get(name, 0.0) + float(value.sum())
+            self.sums[name] = self.sums.get(name, 0.0) + value.sum()
             self.counts[name] = self.counts.get(name, 0) + value.numel()
 
     def compute(self) -> dict[str, float]:
-        return {name: self.sums[name] / self.counts[name] for name in self.sums if self.counts[name]}
+        return {name: float(self.sums[name]) / self.counts[name] for name in self.sums if self.counts[name]}
 
 
 class ModelMetric(Metric):

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoo._core.images import natural_key, open_image
 from zoo._core.recipe import resolve
+from zoo._runtime.machine import usable_cpus
 from zoo.errors import ZooError, ZooWarning
 from zoo.targets import TargetContext
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 TABLE_SUFFIXES = {".csv", ".jsonl", ".ndjson"}
 IMAGE_COLUMNS = ("image", "path", "file")
+CPU_CORES_WITHOUT_WORKERS = 4  # `default_workers` on the CPU (see benchmarks/results/*/data_pipeline.md)
 
 
 @dataclass
@@ -427,15 +429,29 @@ def collate(batch: list, whole: bool, targets_by: Callable[[list], Any] | None =
     return torch.stack(images), (targets_by or default_collate)(targets), skipped
 
 
+def default_workers(device: Any = None) -> int:
+    """Loader processes when none are asked for. On a GPU, min(8, usable cores - 1): decoding must keep up
+    with the device and one core drives it. On the CPU the model's own threads use every core, so a worker
+    only pays where cores are left over: none up to 4 cores, then a quarter of them (at most 8)."""
+    cores = usable_cpus()
+    if device is not None and str(device).startswith("cuda"):
+        return max(1, min(8, cores - 1))
+    return 0 if cores <= CPU_CORES_WITHOUT_WORKERS else min(8, cores // 4)
+
+
 def loader(samples: Samples, transform: Callable[[Any], Any], batch_size: int, *, shuffle: bool, whole: bool,
-           workers: int = 0, seed: int = 0):
+           workers: int | None = None, seed: int = 0, device: Any = None):
     """A DataLoader over ``samples`` giving (images, targets, skipped); shuffled (training) loaders drop an
-    incomplete last batch, as timm does, so that BatchNorm never sees a batch of one."""
+    incomplete last batch, as timm does, so that BatchNorm never sees a batch of one. ``workers``: None takes
+    `default_workers` for ``device``; for a CUDA ``device`` batches come in pinned memory, so that copies to
+    it need not wait (`zoo._runtime.transforms.on_device`)."""
     import torch
     from torch.utils.data import DataLoader
 
+    workers = default_workers(device) if workers is None else workers
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(ImageDataset(samples, transform, named=True), batch_size=batch_size, shuffle=shuffle,
+                      pin_memory=device is not None and torch.device(device).type == "cuda",
                       num_workers=workers, generator=generator,
                       collate_fn=partial(collate, whole=whole, targets_by=samples.collate_targets),
                       persistent_workers=workers > 0, drop_last=shuffle and len(samples) > batch_size)

@@ -71,7 +71,7 @@ class Group:
 
         return DataLoader(loader.dataset, batch_sampler=list(self.mine(list(loader.batch_sampler))),
                           collate_fn=loader.collate_fn, num_workers=loader.num_workers,
-                          persistent_workers=loader.num_workers > 0)
+                          persistent_workers=loader.num_workers > 0, pin_memory=loader.pin_memory)
 
     def shard(self, loader: Any, seed: int) -> Any:
         """The training loader over this process's share of the images (reshuffled each epoch by `set_epoch`)."""
@@ -81,7 +81,8 @@ class Group:
         sampler = DistributedSampler(loader.dataset, num_replicas=self.size, rank=self.rank, shuffle=True, seed=seed,
                                      drop_last=len(loader.dataset) >= 2 * self.size)
         return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler, collate_fn=loader.collate_fn,
-                          num_workers=loader.num_workers, drop_last=loader.drop_last and
+                          num_workers=loader.num_workers, persistent_workers=loader.num_workers > 0,
+                          pin_memory=loader.pin_memory, drop_last=loader.drop_last and
                           len(loader.dataset) // self.size > loader.batch_size)
 
     def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:

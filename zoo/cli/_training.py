@@ -41,7 +41,8 @@ from zoo.training import DEFAULT_EPOCHS
               help="Gradual unfreezing: 3:layer4,6:layer3 trains from layer4 on at epoch 3, from layer3 at 6.")
 @click.option("--no-augment", is_flag=True, help="Train on the eval transform (no random crop or flip).")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader worker processes.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="DataLoader worker processes  [default: from the machine]")
 @device_option
 @click.option("--fast", is_flag=True, help="Time a few steps in each form and train in the fastest: channels-last, "
               "bf16 autocast where the hardware has it, compiled where the run is long enough to repay it.")
@@ -54,6 +55,8 @@ from zoo.training import DEFAULT_EPOCHS
               metavar="GB", help="Train without the cache when it would be larger.")
 @click.option("--resume", is_flag=True, help="Continue a stopped run from its checkpoint (OUTPUT.checkpoint.pt), "
               "with the same arguments.")
+@click.option("--labels", "label_files", multiple=True, metavar="[HEAD=]FILE",
+              help="Names for a head's outputs, one a line, where DATA has none (a table's class indices); saved.")
 @click.option("--keep-heads", is_flag=True, help="Keep the heads of --weights or FILE even where they learned "
               "other labels than DATA has (by default such heads start fresh).")
 @click.option("--quiet", is_flag=True, help="Errors only: no progress, no line per epoch, no summary, no notes.")
@@ -61,7 +64,7 @@ from zoo.training import DEFAULT_EPOCHS
 @click.pass_context
 def train(ctx: click.Context, model: str, data: str, output: str, force: bool, val: str | None, freeze: str | None,
           weights: str | None, no_augment: bool, device: str | None, quiet: bool, as_json: bool,
-          no_feature_cache: bool, feature_cache_limit: float, **settings: Any) -> int:
+          no_feature_cache: bool, feature_cache_limit: float, label_files: tuple[str, ...], **settings: Any) -> int:
     """Fine-tune SPEC (or a saved FILE) on DATA: a folder of class folders (train/ and val/ inside), a CSV or
     JSON-lines table (image column plus each head's columns), or a COCO JSON file (detection)."""
     from zoo._runtime.processes import is_rank_zero
@@ -77,7 +80,8 @@ def train(ctx: click.Context, model: str, data: str, output: str, force: bool, v
             result = fit(model, data, val, freeze=freeze, weights=weights, output=output, force=force,
                          device=device, progress=False if quiet else None, on_epoch=report,
                          augment=not no_augment, feature_cache=not no_feature_cache,
-                         feature_cache_limit_gb=feature_cache_limit, registry=registry(ctx), **settings)
+                         feature_cache_limit_gb=feature_cache_limit, labels=_labels(label_files),
+                         registry=registry(ctx), **settings)
     except KeyboardInterrupt as stop:
         click.echo(format_interrupted(getattr(stop, 'message', 'nothing was written')), err=True)
         return 130
@@ -90,20 +94,34 @@ def train(ctx: click.Context, model: str, data: str, output: str, force: bool, v
     return 0
 
 
+def _labels(values: tuple[str, ...]) -> dict[str | None, list[str]] | None:
+    """``--labels [HEAD=]FILE`` as names by head (None: the first head that takes names), for `zoo.fit`."""
+    from zoo._core.saving import read_labels
+
+    if not values:
+        return None
+    found: dict[str | None, list[str]] = {}
+    for value in values:
+        head, sep, file = value.partition("=")
+        found[head if sep else None] = read_labels(file if sep else value)
+    return found
+
+
 @click.command("eval")
 @click.argument("model", metavar="FILE|SPEC")
 @click.argument("data")
 @click.option("--weights", default=None, metavar="SOURCE", help="Weights for a SPEC (as zoo build --weights).")
 @click.option("-b", "--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--out", default=None, metavar="DIR", help="Write a confusion-matrix PNG per classification head.")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="DataLoader worker processes  [default: from the machine]")
 @device_option
 @click.option("--fast", is_flag=True, help="Compiled, weights frozen, bf16 where native and measured faster "
               "(as zoo predict --fast; metrics may move by bf16's rounding).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def eval_command(ctx: click.Context, model: str, data: str, weights: str | None, batch_size: int, out: str | None,
-                 workers: int, device: str | None, fast: bool, as_json: bool) -> None:
+                 workers: int | None, device: str | None, fast: bool, as_json: bool) -> None:
     """Every head's metrics of MODEL on labelled DATA (as zoo train reads it; a folder's val/ when it has one).
 
     Under torchrun the processes share the images out; rank 0 prints the metrics of all of them."""

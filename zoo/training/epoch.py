@@ -1,5 +1,9 @@
 """One epoch of `zoo.fit`: the batch loop (forward in the run's training form, the model's loss, backward,
-step) with its metrics, then validation; the epoch's row of the history is what they found."""
+step) with its metrics, then validation; the epoch's row of the history is what they found.
+
+Steps do not wait for the device: images arrive as uint8 and are made float on it (`on_device`), and the loss
+is summed there and read every `LOSS_READ_EVERY` steps and at the end of the epoch. A loss that is not finite
+stops the run at the next read (the steps since the last read have run; the last checkpoint is untouched)."""
 from __future__ import annotations
 
 import math
@@ -9,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from zoo._runtime.progress import progress as bar
+from zoo._runtime.transforms import of_model, on_device
 from zoo.errors import ZooError
 from zoo.training.evaluation import check_unreadable, evaluate_batches, head_metrics, to_device, unpack
 from zoo.training.fast import step_outputs_and_loss
@@ -19,6 +24,8 @@ if TYPE_CHECKING:
     from zoo.training.loaders import Loaders
     from zoo.training.optim import Optimisation
     from zoo.training.state import TrainingState
+
+LOSS_READ_EVERY = 50  # steps between reads of the summed loss (each read waits for the device)
 
 
 @dataclass
@@ -35,31 +42,42 @@ def train_one_epoch(model: ZooModel, net: Any, form: Any, loaders: Loaders, opti
                     state: TrainingState, device: Any, group: Group | None, epoch: int, epochs: int,
                     show: bool | None, where: Callable[[], str]) -> EpochTotals:
     """The batch loop; ``where`` says what a stopped run leaves, for a loss that is not finite."""
+    import torch
+
     totals = EpochTotals(metric=None if model.takes_images else model.metric())
     optimizer, started = optimisation.optimizer, time.perf_counter()
-    for batch in bar(loaders.train, len(loaders.train), f"epoch {epoch}/{epochs}", show):
+    preprocessing, loss_sum = of_model(model), torch.zeros((), device=device)
+    for steps, batch in enumerate(bar(loaders.train, len(loaders.train), f"epoch {epoch}/{epochs}", show), 1):
         inputs, targets, missed = unpack(batch)
         totals.skipped += missed
         if len(inputs) == 0:
             continue
-        inputs, targets = form.inputs(to_device(inputs, device)), to_device(targets, device)
+        inputs = form.inputs(on_device(inputs, preprocessing, device, form.channels_last))
+        targets = to_device(targets, device)
         optimisation.schedule.apply(optimizer, state.step)
         outputs, loss = step_outputs_and_loss(model, net, form, inputs, targets, device)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise ZooError(f"epoch {epoch}: the training loss is {value}; stopped ({where()})")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         state.step += 1
-        totals.loss_sum += value * len(inputs)
+        loss_sum += loss.detach().float() * len(inputs)  # read every `LOSS_READ_EVERY` steps, not each step
         totals.images += len(inputs)
+        if steps % LOSS_READ_EVERY == 0:
+            _check_finite(float(loss_sum), epoch, where)
         if totals.metric is not None and group is None:
             totals.metric.update(_detach(outputs), targets)
         elif totals.metric is not None:  # rank 0 tallies every process's at the end of the epoch
             totals.seen.append(to_device((_detach(outputs), targets), "cpu"))
+    totals.loss_sum = float(loss_sum)  # the epoch's one wait for the device, but every LOSS_READ_EVERY steps
+    _check_finite(totals.loss_sum, epoch, where)
     totals.seconds = time.perf_counter() - started
     return totals
+
+
+def _check_finite(loss_sum: float, epoch: int, where: Callable[[], str]) -> None:
+    """A sum of losses is finite only if every loss in it was: a step whose loss was not stops the run."""
+    if not math.isfinite(loss_sum):
+        raise ZooError(f"epoch {epoch}: the training loss is {loss_sum}; stopped ({where()})")
 
 
 def epoch_row(epoch: int, totals: EpochTotals, loaders: Loaders, model: ZooModel, optimizer: Any,

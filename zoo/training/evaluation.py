@@ -18,7 +18,7 @@ from zoo._runtime.outputs import out_folder
 from zoo._runtime.processes import Group, is_rank_zero, join_process_group
 from zoo._runtime.progress import progress as bar
 from zoo._runtime.runner import InferenceRunner
-from zoo._runtime.transforms import transforms
+from zoo._runtime.transforms import of_model, on_device
 from zoo.drawing import text_color
 from zoo.errors import EveryProcessError, ZooError
 from zoo.files import atomic_write_bytes
@@ -119,7 +119,7 @@ def run_batch(model: ZooModel, batch: Any, device: torch.device,
     inputs, targets, skipped = unpack(batch)
     if len(inputs) == 0:
         return BatchOutcome(None, None, 0, skipped, None)
-    inputs, targets = to_device(inputs, device), to_device(targets, device)
+    inputs, targets = on_device(inputs, of_model(model), device), to_device(targets, device)
     outputs = (runner or model)(inputs)
     loss = None if model.takes_images else float(model.loss(outputs, targets))
     return BatchOutcome(outputs, targets, len(inputs), skipped, loss)
@@ -227,7 +227,7 @@ def evaluate(
     *,
     batch_size: int = 32,
     device: str | None = None,
-    workers: int = 0,
+    workers: int | None = None,
     out: str | os.PathLike[str] | None = None,
     progress: bool | None = None,
     fast: bool = False,
@@ -265,7 +265,7 @@ def evaluate(
     return result
 
 
-def _evaluate(model: ZooModel, data: Any, batch_size: int, workers: int, progress: bool | None,
+def _evaluate(model: ZooModel, data: Any, batch_size: int, workers: int | None, progress: bool | None,
               group: Group | None, runner: InferenceRunner) -> dict[str, Any]:
     """What `evaluate` returns, but the PNGs; with ``group``, a folder, table or COCO file is sharded."""
     run_on = next(model.parameters()).device
@@ -273,8 +273,8 @@ def _evaluate(model: ZooModel, data: Any, batch_size: int, workers: int, progres
         samples = eval_samples(model, data)
         for key, names in samples.labels.items():
             model.labels.setdefault(key, names)
-        batches = loader(samples, transforms(model), batch_size, shuffle=False, whole=model.takes_images,
-                         workers=workers)
+        batches = loader(samples, of_model(model).eval_transform(as_uint8=True), batch_size, shuffle=False,
+                         whole=model.takes_images, workers=workers, device=run_on)
         total, what = len(samples), os.fspath(data)
         if group is not None:
             group.check_samples(total, "images to evaluate")

@@ -19,6 +19,7 @@ from zoo._runtime.compiled import (
     compile_for_training,
 )
 from zoo._runtime.timing import device_clock, steps_per_second
+from zoo._runtime.transforms import of_model, on_device
 from zoo.training.evaluation import to_device, unpack
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class FormTrial:
     def __init__(self, model: ZooModel, batch: Any, device: torch.device) -> None:
         inputs, targets, _ = unpack(batch)
         self.model, self.device = model, device
-        self.inputs, self.targets = to_device(inputs, device), to_device(targets, device)
+        self.inputs, self.targets = on_device(inputs, of_model(model), device), to_device(targets, device)
         self.compiled: dict[str | None, Any] = {}  # by compile mode
 
     def _forward(self, form: TrainingForm) -> Any:

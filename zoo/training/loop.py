@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo._core.saving import check_output, save
+from zoo._core.saving import Labels, check_output, resolve_labels, save
 from zoo._modelfile.read import model_file
 from zoo._runtime.compiled import TrainingForm
 from zoo._runtime.devices import announce, choose_device
@@ -100,6 +100,7 @@ def fit(
     resume: bool = False,
     feature_cache: bool = True,
     feature_cache_limit_gb: float | None = None,
+    labels: Labels | None = None,
     registry: Registry | None = None,
     **settings: Any,
 ) -> FitResult:
@@ -107,6 +108,8 @@ def fit(
 
     ``registry``: where spec names, freeze policies and head target readers are looked up (default: the
     packaged registry with $ZOO_REGISTRY).
+    ``labels``: names for heads the data leaves unnamed (a table's class indices), as `zoo.save` takes them: a
+    list for the first head that takes names, a dict by head, or a file (one name a line); they are saved.
     ``data``: a folder of class folders, a CSV/JSON-lines table, a COCO JSON file, or your own DataLoader
     of (images, targets); ``val`` the same (default: DATA/val/ or ``val_split``). Under torchrun zoo shares its own
     loaders out; a DataLoader of yours runs whole on every process (give it a DistributedSampler). ``settings``
@@ -127,7 +130,8 @@ def fit(
     """
     job = _prepare(model, freeze, weights, output, force, resume, device, registry, settings)
     model, config = job.model, job.config
-    loaders = make_loaders(model, data, val, config, job.preprocessing, job.group)
+    given = resolve_labels(labels, model, model.recipe) if labels is not None else None
+    loaders = make_loaders(model, data, val, config, job.preprocessing, job.group, job.device, given)
     if job.from_spec and model.weights_report is None and not resume:
         warnings.warn(f"{model.spec} trains from random weights; pass --weights (imagenet, a tag or a file) to "
                       "start from pretrained ones", ZooNotice, stacklevel=2)

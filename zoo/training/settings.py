@@ -28,7 +28,7 @@ class Settings:
     augment: bool = True
     val_split: float | None = None
     seed: int = 0
-    workers: int = 0
+    workers: int | None = None  # loader processes; None: from the machine (zoo._runtime.data.default_workers)
     feature_cache_views: int = 0  # augmented views of each training image kept in the feature cache
     fast: bool = False  # channels-last, bf16 autocast where native, compiled where it pays (zoo.training.fast)
     keep_heads: bool = False  # keep heads whose weights learned other labels than the data's (zoo.training.transfer)
