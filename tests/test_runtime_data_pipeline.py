@@ -12,6 +12,7 @@ import torch
 from PIL import Image, ImageDraw
 
 import zoo
+from zoo.errors import ZooWarning
 from drawn_data import class_folders
 from zoo._runtime.data import Samples, default_workers, loader
 from zoo._runtime.transforms import of_model, on_device
@@ -142,3 +143,20 @@ def test_a_trained_model_runs_its_loaders_in_worker_processes(tmp_path):
     result = zoo.fit("resnet18+cls2", data, epochs=1, batch_size=4, img_size=32, workers=1, progress=False,
                      feature_cache=False)
     assert result.history[0]["images_per_s"] > 0 and result.history[0]["skipped"] == 0
+
+
+def test_predict_decodes_in_worker_processes_and_answers_as_in_one(tmp_path, monkeypatch, resnet):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index, image in enumerate(_images()):
+        image.save(folder / f"{index}.png")
+    (folder / "3.png").write_bytes(b"not a png")
+    images = sorted(str(p) for p in folder.iterdir())
+    with pytest.warns(ZooWarning, match="3.png"):
+        alone = zoo.predict(resnet, images, batch_size=2, device="cpu", top_k=2)
+    monkeypatch.setattr("zoo.inference.predict.default_workers", lambda device: 2)
+    with pytest.warns(ZooWarning, match="3.png"):
+        shared = zoo.predict(resnet, images, batch_size=2, device="cpu", top_k=2)
+    assert [r.as_dict() for r in shared] == [r.as_dict() for r in alone]
+    assert [r.error is not None for r in shared] == [Path(i).name == "3.png" for i in images]
+    assert all(r.width and r.height for r in shared if r.error is None)

@@ -2,7 +2,9 @@
 
 `predict` is what ``zoo predict`` runs. Every image is resized by the model's eval transform, as in
 ``zoo train`` and ``zoo eval``, so any size is predicted; an image that cannot be read is skipped with a
-`ZooWarning` naming it and reported with its error; the others are still predicted.
+`ZooWarning` naming it and reported with its error; the others are still predicted. Images are read and
+resized to uint8 in a loader's worker processes (where there is more than one batch) and made float on the
+device (`zoo._runtime.transforms.on_device`), which gives what the eval transform gives.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
@@ -18,14 +21,14 @@ from zoo._core.images import NAMED, natural_key, open_image, to_rgb, unreadable
 from zoo._core.labels import check_names
 from zoo._core.recipe import resolve
 from zoo._core.saving import read_labels as read_labels_file
-from zoo._runtime.data import image_files
+from zoo._runtime.data import default_workers, image_files
 from zoo._runtime.devices import announce, choose_device
 from zoo._runtime.opening import open_model
 from zoo._runtime.outputs import out_folder
 from zoo._runtime.processes import Group, is_rank_zero, join_process_group
 from zoo._runtime.progress import progress as bar
 from zoo._runtime.runner import InferenceRunner
-from zoo._runtime.transforms import transforms
+from zoo._runtime.transforms import of_model, on_device
 from zoo.drawing import Canvas
 from zoo.errors import ZooError, ZooWarning
 from zoo.files import atomic_write_bytes
@@ -118,14 +121,47 @@ def _load(source: ImageSource) -> Image.Image:
     return to_rgb(source) if isinstance(source, Image.Image) else open_image(source)
 
 
-def _batch(model: ZooModel, images: list[Image.Image], device: torch.device, transform: Any) -> Any:
-    """What the model takes, each image prepared by the model's own eval transform: a list of images for
-    detection, else one batch."""
+class _Decoded:
+    """Each source read and resized to uint8 by the model's transform (in a loader's worker): (index, image,
+    (width, height)), or (index, None, why) for one that cannot be read."""
+
+    def __init__(self, sources: list[ImageSource], transform: Any) -> None:
+        self.sources, self.transform = sources, transform
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, index: int) -> tuple[int, Any, Any]:
+        try:
+            image = _load(self.sources[index])
+        except ZooError as exc:
+            return index, None, str(exc)
+        return index, self.transform(image), image.size
+
+
+def _collate(batch: list[tuple[int, Any, Any]], whole: bool) -> tuple[list[int], Any, list, list[tuple[int, str]]]:
+    """(indices, images: one uint8 batch, or a list for detection, sizes, [(index, why)] of the unreadable)."""
     import torch
 
-    if model.takes_images:
-        return [transform(image).to(device) for image in images]
-    return torch.stack([transform(image) for image in images]).to(device)
+    kept = [item for item in batch if item[1] is not None]
+    images = [item[1] for item in kept]
+    if images and not whole:
+        images = torch.stack(images)
+    return [i for i, _, _ in kept], images, [size for _, _, size in kept], [(i, why) for i, image, why in batch
+                                                                              if image is None]
+
+
+def _decoded_batches(model: ZooModel, sources: list[ImageSource], starts: Sequence[int], batch_size: int,
+                     device: torch.device) -> Any:
+    """The batches beginning at ``starts``, decoded in worker processes where there is more than one batch
+    (`zoo._runtime.data.default_workers`), in pinned memory for a GPU."""
+    from torch.utils.data import DataLoader
+
+    batches = [list(range(start, min(start + batch_size, len(sources)))) for start in starts]
+    workers = max(0, min(default_workers(device), len(batches) - 1))
+    return DataLoader(_Decoded(sources, of_model(model).eval_transform(as_uint8=True)), batch_sampler=batches,
+                      num_workers=workers, collate_fn=partial(_collate, whole=model.takes_images),
+                      pin_memory=device.type == "cuda")
 
 
 def predict(
@@ -193,37 +229,35 @@ def _predict(model: ZooModel, sources: list[ImageSource], starts: Sequence[int],
     out_names = _out_names(names)
     run_on = next(model.parameters()).device
     model.eval()
-    transform = transforms(model)
-    results = [ImagePrediction(name) for name in names]
-    for start in bar(starts, len(starts), "predict", progress):
-        indices, loaded = [], []
-        for index in range(start, min(start + batch_size, len(sources))):
-            try:
-                loaded.append(_load(sources[index]))
-                indices.append(index)
-            except ZooError as exc:
-                results[index].error = str(exc)
-                if sum(r.error is not None for r in results) <= NAMED:  # the rest are named by `_warn_unreadable`
-                    warnings.warn(f"{exc}; skipped", ZooWarning, stacklevel=3)
-        if not loaded:
+    preprocessing, results = of_model(model), [ImagePrediction(name) for name in names]
+    batches = _decoded_batches(model, sources, starts, batch_size, run_on)
+    for indices, images, sizes, unread in bar(batches, len(starts), "predict", progress):
+        for index, why in unread:
+            results[index].error = why
+            if sum(r.error is not None for r in results) <= NAMED:  # the rest are named by `_warn_unreadable`
+                warnings.warn(f"{why}; skipped", ZooWarning, stacklevel=3)
+        if not indices:
             continue
-        sizes = [image.size for image in loaded]
-        answers = model.decode(runner(_batch(model, loaded, run_on, transform)), sizes, **decoding)
-        for index, image, answer in zip(indices, loaded, answers):
+        answers = model.decode(runner(on_device(images, preprocessing, run_on)), sizes, **decoding)
+        for index, size, answer in zip(indices, sizes, answers):
             result = results[index]
-            result.width, result.height = image.size
+            result.width, result.height = size
             result.outputs = answer
             if folder is not None:
-                canvas = Canvas(image)
-                for key, head in model.heads.items():
-                    head.draw(canvas, answer[key])
-                target = folder / out_names[index]
-                try:
-                    atomic_write_bytes(target, canvas.png())
-                except OSError as exc:
-                    raise ZooError(f"cannot write {target}: {exc.strerror or exc}") from None
-                result.drawn = str(target)
+                result.drawn = _draw(model, _load(sources[index]), answer, folder / out_names[index])
     return results
+
+
+def _draw(model: ZooModel, image: Image.Image, answer: dict[str, Any], target: Path) -> str:
+    """The answers drawn on the image, written to ``target`` as a PNG."""
+    canvas = Canvas(image)
+    for key, head in model.heads.items():
+        head.draw(canvas, answer[key])
+    try:
+        atomic_write_bytes(target, canvas.png())
+    except OSError as exc:
+        raise ZooError(f"cannot write {target}: {exc.strerror or exc}") from None
+    return str(target)
 
 
 def _warn_unreadable(results: list[ImagePrediction]) -> None:
