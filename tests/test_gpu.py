@@ -24,7 +24,6 @@ pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(DEVICE.startswith("cuda") and not torch.cuda.is_available(), reason="no CUDA device here"),
 ]
-TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 
 
 def _zoo(*args) -> dict:
@@ -108,9 +107,9 @@ def test_export_check_from_a_model_on_the_device(trained, tmp_path):
 @pytest.mark.distributed
 def test_torchrun_one_process_trains_with_nccl(trained, tmp_path):
     _, data, _ = trained
-    done = subprocess.run([TORCHRUN, "--standalone", "--nproc-per-node", "1", "-m", "zoo", "train", "resnet18+cls2",
-                           str(data), "-o", str(tmp_path / "ddp.safetensors"), "--img-size", "32", "--epochs", "1",
-                           "-b", "4", "--device", DEVICE, "--json"],
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
+                           "-m", "zoo", "train", "resnet18+cls2", str(data), "-o", str(tmp_path / "ddp.safetensors"),
+                           "--img-size", "32", "--epochs", "1", "-b", "4", "--device", DEVICE, "--json"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout)["device"].startswith(DEVICE)
