@@ -126,7 +126,7 @@ def stopped(shapes, tmp_path):
     (["--lr", "0.1"], "the setting lr (0.05 in the checkpoint, 0.1 now) differs"),
     (["--freeze", "layer3"], "the freeze (zoo/before:layer4 in the checkpoint, zoo/before:layer3 now) differs"),
     ("data", "the data (its files changed, or it is another data set) differs"),
-    ("version", "the zoo version (0.1.0 in the checkpoint, 9.9 now) differs"),
+    ("version", f"the zoo version ({zoo.__version__} in the checkpoint, 9.9 now) differs"),
 ])
 def test_resume_refuses_the_checkpoint_of_another_run(stopped, change, differs, monkeypatch):
     data, out = stopped
