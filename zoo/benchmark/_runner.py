@@ -67,8 +67,8 @@ def _free_memory(device) -> None:
         torch.cuda.empty_cache()
 
 
-def _flops(workloads: list[Any], candidates: list[Candidate], mode: str, warmup: int, clock,
-           known: dict[tuple[str, str], float]) -> tuple[list[Any], list[float]]:
+def _warm_up_and_count(workloads: list[Any], candidates: list[Candidate], mode: str, warmup: int, clock,
+                       known: dict[tuple[str, str], float]) -> tuple[list[Any], list[float]]:
     """Warm every workload up; FLOPs per image counted once per network and mode (in the first warm-up
     step of an eager model, else in a pass of their own) and kept in ``known`` for a retry at a smaller
     batch. Returns (warm-up seconds, FLOPs) per workload."""
@@ -97,7 +97,7 @@ def _measure(mode: str, candidates: list[Candidate], batch: int, img_size: int, 
         options = {"set_train": candidate.set_train} if candidate.set_train else {}
         workloads.append(Workload(candidate.module, mode, batch, img_size, device, **candidate.options(settings),
                                   **options))
-    warmups, flops = _flops(workloads, candidates, mode, settings.warmup, clock, known)
+    warmups, flops = _warm_up_and_count(workloads, candidates, mode, settings.warmup, clock, known)
     timings = [Timing(batch, settings.iters, seconds) for seconds in warmups]
     peaks = [0] * len(workloads)
 
