@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image, ImageDraw
+from safetensors.torch import load_file
 
 import zoo
 from zoo.errors import ZooWarning
@@ -160,3 +161,17 @@ def test_predict_decodes_in_worker_processes_and_answers_as_in_one(tmp_path, mon
     assert [r.as_dict() for r in shared] == [r.as_dict() for r in alone]
     assert [r.error is not None for r in shared] == [Path(i).name == "3.png" for i in images]
     assert all(r.width and r.height for r in shared if r.error is None)
+
+
+def test_the_feature_cache_built_in_worker_processes_holds_what_one_process_computes(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    data = class_folders(tmp_path / "shapes", per_class=6)
+    alone = zoo.fit("resnet18+cls2", data, freeze="layer4", epochs=1, batch_size=4, img_size=32, progress=False)
+    alone_file = Path(alone.feature_cache["file"])
+    kept = load_file(alone_file)
+    alone_file.unlink()
+    monkeypatch.setattr("zoo.training.feature_cache.default_workers", lambda device: 2)
+    shared = zoo.fit("resnet18+cls2", data, freeze="layer4", epochs=1, batch_size=4, img_size=32, progress=False)
+    assert shared.feature_cache["built"] and shared.feature_cache["file"] == str(alone_file)
+    found = load_file(alone_file)
+    assert sorted(found) == sorted(kept) and all(torch.equal(found[name], kept[name]) for name in kept)

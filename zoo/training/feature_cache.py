@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zoo._runtime.data import ImageDataset, collate
+from zoo._runtime.data import ImageDataset, collate, default_workers
 from zoo.errors import ZooWarning
 from zoo.files import cache_dir
 
@@ -130,8 +130,10 @@ class FeatureCache:
             for place, (part, (samples, transform)) in enumerate(parts.items()):
                 torch.manual_seed(seed * 1009 + place)
                 outputs, readable = [], []
-                for images, flags in _batches(ImageDataset(samples, transform), batch_size):
-                    outputs.append(prefix_output(self.model, self.modules, images.to(device)).to("cpu"))
+                workers = 0 if ".view" in part else default_workers(device)  # a view's draws: in this process
+                for images, flags in _batches(ImageDataset(samples, transform), batch_size, workers, device):
+                    images = images.to(device, non_blocking=True)
+                    outputs.append(prefix_output(self.model, self.modules, images).to("cpu"))
                     readable.append(flags)
                     size += outputs[-1].numel() * outputs[-1].element_size()
                     if size > limit_bytes:
@@ -206,15 +208,27 @@ def _images_shape(backbone: Any) -> Callable[..., Any]:
     return hook
 
 
-def _batches(dataset: Any, batch_size: int):
-    """(images, per-image readable flags) in order; an unreadable image gets zeros so that indices stay aligned."""
+def _batches(dataset: Any, batch_size: int, workers: int = 0, device: Any = None):
+    """(images, per-image readable flags) in order; an unreadable image gets zeros so that indices stay aligned.
+    With ``workers``, images are read in that many loader processes (pinned for a CUDA ``device``)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    if workers > 0:
+        yield from DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=_stacked,
+                              pin_memory=device is not None and torch.device(device).type == "cuda")
+        return
+    for start in range(0, len(dataset), batch_size):
+        yield _stacked([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+
+
+def _stacked(got: list[Any]) -> tuple[Any, Any]:
+    """One batch of `_batches`, zeros standing for the unreadable images."""
     import torch
 
-    for start in range(0, len(dataset), batch_size):
-        got = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-        shape = next((g[0].shape for g in got if g is not None), (3, 1, 1))
-        yield (torch.stack([g[0] if g is not None else torch.zeros(shape) for g in got]),
-               torch.tensor([g is not None for g in got]))
+    shape = next((g[0].shape for g in got if g is not None), (3, 1, 1))
+    return (torch.stack([g[0] if g is not None else torch.zeros(shape) for g in got]),
+            torch.tensor([g is not None for g in got]))
 
 
 class CachedDataset:
