@@ -53,11 +53,13 @@ def test_one_epoch_trains_on_the_device_and_records_it(trained):
 
 def test_auto_takes_the_gpu_where_there_is_one(trained, tmp_path):
     _, data, _ = trained
-    result = CliRunner().invoke(cli, ["train", "resnet18+cls2", str(data), "-o", str(tmp_path / "auto.safetensors"),
-                                      "--img-size", "32", "--epochs", "1", "-b", "4", "--no-feature-cache"])
-    assert result.exit_code == 0, result.output
+    env = {key: value for key, value in os.environ.items() if key != "ZOO_DEVICE"}
+    done = subprocess.run([sys.executable, "-m", "zoo", "train", "resnet18+cls2", str(data), "-o",
+                           str(tmp_path / "auto.safetensors"), "--img-size", "32", "--epochs", "1", "-b", "4",
+                           "--no-feature-cache"], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
     expected = "cuda:0" if torch.cuda.is_available() else "cpu"
-    assert f"zoo: note: training on {expected}" in result.stderr
+    assert f"zoo: note: training on {expected}" in done.stderr
 
 
 def test_the_feature_cache_is_built_on_the_device(trained, tmp_path):
@@ -80,13 +82,11 @@ def test_predict_fast_on_the_device_agrees_with_the_cpu(trained):
     fast = _zoo("predict", output, *images, "--device", DEVICE, "--fast", "--top-k", 1)
     plain = _zoo("predict", output, *images, "--device", "cpu", "--top-k", 1)
     assert len(fast) == len(plain) == len(images)
-    agree = sum(a["outputs"] == b["outputs"] or _top(a) == _top(b) for a, b in zip(fast, plain))
-    assert agree >= len(images) - 1  # bf16 may flip a near tie
-
-
-def _top(answer: dict) -> str:
-    classes = answer["outputs"]["cls2"]
-    return classes[0]["label"] if isinstance(classes, list) else str(classes)
+    for a, b in zip(fast, plain):
+        a, b = a["outputs"]["cls2"], b["outputs"]["cls2"]
+        # bf16 keeps about three digits: the same probability, and the same class unless it is a near tie
+        assert abs(a["probability"] - b["probability"]) < 0.03, (a, b)
+        assert a["label"] == b["label"] or abs(b["probability"] - 0.5) < 0.03, (a, b)
 
 
 @pytest.mark.parametrize("mode", ["infer", "train"])
