@@ -137,7 +137,10 @@ def test_a_named_path_that_does_not_exist_is_an_error_before_anything_runs(tmp_p
     (tmp_path / "empty").mkdir()
     result = run_cli("predict", str(model_file), str(tmp_path / what))
     one_line_error(result, "no such file or folder" if "*" not in what else "no file matches")
-    one_line_error(run_cli("predict", "no-model.safetensors", str(tmp_path / what)), str(tmp_path))
+    # before any model is built: a spec's images are checked first (a missing model FILE is named before them)
+    one_line_error(run_cli("predict", "resnet18+cls2", str(tmp_path / what)), str(tmp_path))
+    missing_model = run_cli("predict", "no-model.safetensors", str(tmp_path / what))
+    one_line_error(missing_model, "no-model.safetensors does not exist")
     one_line_error(run_cli("predict", str(model_file), str(tmp_path / "empty")), "has no images")
 
 
