@@ -15,6 +15,7 @@ import torchvision
 from safetensors.torch import save_file
 
 import zoo
+from hf_cache import hf_cache
 from zoo import hookimpl
 from zoo._registry.catalogue import load_catalogue
 from zoo.errors import ZooError, ZooWarning
@@ -317,25 +318,10 @@ def test_backbone_without_pretrained_weights_says_so():
         zoo.build("acme/hubnet+cls2", weights="imagenet", registry=registry)
 
 
-def _hf_cache(root: Path, repo: str, data: bytes, blob_name: str | None = None) -> Path:
-    """The Hugging Face cache layout: blobs named by sha256, a snapshot linking to them, refs/main."""
-    folder = root / "hub" / f"models--{repo.replace('/', '--')}"
-    blob = folder / "blobs" / (blob_name or hashlib.sha256(data).hexdigest())
-    blob.parent.mkdir(parents=True)
-    blob.write_bytes(data)
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    snapshot = folder / "snapshots" / commit / "model.safetensors"
-    snapshot.parent.mkdir(parents=True)
-    snapshot.symlink_to(os.path.relpath(blob, snapshot.parent))
-    (folder / "refs").mkdir()
-    (folder / "refs" / "main").write_text(commit)
-    return snapshot
-
-
 def test_timm_pretrained_tag_comes_from_the_hugging_face_cache(offline, tmp_path, registry):
     reference = timm.create_model("resnet18", pretrained=False)
     save_file(reference.state_dict(), tmp_path / "w.safetensors")
-    _hf_cache(offline / "hf", "timm/resnet18.a1_in1k", (tmp_path / "w.safetensors").read_bytes())
+    hf_cache(offline / "hf", "timm/resnet18.a1_in1k", (tmp_path / "w.safetensors").read_bytes())
     for weights in ("imagenet", "a1_in1k", "timm/resnet18.a1_in1k"):
         model = zoo.build("timm/resnet18+cls1000", weights=weights, registry=registry)
         torch.testing.assert_close(logits(model), logits(reference), atol=1e-5, rtol=0)
@@ -343,7 +329,7 @@ def test_timm_pretrained_tag_comes_from_the_hugging_face_cache(offline, tmp_path
 
 
 def test_timm_file_not_matching_its_blob_hash_is_refused(offline, registry):
-    _hf_cache(offline / "hf", "timm/resnet18.a1_in1k", b"damaged", blob_name="ab" * 32)
+    hf_cache(offline / "hf", "timm/resnet18.a1_in1k", b"damaged", blob_name="ab" * 32)
     with pytest.raises(ZooError, match="checksum mismatch"):
         zoo.build("timm/resnet18+cls2", weights="imagenet", registry=registry)
 

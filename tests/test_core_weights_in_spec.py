@@ -2,10 +2,6 @@
 weights, as ``timm.create_model("resnet18.a1_in1k", pretrained=True)`` reads the name; the saved file records it."""
 from __future__ import annotations
 
-import hashlib
-import os
-from pathlib import Path
-
 import pytest
 import timm
 import torch
@@ -13,6 +9,7 @@ from click.testing import CliRunner
 from safetensors.torch import save_file
 
 import zoo
+from hf_cache import hf_cache
 from zoo._modelfile.read import read_header, zoo_metadata
 from zoo.cli import cli
 from zoo.errors import ZooError
@@ -31,20 +28,6 @@ def offline(no_network, tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_OFFLINE", "1")
     yield tmp_path
     assert no_network == []
-
-
-def hf_cache(root: Path, repo: str, data: bytes) -> None:
-    """The Hugging Face cache's layout: the blob named by its sha256, a snapshot linking to it, refs/main."""
-    folder = root / "hub" / f"models--{repo.replace('/', '--')}"
-    blob = folder / "blobs" / hashlib.sha256(data).hexdigest()
-    blob.parent.mkdir(parents=True)
-    blob.write_bytes(data)
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    snapshot = folder / "snapshots" / commit / "model.safetensors"
-    snapshot.parent.mkdir(parents=True)
-    snapshot.symlink_to(os.path.relpath(blob, snapshot.parent))
-    (folder / "refs").mkdir()
-    (folder / "refs" / "main").write_text(commit)
 
 
 @pytest.fixture
