@@ -1,16 +1,18 @@
 """`zoo choose`: which backbone for my data, on my machine.
 
 Each candidate (a saved model file, a backbone matching a pattern, or the shortlist) is measured on the user's
-data and device: transfer quality from its frozen features (a linear probe and a k-NN vote, on features built
-once through the feature cache) and cost (the bench's own measurement). The answer is a table along the
-accuracy/throughput Pareto front, filtered by budgets, naming the best candidate within them and the
-`zoo train` command that fine-tunes it. A candidate that fails is one row, and the others go on; results are
+data and device: transfer quality from its frozen features (probes and k-NN on features built once through the
+feature cache, scored by the head's own metrics: accuracy for classes, pixel error for key points, age error and
+gender accuracy) and cost (the bench's own measurement). The answer is a table along the quality/throughput
+Pareto front, filtered by budgets, naming the best candidate within them and the `zoo train` command that
+fine-tunes it with the head. A candidate that fails is one row, and the others go on; results are
 kept per candidate, weights and data, so a re-run or a wider pattern measures only what is new.
 """
 from __future__ import annotations
 
 import os
 import platform
+import shlex
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from zoo._untrusted import one_line
 from zoo._version import __version__
 from zoo.choosing._candidates import Candidate, candidates, fingerprint
 from zoo.choosing._data import ChoiceData, read_data
+from zoo.choosing._metrics import KINDS, Metric, ranking
 from zoo.choosing._ranking import Budget, best, rank
 from zoo.choosing._store import keep, recall
 from zoo.errors import ZooError
@@ -45,11 +48,15 @@ class Choice:
     best: dict[str, Any] | None = None
     command: str | None = None
     plot: str | None = None
+    head: str = "cls2"
+    by: tuple[Metric, ...] = KINDS["cls"]  # the head's metrics in ranking order: the first ranks
 
     def as_dict(self) -> dict[str, Any]:
-        return {"data": self.data, "classes": self.classes, "images": self.images, "settings": self.settings,
-                "budget": self.budget.as_dict(), "candidates": self.rows,
-                "best": self.best["name"] if self.best else None, "command": self.command, "plot": self.plot}
+        return {"data": self.data, "head": self.head, "classes": self.classes, "images": self.images,
+                "settings": self.settings, "metric": self.by[0].name,
+                "metrics": [metric.as_dict() for metric in self.by], "budget": self.budget.as_dict(),
+                "candidates": self.rows, "best": self.best["name"] if self.best else None, "command": self.command,
+                "plot": self.plot}
 
 
 def _check(img_size: int, batch_size: int, budget: Budget) -> None:
@@ -68,7 +75,7 @@ def _device(device: str | None):
     return resolve_settings(Settings(**({"device": device} if device else {}), mode="infer"))[1]
 
 
-def _model(candidate: Candidate, classes: int, img_size: int, registry: Registry, seed: int):
+def _model(candidate: Candidate, head: str, img_size: int, registry: Registry, seed: int):
     import torch
 
     from zoo._core.build import build
@@ -78,15 +85,15 @@ def _model(candidate: Candidate, classes: int, img_size: int, registry: Registry
     if candidate.file is not None:
         model = load(candidate.file, registry=registry)
     else:
-        model = build(f"{candidate.backbone}+cls{classes}", weights=candidate.weights, registry=registry)
+        model = build(f"{candidate.backbone}+{head}", weights=candidate.weights, registry=registry)
     model.set_image_size(img_size)
     return model.eval()
 
 
-def _row(candidate: Candidate) -> dict[str, Any]:
+def _row(candidate: Candidate, kind: str) -> dict[str, Any]:
     return {"name": candidate.name, "backbone": candidate.backbone,
             "weights": str(candidate.file) if candidate.file else candidate.weights, "status": candidate.status,
-            "note": candidate.note, "error": None, "accuracy": None, "knn_accuracy": None, "images_per_s": None,
+            "note": candidate.note, "error": None, **{metric.name: None for metric in KINDS[kind]}, "images_per_s": None,
             "latency_ms": None, "peak_memory_mb": None, "params": None, "gflops": None,
             "measured": {"quality": False, "cost": False}, "feature_cache": None,
             **({"error": candidate.note, "note": ""} if candidate.status == "failed" else {})}
@@ -94,24 +101,25 @@ def _row(candidate: Candidate) -> dict[str, Any]:
 
 def _measure(candidate: Candidate, data: ChoiceData, settings: dict[str, Any], registry: Registry) -> dict[str, Any]:
     """One candidate's row: quality and cost from the results kept for it, else measured now (and kept)."""
-    from zoo.choosing import _probe
+    from zoo.choosing import _probe, _quality
     from zoo.choosing._cost import cost
 
-    row = _row(candidate)
+    row = _row(candidate, data.kind)
     if not candidate.measurable:
         return row
-    quality_key = fingerprint("quality", candidate.backbone, candidate.identity, data.key, settings["img_size"],
-                              _probe.PROBE_SETTINGS, settings["seed"], __version__)
-    cost_key = fingerprint("cost", candidate.backbone, settings["device"], settings["batch_size"],
-                           settings["img_size"], settings["machine"], __version__)
+    quality_key = fingerprint("quality", candidate.backbone, candidate.identity, data.key, data.head,
+                              settings["img_size"], _probe.PROBE_SETTINGS, settings["seed"], __version__)
+    cost_key = fingerprint("cost", candidate.backbone, data.head,
+                           settings["device"], settings["batch_size"], settings["img_size"], settings["machine"],
+                           __version__)
     quality, spent = recall("quality", quality_key), recall("cost", cost_key)
     if quality is None or spent is None:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model = _model(candidate, len(data.classes), settings["img_size"], registry, settings["seed"])
+            model = _model(candidate, data.head, settings["img_size"], registry, settings["seed"])
             if quality is None:
                 found, built = _probe.features(model, data, settings["batch_size"], _device(settings["device"]))
-                quality = _probe.quality(data, found)
+                quality = _quality.quality(data, found, settings["img_size"])
                 row["feature_cache"] = "built" if built else "reused"
                 row["measured"]["quality"] = True
                 keep("quality", quality_key, quality)
@@ -132,7 +140,7 @@ def _measure_isolated(candidate: Candidate, data: ChoiceData, settings: dict[str
     try:
         return _measure(candidate, data, settings, registry)
     except Exception as exc:  # noqa: BLE001 - any failure of one candidate is that candidate's row
-        row = _row(candidate)
+        row = _row(candidate, data.kind)
         text = str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
         row.update(status="failed", error=one_line(text, 300))
         return row
@@ -142,6 +150,9 @@ def choose(
     data: str | os.PathLike[str],
     patterns: Sequence[str] = (),
     *,
+    head: str | None = None,
+    val: str | os.PathLike[str] | None = None,
+    metric: str | None = None,
     weights: str | Mapping[str, str] | None = None,
     allow_random: bool = False,
     img_size: int = 224,
@@ -157,35 +168,53 @@ def choose(
     seed: int = 0,
     registry: Registry | None = None,
 ) -> Choice:
-    """Rank backbones for ``data`` (a folder of class folders) on ``device``.
+    """Rank backbones for ``data`` on ``device``: a folder of class folders, or a CSV or JSON-lines table for
+    ``head`` (as `zoo train` takes it after the backbone: ``kp5``, ``agegender``, ``cls10``), validated on the
+    ``val`` table or fold by fold.
 
     ``patterns``: saved model files, presets, backbone names or wildcards (default: a shortlist spanning sizes).
     ``weights``: the tag or file for every backbone (default ``imagenet``), or a mapping by backbone name
     (``"*"``: the others). Weights not on this machine leave the candidate unmeasured, listed with how to get
-    them, unless ``allow_random`` (then it is measured with random weights). ``plot``: a PNG of the answer.
+    them, unless ``allow_random`` (then it is measured with random weights). ``metric``: which of the head's
+    metrics ranks (default: its first, `zoo.choosing._metrics.KINDS`). ``plot``: a PNG of the answer.
 
     >>> zoo.choose("photos/", ["resnet*", "convnext_tiny"], max_ms=20).best  # doctest: +SKIP
+    >>> zoo.choose("faces.csv", head="kp5", img_size=96).command  # doctest: +SKIP
     """
     patterns = [patterns] if isinstance(patterns, (str, os.PathLike)) else [os.fspath(p) for p in patterns]
     budget = Budget(max_ms, min_img_s, max_mb, max_params)
     _check(img_size, batch_size, budget)
     plot_path = check_new_file(Path(plot), force, ".png") if plot is not None else None
-    found = read_data(data, seed)
     registry = registry or default_registry()
+    found = read_data(data, seed, head, val, registry)
+    by = ranking(found.kind, metric)
     listed = candidates(patterns, weights, allow_random, registry)
     settings = {"img_size": img_size, "batch_size": batch_size, "device": str(_device(device)), "seed": seed,
                 "machine": f"{platform.node()}|{platform.machine()}|{os.cpu_count()}"}
     rows = [_measure_isolated(candidate, found, settings, registry)
             for candidate in progress_bar(listed, len(listed), "zoo choose", progress, unit="candidate")]
-    rows = rank(rows, budget)
-    chosen = best(rows)
-    choice = Choice(os.fspath(data), found.classes, found.images, settings, budget, rows, chosen)
+    rows = rank(rows, budget, by)
+    chosen = best(rows, by)
+    choice = Choice(os.fspath(data), found.classes, found.images, settings, budget, rows, chosen, head=found.head,
+                    by=by)
     if chosen is not None:
         picked = next(c for c in listed if c.name == chosen["name"])
-        choice.command = picked.train_command(os.fspath(data), len(found.classes), img_size, found.folds is not None)
+        choice.command = picked.train_command(os.fspath(data), found.head, img_size, _validation(found))
     if plot_path is not None:
-        from zoo.choosing._plot import plot as draw
-
-        title = f"{found.path.name}: {found.images} images, {len(found.classes)} classes, {img_size} px, {settings['device']}"
-        choice.plot = str(draw(rows, budget, chosen, plot_path, title))
+        choice.plot = _draw(choice, found, plot_path)
     return choice
+
+
+def _validation(data: ChoiceData) -> str:
+    """What `zoo train` needs to be told of the validation images: nothing where the folder has val/."""
+    if data.val is not None:
+        return f"--val {shlex.quote(str(data.val))}"
+    return "--val-split 0.2" if data.folds is not None else ""
+
+
+def _draw(choice: Choice, data: ChoiceData, path: Path) -> str:
+    from zoo.choosing._plot import plot as draw
+
+    what = f"{len(data.classes)} classes" if data.kind == "cls" else f"head {data.head}"
+    title = f"{data.path.name}: {data.images} images, {what}, {choice.settings['img_size']} px, {choice.settings['device']}"
+    return str(draw(choice.rows, choice.budget, choice.best, path, title, choice.by))

@@ -46,13 +46,14 @@ class Candidate:
     def measurable(self) -> bool:
         return self.status not in (MISSING, FAILED)
 
-    def train_command(self, data: str, classes: int, img_size: int, split: bool) -> str:
-        """The `zoo train` command that fine-tunes this candidate on DATA (``split``: DATA has no val/)."""
+    def train_command(self, data: str, head: str, img_size: int, validation: str = "") -> str:
+        """The `zoo train` command that fine-tunes this candidate with ``head`` on DATA (``validation``: what
+        it adds to say where the validation images are, ``--val-split 0.2`` for data without its own)."""
         stem = self.name.rsplit("/", 1)[-1].removesuffix(".safetensors").replace(":", "-").replace(",", "-")
         source = str(self.file) if self.file else self.weights
         weights = f" --weights {shlex.quote(source)}" if source else ""
-        return (f"zoo train {self.backbone}+cls{classes} {shlex.quote(data)} -o {shlex.quote(stem)}-finetuned.safetensors{weights} "
-                f"--img-size {img_size}" + (" --val-split 0.2" if split else ""))
+        return (f"zoo train {self.backbone}+{head} {shlex.quote(data)} -o {shlex.quote(stem)}-finetuned.safetensors"
+                f"{weights} --img-size {img_size}" + (f" {validation}" if validation else ""))
 
 
 def _stat(path: str | os.PathLike[str]) -> str:

@@ -1,9 +1,10 @@
-"""The answer as a picture: accuracy against throughput, the Pareto front drawn, the budgets as lines and the
-candidates outside them in grey."""
+"""The answer as a picture: the ranking metric (accuracy, or an error drawn with better upwards) against
+throughput, the Pareto front drawn, the budgets as lines and the candidates outside them in grey."""
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import matplotlib
@@ -12,23 +13,26 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 
+from zoo.choosing._metrics import CLASSIFICATION, Metric  # noqa: E402
 from zoo.choosing._ranking import Budget, measured  # noqa: E402
 from zoo.files import atomic_write_bytes  # noqa: E402
 
 
-def plot(rows: list[dict[str, Any]], budget: Budget, best: dict[str, Any] | None, path: Path, title: str) -> Path:
-    """Write the scatter as a PNG at ``path`` (atomically)."""
-    shown = [row for row in rows if measured(row)]
+def plot(rows: list[dict[str, Any]], budget: Budget, best: dict[str, Any] | None, path: Path, title: str,
+         by: Sequence[Metric] = CLASSIFICATION) -> Path:
+    """Write the scatter as a PNG at ``path`` (atomically); ``by[0]`` is the metric drawn."""
+    key = by[0].name
+    shown = [row for row in rows if measured(row, by)]
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
     for row in shown:
         inside = row["within_budget"]
-        axes.scatter(row["images_per_s"], row["accuracy"], s=40, color="C0" if inside else "0.7",
+        axes.scatter(row["images_per_s"], row[key], s=40, color="C0" if inside else "0.7",
                      edgecolor="C3" if row is best else "none", linewidth=2, zorder=3)
-        axes.annotate(row["name"].rsplit("/", 1)[-1], (row["images_per_s"], row["accuracy"]), fontsize=7,
+        axes.annotate(row["name"].rsplit("/", 1)[-1], (row["images_per_s"], row[key]), fontsize=7,
                       xytext=(4, 3), textcoords="offset points", color="black" if inside else "0.5")
     front = sorted((row for row in shown if row["pareto"] == 1), key=lambda row: row["images_per_s"])
     if front:
-        axes.plot([r["images_per_s"] for r in front], [r["accuracy"] for r in front], color="C1", lw=1.5,
+        axes.plot([r["images_per_s"] for r in front], [r[key] for r in front], color="C1", lw=1.5,
                   label="Pareto front", zorder=2)
     if budget.min_img_s is not None:
         axes.axvline(budget.min_img_s, color="C2", ls="--", lw=1, label=f"--min-img-s {budget.min_img_s:g}")
@@ -39,7 +43,10 @@ def plot(rows: list[dict[str, Any]], budget: Budget, best: dict[str, Any] | None
         axes.set_xscale("log")
         axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_xlabel("images per second (this device)")
-    axes.set_ylabel("linear-probe accuracy")
+    axes.set_ylabel("linear-probe accuracy" if key == "accuracy" else
+                    f"{by[0].label} ({'higher' if by[0].higher_is_better else 'lower'} is better)")
+    if not by[0].higher_is_better:
+        axes.invert_yaxis()
     axes.set_title(title, fontsize=9)
     axes.grid(alpha=0.3)
     if axes.get_legend_handles_labels()[0]:

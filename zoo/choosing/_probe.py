@@ -1,6 +1,7 @@
 """Transfer quality from frozen features: each image's pooled backbone features, computed once through the
-feature cache (`zoo.training.feature_cache`), then a linear probe trained on them and a k-nearest-neighbour
-vote, scored on the validation images (or fold by fold).
+feature cache (`zoo.training.feature_cache`), and the probes fitted on them: a logistic probe and a
+k-nearest-neighbour vote for classes, a ridge probe and a k-NN (similarity-weighted) mean for numbers (key
+points, age). `zoo.choosing._quality` scores them per head kind on the validation images (or fold by fold).
 
 The cache computes a model's frozen prefix; here the prefix is the whole backbone up to its pooled vector, so a
 small wrapper hands the cache a "backbone" whose last module gives exactly that (a ViT's class token, a CNN's
@@ -22,7 +23,9 @@ KNN_K = 10
 KNN_TEMPERATURE = 0.07  # weighted vote by exp(cosine / T), as in DINO's k-NN evaluation
 PROBE_STEPS = 100
 PROBE_DECAY = 1e-3
-PROBE_SETTINGS = {"k": KNN_K, "t": KNN_TEMPERATURE, "steps": PROBE_STEPS, "decay": PROBE_DECAY, "probe": 1}
+RIDGE = 1e-2  # the L2 penalty, as a share of the kernel's diagonal (the count of standardised features)
+PROBE_SETTINGS = {"k": KNN_K, "t": KNN_TEMPERATURE, "steps": PROBE_STEPS, "decay": PROBE_DECAY, "ridge": RIDGE,
+                  "probe": 2}
 
 
 class _Pooled(nn.Module):
@@ -80,45 +83,41 @@ def linear_probe(train: torch.Tensor, labels: torch.Tensor, test: torch.Tensor, 
         return (((test - mean) / std) @ weight + bias).argmax(1)
 
 
+def ridge(train: torch.Tensor, values: torch.Tensor, test: torch.Tensor) -> torch.Tensor:
+    """Predicted ``values`` (N, D) of ``test`` by linear least squares with a small L2 penalty on standardised
+    features, solved in whichever of the feature or the image space is smaller."""
+    mean, std = train.mean(0), train.std(0, unbiased=False).clamp_min(1e-6)
+    x, z = ((train - mean) / std).double(), ((test - mean) / std).double()
+    centre = values.double().mean(0)
+    y = values.double() - centre
+    penalty = RIDGE * x.shape[1]
+    if x.shape[0] <= x.shape[1]:  # dual: w = X^T (X X^T + a I)^-1 y
+        kernel = x @ x.T + penalty * torch.eye(x.shape[0], dtype=x.dtype)
+        predicted = z @ (x.T @ torch.linalg.solve(kernel, y))
+    else:
+        gram = x.T @ x + penalty * torch.eye(x.shape[1], dtype=x.dtype)
+        predicted = z @ torch.linalg.solve(gram, x.T @ y)
+    return (predicted + centre).float()
+
+
+def _neighbours(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weights, indices) of each test image's nearest training images (cosine), weighted by exp(cosine / T)."""
+    a, b = nn.functional.normalize(train, dim=1), nn.functional.normalize(test, dim=1)
+    top, index = (b @ a.T).topk(min(KNN_K, len(train)), dim=1)
+    return ((top - top[:, :1]) / KNN_TEMPERATURE).exp(), index
+
+
 def knn(train: torch.Tensor, labels: torch.Tensor, test: torch.Tensor, classes: int) -> torch.Tensor:
     """Predicted classes of ``test`` by its nearest training images (cosine), votes weighted by similarity."""
-    a, b = nn.functional.normalize(train, dim=1), nn.functional.normalize(test, dim=1)
-    similarity = b @ a.T
-    top, index = similarity.topk(min(KNN_K, len(train)), dim=1)
-    votes = torch.zeros(len(test), classes)
-    votes.scatter_add_(1, labels[index], (top / KNN_TEMPERATURE).exp())
+    weights, index = _neighbours(train, test)
+    votes = torch.zeros(len(test), classes, dtype=weights.dtype)
+    votes.scatter_add_(1, labels[index], weights)
     return votes.argmax(1)
 
 
-def _split(data: ChoiceData, found: dict[str, Any]):
-    """(train x, train y, test x, test y) per round: the validation split once, or each fold against the rest."""
-    def part(name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        x, readable = found[name]
-        y = torch.tensor([target for _, target in data.parts[name].items])
-        return x[readable], y[readable], readable
-
-    if data.folds is None:
-        (tx, ty, _), (vx, vy, _) = part("train"), part("val")
-        yield tx, ty, vx, vy
-        return
-    x, y, readable = part("all")
-    folds = torch.tensor(data.folds)[readable]
-    for fold in sorted(set(folds.tolist())):
-        held = folds == fold
-        yield x[~held], y[~held], x[held], y[held]
-
-
-def quality(data: ChoiceData, found: dict[str, Any]) -> dict[str, Any]:
-    """Linear-probe and k-NN accuracy over every validation (or held-out) image."""
-    classes = len(data.classes)
-    right = {"probe": 0, "knn": 0}
-    total = 0
-    torch.manual_seed(0)
-    for tx, ty, vx, vy in _split(data, found):
-        right["probe"] += int((linear_probe(tx, ty, vx, classes) == vy).sum())
-        right["knn"] += int((knn(tx, ty, vx, classes) == vy).sum())
-        total += len(vy)
-    if total == 0:
-        raise RuntimeError("no validation image could be read")
-    return {"accuracy": round(right["probe"] / total, 4), "knn_accuracy": round(right["knn"] / total, 4),
-            "scored_images": total, "features": int(next(iter(found.values()))[0].shape[1])}
+def knn_mean(train: torch.Tensor, values: torch.Tensor, test: torch.Tensor) -> torch.Tensor:
+    """Predicted ``values`` (N, D) of ``test``: its nearest training images' values, averaged with the vote's
+    weights."""
+    weights, index = _neighbours(train, test)
+    weights = weights / weights.sum(1, keepdim=True)
+    return (weights.unsqueeze(-1) * values.float()[index]).sum(1)

@@ -1,12 +1,17 @@
-"""The answer from the measurements: Pareto layers of accuracy against throughput, budgets, the best within them.
+"""The answer from the measurements: Pareto layers of quality against throughput, budgets, the best within them.
 
 Plain data in, plain data out (rows are dictionaries as `zoo choose --json` prints them), so the order of the
-table, what a budget leaves out and which candidate is recommended are decided here, and nowhere else.
+table, what a budget leaves out and which candidate is recommended are decided here, and nowhere else. Quality
+is the head kind's metrics in ranking order (`zoo.choosing._metrics`): the first decides, the others break ties,
+each in its own direction (an error ranks lowest first); classification's accuracies when none are given.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from zoo.choosing._metrics import CLASSIFICATION, Metric
 
 
 @dataclass(frozen=True)
@@ -40,54 +45,54 @@ class Budget:
         return any(value is not None for value in self.as_dict().values())
 
 
-def measured(row: dict[str, Any]) -> bool:
-    return row.get("accuracy") is not None and row.get("images_per_s") is not None
+def measured(row: dict[str, Any], by: Sequence[Metric] = CLASSIFICATION) -> bool:
+    return row.get(by[0].name) is not None and row.get("images_per_s") is not None
 
 
-def _quality(row: dict[str, Any]) -> tuple[float, float]:
-    """The probe's accuracy, the k-NN accuracy breaking ties."""
-    return row["accuracy"], row.get("knn_accuracy") or 0.0
+def _quality(row: dict[str, Any], by: Sequence[Metric]) -> tuple[float, ...]:
+    """The row's metrics in ranking order, bigger meaning better (an error counts negatively)."""
+    return tuple(metric.score(row) for metric in by)
 
 
-def _dominates(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    better_or_equal = _quality(a) >= _quality(b) and a["images_per_s"] >= b["images_per_s"]
-    return better_or_equal and (_quality(a) > _quality(b) or a["images_per_s"] > b["images_per_s"])
+def _dominates(a: dict[str, Any], b: dict[str, Any], by: Sequence[Metric]) -> bool:
+    better_or_equal = _quality(a, by) >= _quality(b, by) and a["images_per_s"] >= b["images_per_s"]
+    return better_or_equal and (_quality(a, by) > _quality(b, by) or a["images_per_s"] > b["images_per_s"])
 
 
-def pareto_layers(rows: list[dict[str, Any]]) -> None:
-    """Set each measured row's ``pareto`` layer: 1 for the front (no other row is both as accurate and as fast,
+def pareto_layers(rows: list[dict[str, Any]], by: Sequence[Metric] = CLASSIFICATION) -> None:
+    """Set each measured row's ``pareto`` layer: 1 for the front (no other row is both as good and as fast,
     and better at one), 2 for the front of what is left, and so on; None for rows not measured."""
-    left = [row for row in rows if measured(row)]
+    left = [row for row in rows if measured(row, by)]
     for row in rows:
         row["pareto"] = None
     layer = 1
     while left:
-        front = [row for row in left if not any(_dominates(other, row) for other in left)]
+        front = [row for row in left if not any(_dominates(other, row, by) for other in left)]
         for row in front:
             row["pareto"] = layer
         left = [row for row in left if row["pareto"] is None]
         layer += 1
 
 
-def rank(rows: list[dict[str, Any]], budget: Budget) -> list[dict[str, Any]]:
-    """Rows in the table's order: by Pareto layer, then most accurate first (along a front that is also
-    slowest first); unmeasured rows (failed, weights not here) last. Each row gets ``over_budget``."""
-    pareto_layers(rows)
+def rank(rows: list[dict[str, Any]], budget: Budget, by: Sequence[Metric] = CLASSIFICATION) -> list[dict[str, Any]]:
+    """Rows in the table's order: by Pareto layer, then best first (along a front that is also slowest
+    first); unmeasured rows (failed, weights not here) last. Each row gets ``over_budget``."""
+    pareto_layers(rows, by)
     for row in rows:
-        row["over_budget"] = budget.over(row) if measured(row) else []
-        row["within_budget"] = measured(row) and not row["over_budget"]
+        row["over_budget"] = budget.over(row) if measured(row, by) else []
+        row["within_budget"] = measured(row, by) and not row["over_budget"]
 
     def order(row: dict[str, Any]) -> tuple:
-        if not measured(row):
-            return (1, 0, 0.0, 0.0, 0.0, row["name"])
-        return (0, row["pareto"], *(-q for q in _quality(row)), -row["images_per_s"], row["name"])
+        if not measured(row, by):
+            return (1, 0, *(0.0 for _ in by), 0.0, row["name"])
+        return (0, row["pareto"], *(-q for q in _quality(row, by)), -row["images_per_s"], row["name"])
 
     return sorted(rows, key=order)
 
 
-def best(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The most accurate candidate within the budget (the k-NN accuracy, then speed, break ties)."""
+def best(rows: list[dict[str, Any]], by: Sequence[Metric] = CLASSIFICATION) -> dict[str, Any] | None:
+    """The best candidate within the budget by the ranking metric (the others, then speed, break ties)."""
     kept = [row for row in rows if row.get("within_budget")]
     if not kept:
         return None
-    return max(kept, key=lambda row: (*_quality(row), row["images_per_s"]))
+    return max(kept, key=lambda row: (*_quality(row, by), row["images_per_s"]))

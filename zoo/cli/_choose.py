@@ -39,6 +39,12 @@ def _weights(values: tuple[str, ...]) -> str | dict[str, str] | None:
 @click.command()
 @click.argument("data")
 @click.argument("patterns", nargs=-1, metavar="[PATTERN|FILE]...")
+@click.option("--head", default=None, metavar="HEAD",
+              help="The head to choose for, as zoo train takes it after the '+': kp5, agegender, cls10 "
+                   "(default: cls<N> from a folder of class folders; a table needs it).")
+@click.option("--val", default=None, metavar="TABLE", help="Validation table (default: fold by fold).")
+@click.option("--metric", default=None, metavar="NAME",
+              help="Rank by another of the head's metrics (knn_accuracy; knn_pixel_error; gender_accuracy, ...).")
 @click.option("--weights", multiple=True, metavar="SOURCE|NAME=SOURCE",
               help="Weights of every backbone (default: imagenet, the plugin's default tag), or of one "
                    "(resnet50=my.pth); repeat for several.")
@@ -57,8 +63,12 @@ def _weights(values: tuple[str, ...]) -> str | dict[str, str] | None:
 @click.pass_context
 def choose(ctx: click.Context, data: str, patterns: tuple[str, ...], weights: tuple[str, ...], max_params: str | None,
            quiet: bool, as_json: bool, **options) -> int:
-    """Which backbone for DATA (a folder of class folders) on this machine: each candidate's linear-probe and
-    k-NN accuracy from frozen features, and its cost here, along the accuracy/throughput Pareto front.
+    """Which backbone for DATA on this machine: each candidate's transfer quality from frozen features (a
+    linear probe and k-NN), and its cost here, along the quality/throughput Pareto front.
+
+    DATA: a folder of class folders (classification: probe and k-NN accuracy), or a CSV or JSON-lines table as
+    zoo train reads it, with --head: kp<N> (mean point error in pixels at --img-size) or agegender (age error in
+    years, gender accuracy). Errors rank lowest first.
 
     PATTERN: backbone names or wildcards ('resnet*'), presets, or saved model files (a backbone fine-tuned on a
     related task); none: a shortlist spanning sizes. Results are kept per candidate, so a re-run measures only

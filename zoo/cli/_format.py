@@ -395,46 +395,65 @@ def format_environment(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _choice_cells(row: dict[str, Any]) -> list[str]:
+_CLASSIFICATION = [{"name": "accuracy", "label": "probe", "higher_is_better": True},
+                   {"name": "knn_accuracy", "label": "k-NN", "higher_is_better": True}]
+
+
+def _choice_cells(row: dict[str, Any], metrics: list[dict[str, Any]]) -> list[str]:
+    """One table row: the head's metrics (accuracies to 3 decimals, errors in pixels or years to 2), then cost."""
     def number(key: str, form: str) -> str:
         return "-" if row.get(key) is None else format(row[key], form)
 
     kept = {"quality": "", "cost": ""}
     for part, done in row["measured"].items():
         kept[part] = "new" if done else "kept"
-    measured = "-" if row["accuracy"] is None else f"{kept['quality']}/{kept['cost']}"
-    return [str(row["pareto"] or "-"), one_line(row["name"], 200), row["status"], number("accuracy", ".3f"),
-            number("knn_accuracy", ".3f"), number("images_per_s", ".1f"), number("latency_ms", ".1f"),
-            number("peak_memory_mb", ".0f"), "-" if row["params"] is None else f"{row['params'] / 1e6:.1f}M",
-            number("gflops", ".2f"), measured]
+    measured = "-" if row.get(metrics[0]["name"]) is None else f"{kept['quality']}/{kept['cost']}"
+    quality = [number(m["name"], ".3f" if m["higher_is_better"] else ".2f") for m in metrics]
+    return [str(row["pareto"] or "-"), one_line(row["name"], 200), row["status"], *quality,
+            number("images_per_s", ".1f"), number("latency_ms", ".1f"), number("peak_memory_mb", ".0f"),
+            "-" if row["params"] is None else f"{row['params'] / 1e6:.1f}M", number("gflops", ".2f"), measured]
+
+
+def _choice_title(data: dict[str, Any], metrics: list[dict[str, Any]]) -> str:
+    """The first line: the data, the head (classes for classification), what ranks when not the default."""
+    settings = data["settings"]
+    head = data.get("head", "cls")
+    what = f"{len(data['classes'])} classes" if head.startswith("cls") else f"head {head}"
+    if metrics[0]["name"] != "accuracy":
+        ranked = metrics[0]
+        what += f", ranked by {ranked['label']} ({'higher' if ranked['higher_is_better'] else 'lower'} is better)"
+    return (f"{one_line(data['data'], 200)}: {data['images']} images, {what}; "
+            f"{settings['img_size']} px, batch {settings['batch_size']}, {settings['device']}")
 
 
 def format_choice(data: dict[str, Any]) -> str:
-    """What `zoo choose` found (`zoo.choosing.Choice.as_dict`): the table along the Pareto front, the
-    candidates a budget leaves out, those not measured and why, and, last, the best and how to fine-tune it."""
-    settings = data["settings"]
+    """What `zoo choose` found (`zoo.choosing.Choice.as_dict`): the table along the Pareto front (the head's
+    metrics, the ranking one first), the candidates a budget leaves out, those not measured and why, and, last,
+    the best and how to fine-tune it."""
+    metrics = data.get("metrics") or _CLASSIFICATION
+    key = metrics[0]["name"]
     rows = data["candidates"]
-    shown = [row for row in rows if row["accuracy"] is not None and not row["over_budget"]]
-    headers = ["front", "candidate", "weights", "probe", "k-NN", "img/s", "ms@1", "MB", "params", "GFLOPs",
-               "results"]
-    lines = [f"{one_line(data['data'], 200)}: {data['images']} images, {len(data['classes'])} classes; "
-             f"{settings['img_size']} px, batch {settings['batch_size']}, {settings['device']}"]
+    shown = [row for row in rows if row.get(key) is not None and not row["over_budget"]]
+    headers = ["front", "candidate", "weights", *(m["label"] for m in metrics), "img/s", "ms@1", "MB", "params",
+               "GFLOPs", "results"]
+    lines = [_choice_title(data, metrics)]
     if shown:
-        lines.append(format_table(headers, [_choice_cells(row) for row in shown], right={3, 4, 5, 6, 7, 8, 9}))
+        lines.append(format_table(headers, [_choice_cells(row, metrics) for row in shown],
+                                  right=set(range(3, len(headers) - 1))))
     for row in rows:
         if row["over_budget"]:
             lines.append(f"over budget: {one_line(row['name'], 200)} ({', '.join(row['over_budget'])})")
     for row in rows:
-        if row["accuracy"] is None:
+        if row.get(key) is None:
             why = row["error"] or row["note"]
             lines.append(f"{row['status']}: {one_line(row['name'], 200)}: {one_line(why, 400)}")
-    guessed = [one_line(row["name"], 200) for row in rows if row["accuracy"] is not None and row["status"] == "random init"]
+    guessed = [one_line(row["name"], 200) for row in rows if row.get(key) is not None and row["status"] == "random init"]
     if guessed:
         lines.append(f"random init (their pretrained weights are not here): {', '.join(guessed)}")
     if data.get("plot"):
         lines.append(f"plot: {data['plot']}")
     if data["best"] is None:
-        measured = any(row["accuracy"] is not None for row in rows)
+        measured = any(row.get(key) is not None for row in rows)
         lines.append("no candidate within the budget" if measured else
                      "no candidate measured (weights not here: get them as shown, or --allow-random)")
     else:
