@@ -75,7 +75,8 @@ def _device(device: str | None):
     return resolve_settings(Settings(**({"device": device} if device else {}), mode="infer"))[1]
 
 
-def _model(candidate: Candidate, head: str, img_size: int, registry: Registry, seed: int):
+def _model(candidate: Candidate, head: str | int, img_size: int, registry: Registry, seed: int):
+    """The candidate built with ``head`` (a head spec, or a class count: cls<N>), or its saved model, in eval mode."""
     import torch
 
     from zoo._core.build import build
@@ -85,6 +86,7 @@ def _model(candidate: Candidate, head: str, img_size: int, registry: Registry, s
     if candidate.file is not None:
         model = load(candidate.file, registry=registry)
     else:
+        head = f"cls{head}" if isinstance(head, int) else head
         model = build(f"{candidate.backbone}+{head}", weights=candidate.weights, registry=registry)
     model.set_image_size(img_size)
     return model.eval()
@@ -170,16 +172,13 @@ def choose(
 ) -> Choice:
     """Rank backbones for ``data`` on ``device``: a folder of class folders, or a CSV or JSON-lines table for
     ``head`` (as `zoo train` takes it after the backbone: ``kp5``, ``agegender``, ``cls10``), validated on the
-    ``val`` table or fold by fold.
+    ``val`` table or fold by fold; ``metric``: which of the head's metrics ranks (default: its first).
 
     ``patterns``: saved model files, presets, backbone names or wildcards (default: a shortlist spanning sizes).
-    ``weights``: the tag or file for every backbone (default ``imagenet``), or a mapping by backbone name
-    (``"*"``: the others). Weights not on this machine leave the candidate unmeasured, listed with how to get
-    them, unless ``allow_random`` (then it is measured with random weights). ``metric``: which of the head's
-    metrics ranks (default: its first, `zoo.choosing._metrics.KINDS`). ``plot``: a PNG of the answer.
+    ``weights``: the tag or file for every backbone (default ``imagenet``), or a mapping by backbone name (``"*"``:
+    the others); weights not here leave the candidate unmeasured unless ``allow_random``. ``plot``: a PNG.
 
-    >>> zoo.choose("photos/", ["resnet*", "convnext_tiny"], max_ms=20).best  # doctest: +SKIP
-    >>> zoo.choose("faces.csv", head="kp5", img_size=96).command  # doctest: +SKIP
+    >>> zoo.choose("faces.csv", ["resnet*", "convnext_tiny"], head="kp5", max_ms=20).best  # doctest: +SKIP
     """
     patterns = [patterns] if isinstance(patterns, (str, os.PathLike)) else [os.fspath(p) for p in patterns]
     budget = Budget(max_ms, min_img_s, max_mb, max_params)
@@ -193,15 +192,19 @@ def choose(
                 "machine": f"{platform.node()}|{platform.machine()}|{os.cpu_count()}"}
     rows = [_measure_isolated(candidate, found, settings, registry)
             for candidate in progress_bar(listed, len(listed), "zoo choose", progress, unit="candidate")]
-    rows = rank(rows, budget, by)
-    chosen = best(rows, by)
-    choice = Choice(os.fspath(data), found.classes, found.images, settings, budget, rows, chosen, head=found.head,
-                    by=by)
-    if chosen is not None:
-        picked = next(c for c in listed if c.name == chosen["name"])
-        choice.command = picked.train_command(os.fspath(data), found.head, img_size, _validation(found))
+    choice = _answer(Choice(os.fspath(data), found.classes, found.images, settings, budget, rank(rows, budget, by),
+                            head=found.head, by=by), found, listed)
     if plot_path is not None:
         choice.plot = _draw(choice, found, plot_path)
+    return choice
+
+
+def _answer(choice: Choice, data: ChoiceData, listed: list[Candidate]) -> Choice:
+    """The choice with its best candidate within the budget and the `zoo train` command that fine-tunes it."""
+    choice.best = best(choice.rows, choice.by)
+    if choice.best is not None:
+        picked = next(c for c in listed if c.name == choice.best["name"])
+        choice.command = picked.train_command(choice.data, data.head, choice.settings["img_size"], _validation(data))
     return choice
 
 

@@ -1,6 +1,6 @@
 """Results kept per candidate under ``$ZOO_CACHE_DIR/choose/``, each file named by a fingerprint of what
-decides it: quality by the backbone, its weights, the data and the probe's settings; cost by the backbone, the
-device, the batch and the image size. A re-run, or a wider pattern, measures only what it has not seen.
+decides it: quality by the backbone, its weights, the data, the head and the probes' settings; cost by the
+backbone, the head, the device, the batch and the image size. A re-run, or a wider pattern, measures only what it has not seen.
 
 A file that cannot be read is measured again; one that cannot be written is a warning, never a failure.
 """

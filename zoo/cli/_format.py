@@ -415,13 +415,18 @@ def _choice_cells(row: dict[str, Any], metrics: list[dict[str, Any]]) -> list[st
 
 
 def _choice_title(data: dict[str, Any], metrics: list[dict[str, Any]]) -> str:
-    """The first line: the data, the head (classes for classification), what ranks when not the default."""
+    """The first line: the data, the head (classes for classification), what ranks when not the default and
+    what a constant guess scores by it."""
     settings = data["settings"]
     head = data.get("head", "cls")
     what = f"{len(data['classes'])} classes" if head.startswith("cls") else f"head {head}"
     if metrics[0]["name"] != "accuracy":
         ranked = metrics[0]
-        what += f", ranked by {ranked['label']} ({'higher' if ranked['higher_is_better'] else 'lower'} is better)"
+        constant = f"constant_{ranked['name'].removeprefix('knn_')}"  # what guessing the mean (majority) scores
+        guess = next((row[constant] for row in data["candidates"] if row.get(constant) is not None), None)
+        what += (f", ranked by {ranked['label']} ({'higher' if ranked['higher_is_better'] else 'lower'} is better"
+                 + ("" if guess is None else f"; a constant guess: {guess:{'.3f' if ranked['higher_is_better'] else '.2f'}}")
+                 + ")")
     return (f"{one_line(data['data'], 200)}: {data['images']} images, {what}; "
             f"{settings['img_size']} px, batch {settings['batch_size']}, {settings['device']}")
 
