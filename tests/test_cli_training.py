@@ -194,6 +194,18 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path):
                                         "--epochs", 1, "-b", 4, "--img-size", 32)
 
 
+def test_a_batch_left_with_one_image_by_unreadable_files_is_skipped(tmp_path):
+    """BatchNorm cannot train on one image: a batch that unreadable files leave with one is passed over."""
+    data = class_folders(tmp_path / "shapes", per_class=10)
+    (data / "train" / "red" / "0.png").write_bytes(b"not an image")
+    (data / "train" / "blue" / "0.png").write_bytes(b"not an image")
+    text = zoo("train", "resnet18+cls2", data, "-o", tmp_path / "m.safetensors", "--epochs", 2, "-b", 2,
+               "--img-size", 32, "--no-feature-cache")
+    assert "2 unreadable skipped" in text
+    history = json.loads((tmp_path / "m.history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2] and all(row["skipped"] == 2 for row in history)
+
+
 def test_train_and_eval_read_names_from_the_registry_overlay(tmp_path):
     """A preset defined only in the user's --registry file is known to zoo train and zoo eval too."""
     overlay = tmp_path / "mine.toml"

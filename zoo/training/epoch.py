@@ -47,10 +47,11 @@ def train_one_epoch(model: ZooModel, net: Any, form: Any, loaders: Loaders, opti
     totals = EpochTotals(metric=None if model.takes_images else model.metric())
     optimizer, started = optimisation.optimizer, time.perf_counter()
     preprocessing, loss_sum = of_model(model), torch.zeros((), device=device)
+    least = 2 if group is None and _trains_batchnorm(model) else 1  # a batch of one cannot train BatchNorm
     for steps, batch in enumerate(bar(loaders.train, len(loaders.train), f"epoch {epoch}/{epochs}", show), 1):
         inputs, targets, missed = unpack(batch)
         totals.skipped += missed
-        if len(inputs) == 0:
+        if len(inputs) < least:  # unreadable files left too few images to train on: the next batch goes on
             continue
         inputs = form.inputs(on_device(inputs, preprocessing, device, form.channels_last))
         targets = to_device(targets, device)
@@ -72,6 +73,13 @@ def train_one_epoch(model: ZooModel, net: Any, form: Any, loaders: Loaders, opti
     _check_finite(totals.loss_sum, epoch, where)
     totals.seconds = time.perf_counter() - started
     return totals
+
+
+def _trains_batchnorm(model: ZooModel) -> bool:
+    from torch import nn
+
+    return any(isinstance(module, nn.modules.batchnorm._BatchNorm) and module.training
+               for module in model.modules())
 
 
 def _check_finite(loss_sum: float, epoch: int, where: Callable[[], str]) -> None:
