@@ -28,10 +28,10 @@ def _torchrun(processes: int, command: str, *args, cwd: Path, timeout: int = 900
 
 
 def _alone(*args) -> str:
-    """What one process (this one) prints for ``zoo ARGS``."""
+    """What one process (this one) prints for ``zoo ARGS`` on stdout (its notes go to stderr)."""
     result = CliRunner().invoke(cli, [str(a) for a in args])
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 def _one_clear_line(done: subprocess.CompletedProcess) -> str:

@@ -101,16 +101,18 @@ def head_metrics(metric: Any) -> dict[str, float]:
 @dataclass
 class BatchOutcome:
     """One batch as the model saw it: outputs, targets, images run, images unreadable, and the batch's mean
-    loss (None for detection, which has no loss in eval mode)."""
+    loss as a tensor where the model ran, read once at the end (None for detection, which has no loss in eval
+    mode)."""
 
     outputs: Any
     targets: Any
     count: int
     skipped: int
-    loss: float | None
+    loss: torch.Tensor | None
 
     def to(self, device: torch.device) -> BatchOutcome:
-        return replace(self, outputs=to_device(self.outputs, device), targets=to_device(self.targets, device))
+        return replace(self, outputs=to_device(self.outputs, device), targets=to_device(self.targets, device),
+                       loss=None if self.loss is None else self.loss.to(device))
 
 
 def run_batch(model: ZooModel, batch: Any, device: torch.device,
@@ -121,7 +123,7 @@ def run_batch(model: ZooModel, batch: Any, device: torch.device,
         return BatchOutcome(None, None, 0, skipped, None)
     inputs, targets = on_device(inputs, of_model(model), device), to_device(targets, device)
     outputs = (runner or model)(inputs)
-    loss = None if model.takes_images else float(model.loss(outputs, targets))
+    loss = None if model.takes_images else model.loss(outputs, targets).detach().float()
     return BatchOutcome(outputs, targets, len(inputs), skipped, loss)
 
 
@@ -154,7 +156,7 @@ class MetricTally:
         metrics = head_metrics(self.metric)
         result: dict[str, Any] = {"images": self.images, "skipped": int(self.skipped),
                                   "unreadable": list(getattr(self.skipped, "names", ())),
-                                  "loss": None if self.model.takes_images else self.loss_sum / self.images,
+                                  "loss": None if self.model.takes_images else float(self.loss_sum) / self.images,
                                   "metrics": metrics}
         for key, statistics in self.classes.items():
             found = statistics.compute(self.model.labels.get(key))
