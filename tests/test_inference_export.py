@@ -218,6 +218,21 @@ def test_int8_pt2_is_calibrated_checked_and_close_to_fp32(int8):
     assert read_export_metadata(path)["int8"] is True
 
 
+def test_int8_metadata_reads_in_a_fresh_process_without_its_kernels(int8, tmp_path):
+    """The metadata is read from the archive, not by loading the program (which needs torchao's int8 kernels)."""
+    path, _, _ = int8
+    code = ("import json, sys\nfrom zoo.inference.export import read_export_metadata\n"
+            "meta = read_export_metadata(sys.argv[1])\n"
+            "print(json.dumps({'int8': meta['int8'], 'torchao': any(m.startswith('torchao') for m in sys.modules)}))")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {"int8": True, "torchao": False}
+    broken = tmp_path / "broken.pt2"
+    broken.write_bytes(b"not a zip archive")
+    with pytest.raises(zoo.ZooError, match="not a .pt2 file"):
+        read_export_metadata(broken)
+
+
 def test_int8_file_stores_its_weights_once_in_int8_a_quarter_of_fp32(int8, tmp_path):
     path, model, report = int8
     fp32 = export(model, tmp_path / "fp32.pt2")

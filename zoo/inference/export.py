@@ -260,13 +260,25 @@ def read_export_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         if METADATA_KEY not in props:
             raise ZooError(f"{path} is an ONNX file without zoo metadata")
         return json.loads(props[METADATA_KEY])
-    import torch
-
-    extra = {f"{METADATA_KEY}.json": ""}
-    torch.export.load(str(path), extra_files=extra)
-    if not extra[f"{METADATA_KEY}.json"]:
+    found = _pt2_extra_file(path, f"{METADATA_KEY}.json")
+    if found is None:
         raise ZooError(f"{path} is a .pt2 file without zoo metadata")
-    return json.loads(extra[f"{METADATA_KEY}.json"])
+    return json.loads(found)
+
+
+def _pt2_extra_file(path: Path, name: str) -> bytes | None:
+    """An extra file of a .pt2 archive (a zip: ``<archive>/extra/<name>``), read without loading the program,
+    so that no kernel library it needs (int8's) has to be imported to read its metadata."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                if member.partition("/")[2] == f"extra/{name}":
+                    return archive.read(member)
+    except zipfile.BadZipFile:
+        raise ZooError(f"{path} is not a .pt2 file (not a zip archive)") from None
+    return None
 
 
 def _load_exported(kind: str, blob: bytes) -> Callable[[torch.Tensor], list[torch.Tensor]]:
