@@ -1,4 +1,4 @@
-"""zoo train, eval and predict under torchrun: two CPU processes (gloo) share the images out; rank 0 alone writes
+"""zoo train, eval, predict and choose under torchrun: two CPU processes (gloo) share the images out; rank 0 alone writes
 the one model file and prints, and what it prints is what one process computes over every image; more processes
 than images is one clear line."""
 from __future__ import annotations
@@ -201,3 +201,23 @@ def test_two_processes_count_every_image_in_the_training_loss_and_rate(tmp_path)
     assert shared["skipped"] == alone["skipped"] == 0
     assert shared["train/loss"] == pytest.approx(alone["train/loss"], rel=1e-5)
     assert shared["train/cls2/accuracy"] == alone["train/cls2/accuracy"]
+
+
+def test_zoo_choose_on_two_processes_shares_the_candidates_and_ranks_as_one(tmp_path, monkeypatch):
+    """Each process measures its share of the candidates (fresh caches: nothing is read back), rank 0 alone
+    prints, and every candidate's quality is what one process finds."""
+    data = class_folders(tmp_path / "shapes", per_class=6, splits=("",))
+    args = ["choose", data, "resnet18", "timm/test_convnext", "timm/test_efficientnet", "--allow-random",
+            "--img-size", 32, "-b", 4, "--json"]
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "alone-cache"))
+    alone = json.loads(_alone(*args))
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "shared-cache"))
+    done = _torchrun(2, *map(str, args), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    shared = json.loads(done.stdout)  # one JSON document: rank 1 printed nothing
+
+    def quality(found):
+        return {row["name"]: (row["accuracy"], row["knn_accuracy"]) for row in found["candidates"]}
+
+    assert len(quality(shared)) == 3 and quality(shared) == quality(alone)
+    assert all(row["measured"]["quality"] for row in shared["candidates"])

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo._registry.registry import Registry, default_registry
+from zoo._runtime.processes import is_rank_zero, join_process_group
 from zoo._runtime.progress import progress as progress_bar
 from zoo._untrusted import one_line
 from zoo._version import __version__
@@ -188,15 +189,34 @@ def choose(
     found = read_data(data, seed, head, val, registry)
     by = ranking(found.kind, metric)
     listed = candidates(patterns, weights, allow_random, registry)
-    settings = {"img_size": img_size, "batch_size": batch_size, "device": str(_device(device)), "seed": seed,
+    on = _device(device)
+    settings = {"img_size": img_size, "batch_size": batch_size, "device": str(on), "seed": seed,
                 "machine": f"{platform.node()}|{platform.machine()}|{os.cpu_count()}"}
-    rows = [_measure_isolated(candidate, found, settings, registry)
-            for candidate in progress_bar(listed, len(listed), "zoo choose", progress, unit="candidate")]
+    rows = _measure_all(listed, found, settings, registry, progress, on)
     choice = _answer(Choice(os.fspath(data), found.classes, found.images, settings, budget, rank(rows, budget, by),
                             head=found.head, by=by), found, listed)
-    if plot_path is not None:
+    if plot_path is not None and is_rank_zero():
         choice.plot = _draw(choice, found, plot_path)
     return choice
+
+
+def _measure_all(listed: list[Candidate], found: ChoiceData, settings: dict[str, Any], registry: Registry,
+                 progress: bool | None, device: Any) -> list[dict[str, Any]]:
+    """Every candidate's row, in the order listed. Under torchrun the candidates are shared out (process r
+    measures candidates r, r + N, ... on its own device) and every process gets every row."""
+    group = join_process_group(device)
+    own = group.mine(listed) if group is not None else listed
+    try:
+        rows = [_measure_isolated(candidate, found, settings, registry)
+                for candidate in progress_bar(own, len(own), "zoo choose", progress if is_rank_zero() else False,
+                                              unit="candidate")]
+        if group is None:
+            return rows
+        measured = {row["name"]: row for share in group.everyone(rows) for row in share}
+        return [measured[candidate.name] for candidate in listed]
+    finally:
+        if group is not None:
+            group.leave()
 
 
 def _answer(choice: Choice, data: ChoiceData, listed: list[Candidate]) -> Choice:

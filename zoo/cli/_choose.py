@@ -72,11 +72,14 @@ def choose(ctx: click.Context, data: str, patterns: tuple[str, ...], weights: tu
 
     PATTERN: backbone names or wildcards ('resnet*'), presets, or saved model files (a backbone fine-tuned on a
     related task); none: a shortlist spanning sizes. Results are kept per candidate, so a re-run measures only
-    what is new. Exit code 1 when no candidate is within the budget.
+    what is new. Under torchrun the processes share the candidates out, each on its own device, and rank 0
+    prints. Exit code 1 when no candidate is within the budget.
     """
+    from zoo._runtime.processes import is_rank_zero
     from zoo.choosing import choose as run
 
     choice = run(data, patterns, weights=_weights(weights), max_params=_count(max_params),
                  progress=False if quiet or as_json else None, registry=registry(ctx), **options)
-    emit(choice.as_dict(), as_json, None if as_json else format_choice(choice.as_dict()))
+    if is_rank_zero():  # under torchrun only rank 0 reports
+        emit(choice.as_dict(), as_json, None if as_json else format_choice(choice.as_dict()))
     return 0 if choice.best is not None else 1
