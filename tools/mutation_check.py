@@ -136,6 +136,19 @@ MUTANTS = (
            (Edit("zoo/training/feature_cache.py", "        if self._images_shape is None:\n",
                  "        if False:\n"),),
            ("tests/test_training_feature_cache.py::test_a_cached_run_reports_and_saves_the_metrics_of_an_uncached_one",)),
+    Mutant("one-image-batch-trains", "a batch that unreadable files leave with one image trains BatchNorm, and fails",
+           (Edit("zoo/training/epoch.py", "    least = 2 if group is None and _trains_batchnorm(model) else 1",
+                 "    least = 1"),),
+           ("tests/test_cli_training.py::test_a_batch_left_with_one_image_by_unreadable_files_is_skipped",)),
+    Mutant("choose-errors-rank-highest-first", "zoo choose ranks a key-point error as if higher were better",
+           (Edit("zoo/choosing/_metrics.py", 'Metric("pixel_error", "probe px", False, ".2f")',
+                 'Metric("pixel_error", "probe px", True, ".2f")'),),
+           ("tests/test_choose_heads.py::test_the_ranking_puts_the_lowest_error_first",
+            "tests/test_choose_heads.py::test_key_points_are_scored_in_pixels_and_the_lowest_error_is_best")),
+    Mutant("choose-every-rank-prints", "under torchrun every process prints zoo choose's answer",
+           (Edit("zoo/cli/_choose.py", "    if is_rank_zero():  # under torchrun only rank 0 reports",
+                 "    if True:"),),
+           ("tests/test_runtime_distributed.py::test_zoo_choose_on_two_processes_shares_the_candidates_and_ranks_as_one",)),
 )
 
 
