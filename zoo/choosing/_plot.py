@@ -18,6 +18,28 @@ from zoo.choosing._ranking import Budget, measured  # noqa: E402
 from zoo.files import atomic_write_bytes  # noqa: E402
 
 
+LABEL_GAP = 9  # points between the baselines of two labels that would otherwise overlap
+
+
+def _label(axes: Any, rows: list[dict[str, Any]], key: str) -> None:
+    """Each point's name beside it; names that would overlap (points close together, such as several files of
+    one architecture at one throughput) are moved down, one under the other, from the top point."""
+    axes.figure.canvas.draw()  # the limits and scales are settled: points can be placed on the page
+    to_points = 72 / axes.figure.dpi
+    placed: list[tuple[float, float]] = []
+    anchors = [(axes.transData.transform((row["images_per_s"], row[key])) * to_points, row) for row in rows]
+    right = axes.transAxes.transform((0.7, 0))[0] * to_points  # names of points past it go on their left
+    for (x, y), row in sorted(anchors, key=lambda anchor: -anchor[0][1]):
+        shown_at = y
+        while any(abs(px - x) < 90 and abs(py - shown_at) < LABEL_GAP for px, py in placed):
+            shown_at -= LABEL_GAP
+        placed.append((x, shown_at))
+        left = x > right
+        axes.annotate(row["name"].rsplit("/", 1)[-1], (row["images_per_s"], row[key]), fontsize=7,
+                      xytext=(-4 if left else 4, 3 + shown_at - y), textcoords="offset points",
+                      ha="right" if left else "left", color="black" if row["within_budget"] else "0.5")
+
+
 def plot(rows: list[dict[str, Any]], budget: Budget, best: dict[str, Any] | None, path: Path, title: str,
          by: Sequence[Metric] = CLASSIFICATION) -> Path:
     """Write the scatter as a PNG at ``path`` (atomically); ``by[0]`` is the metric drawn."""
@@ -25,11 +47,8 @@ def plot(rows: list[dict[str, Any]], budget: Budget, best: dict[str, Any] | None
     shown = [row for row in rows if measured(row, by)]
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
     for row in shown:
-        inside = row["within_budget"]
-        axes.scatter(row["images_per_s"], row[key], s=40, color="C0" if inside else "0.7",
+        axes.scatter(row["images_per_s"], row[key], s=40, color="C0" if row["within_budget"] else "0.7",
                      edgecolor="C3" if row is best else "none", linewidth=2, zorder=3)
-        axes.annotate(row["name"].rsplit("/", 1)[-1], (row["images_per_s"], row[key]), fontsize=7,
-                      xytext=(4, 3), textcoords="offset points", color="black" if inside else "0.5")
     front = sorted((row for row in shown if row["pareto"] == 1), key=lambda row: row["images_per_s"])
     if front:
         axes.plot([r["images_per_s"] for r in front], [r[key] for r in front], color="C1", lw=1.5,
@@ -53,6 +72,7 @@ def plot(rows: list[dict[str, Any]], budget: Budget, best: dict[str, Any] | None
         axes.legend(fontsize=7, loc="best")
     axes.margins(0.12)
     figure.tight_layout()
+    _label(axes, shown, key)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     plt.close(figure)
