@@ -221,3 +221,17 @@ def test_zoo_choose_on_two_processes_shares_the_candidates_and_ranks_as_one(tmp_
 
     assert len(quality(shared)) == 3 and quality(shared) == quality(alone)
     assert all(row["measured"]["quality"] for row in shared["candidates"])
+
+
+def test_two_processes_name_every_unreadable_training_image(tmp_path):
+    """Each process reads its share of the images; the history names the unreadable files of both."""
+    data = class_folders(tmp_path / "shapes", per_class=20)
+    broken = sorted((data / "train").rglob("*.png"))[::10]
+    for path in broken:
+        path.write_bytes(b"not an image")
+    done = _torchrun(2, "train", "resnet18+cls2", data, "--epochs", 1, "-b", 4, "--img-size", 32, "--freeze", "all",
+                     "--no-feature-cache", "--json", "-o", "m.safetensors", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = json.loads(done.stdout)["history"][0]
+    assert row["skipped"] == len(broken) == 4
+    assert sorted(row["unreadable"]) == sorted(str(path) for path in broken)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from zoo._runtime.data import Skipped
 from zoo._runtime.progress import progress as bar
 from zoo._runtime.transforms import of_model, on_device
 from zoo.errors import ZooError
@@ -93,8 +94,9 @@ def epoch_row(epoch: int, totals: EpochTotals, loaders: Loaders, model: ZooModel
     """The epoch's totals over every process, its training metrics, then validation: one row of the history."""
     loss_sum, images, skipped = totals.loss_sum, totals.images, totals.skipped
     if group is not None:
+        names = [name for share in group.everyone(list(getattr(skipped, "names", ()))) for name in share]
         loss_sum, images, skipped = group.total(loss_sum, images, skipped)
-        images, skipped = int(images), int(skipped)
+        images, skipped = int(images), Skipped(int(skipped), names)  # every process's unreadable files named
     if loaders.sizes[0] is not None:
         check_unreadable(skipped, loaders.sizes[0], loaders.source)
     if images == 0:
@@ -108,7 +110,7 @@ def epoch_row(epoch: int, totals: EpochTotals, loaders: Loaders, model: ZooModel
     row.update({f"val/{k}": v for k, v in found["metrics"].items()})
     row.update({"seconds": round(totals.seconds, 3), "images_per_s": round(images / totals.seconds, 2),
                 "skipped": int(skipped), "device": str(device)})
-    if getattr(skipped, "names", ()):  # the files this process could not read (`Skipped`)
+    if getattr(skipped, "names", ()):  # the files that could not be read (`Skipped`)
         row["unreadable"] = list(skipped.names)
     return row
 
