@@ -149,6 +149,11 @@ MUTANTS = (
            (Edit("zoo/cli/_choose.py", "    if is_rank_zero():  # under torchrun only rank 0 reports",
                  "    if True:"),),
            ("tests/test_runtime_distributed.py::test_zoo_choose_on_two_processes_shares_the_candidates_and_ranks_as_one",)),
+    Mutant("torchrun-unreadable-names-of-one", "under torchrun the history names rank 0's unreadable images alone",
+           (Edit("zoo/training/epoch.py",
+                 '        names = [name for share in group.everyone(list(getattr(skipped, "names", ()))) for name in share]',
+                 '        names = list(getattr(skipped, "names", ()))'),),
+           ("tests/test_runtime_distributed.py::test_two_processes_name_every_unreadable_training_image",)),
 )
 
 
