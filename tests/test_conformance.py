@@ -1,6 +1,9 @@
 """The conformance kit: the built-in plugins pass it, and a part that breaks a rule fails naming the rule."""
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import types
 
 import pytest
@@ -73,3 +76,25 @@ def test_an_unknown_distribution_is_one_clear_error():
 
     with pytest.raises(ZooError, match="no zoo plugin comes from distribution 'zoo-nothing'; distributions: zoo"):
         checks("zoo-nothing", registry=isolated_registry())
+
+
+def _pytest(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_pytest_zoo_conformance_runs_the_kit_without_a_test_file(tmp_path):
+    done = _pytest("--zoo-conformance", "zoo=torchvision/resnet18,zoo/all", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert re.search(r"\b4 passed\b", done.stdout), done.stdout[-3000:]  # resnet18's 3 checks, the policy's 1
+    listed = _pytest("--zoo-conformance", "zoo=zoo/all", "--collect-only", cwd=tmp_path).stdout
+    assert "TestConformance[zoo=zoo/all]" in listed and "zoo/all" in listed
+
+
+def test_pytest_zoo_conformance_on_a_distribution_not_installed_is_one_line(tmp_path):
+    done = _pytest("--zoo-conformance", "zoo-nothing", cwd=tmp_path)
+    assert done.returncode == 4  # pytest's usage error
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "ERROR: --zoo-conformance zoo-nothing: no zoo plugin comes from distribution 'zoo-nothing'; distributions: "
+    ), done.stderr[-2000:]

@@ -16,10 +16,13 @@ test of its own::
     class TestConformance(ConformanceSuite):
         distribution = "zoo-mynet"
         rows = {"reg": {"t0": "0.1", "t1": "0.5", "t2": "0.9"}}   # one table row per head that reads tables
+
+or, without a test file, ``pytest --zoo-conformance zoo-mynet`` (``zoo-mynet=mynet/*`` for some parts only).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -28,6 +31,7 @@ from zoo._registry.catalogue import Catalogue, load_catalogue
 from zoo._registry.plugin_host import PluginHost, discover
 from zoo._registry.registry import Registry
 from zoo.conformance import checks, run_checks
+from zoo.errors import ZooError
 
 
 def _as_installed(plugin: object) -> tuple[str, str, str]:
@@ -98,3 +102,29 @@ class ConformanceSuite:
             pytest.fail(result.line(), pytrace=False)
         if result.message.startswith("skipped: "):
             pytest.skip(result.message.removeprefix("skipped: "))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("zoo").addoption(
+        "--zoo-conformance", action="append", default=[], metavar="DISTRIBUTION[=PATTERN,...]",
+        help="Also run the conformance kit on the parts an installed distribution provides (all, or those matching "
+             "the patterns); repeat for several. A class inheriting zoo.testing.ConformanceSuite does the same "
+             "from a test file.")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[Any]) -> None:
+    """``--zoo-conformance DIST[=PATTERN,...]``: the kit's tests for each distribution named, after the others."""
+    asked = config.getoption("zoo_conformance", default=[])
+    if not asked:
+        return
+    module = pytest.Module.from_parent(session, path=Path(__file__))
+    for text in asked:
+        name, _, patterns = text.partition("=")
+        suite = type(f"TestConformance[{text}]", (ConformanceSuite,),
+                     {"distribution": name, "parts": tuple(patterns.split(",")) if patterns else ("*",)})
+        collector = pytest.Class.from_parent(module, name=suite.__name__)
+        collector.obj = suite  # made here, not found in the module
+        try:
+            items.extend(collector.collect())
+        except ZooError as exc:  # no such distribution: pytest's one line for a bad option
+            raise pytest.UsageError(f"--zoo-conformance {text}: {exc}") from None
