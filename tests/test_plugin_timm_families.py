@@ -24,3 +24,16 @@ def test_pooled_heads_fit_models_that_pool_after_a_head_layer(name, size):
     assert outputs["cls3"].shape == (2, 3)
     assert outputs["agegender"]["age"].shape == (2,)
     assert model.backbone.num_features == model.backbone.model.head_hidden_size
+
+
+@pytest.mark.parametrize("name", ["test_vit", "vit_tiny_patch16_224", "swin_tiny_patch4_window7_224"])
+def test_vision_transformers_take_an_image_size_other_than_their_own(name, tmp_path):
+    """Made for one size (224, or test_vit's 160), they run at 32 px, key points included, and save and load."""
+    model = zoo.build(f"timm/{name}+cls3+kp2", img_size=32).eval()
+    with torch.no_grad():
+        outputs = model(torch.randn(2, 3, 32, 32))
+    assert outputs["cls3"].shape == (2, 3) and outputs["kp2"].shape == (2, 2, 2)
+    zoo.save(model, tmp_path / "m.safetensors")
+    again = zoo.load(tmp_path / "m.safetensors").eval()
+    with torch.no_grad():
+        assert torch.equal(again(torch.ones(1, 3, 32, 32))["cls3"], model(torch.ones(1, 3, 32, 32))["cls3"])

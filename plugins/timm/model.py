@@ -40,13 +40,27 @@ def _stage_modules(model: nn.Module, feature_modules: list[str], prefix: str) ->
     return groups
 
 
+# Vision transformers are made for one image size (their position embedding's grid); built with this, they take
+# other sizes (whole patches: a multiple of 16 for a patch-16 ViT), the embedding resampled, and load their
+# weights unchanged.
+ANY_IMAGE_SIZE = {"dynamic_img_size": True}
+
+
+def _create(name: str) -> torch.nn.Module:
+    """timm's model without its classifier, taking any image size where the model can (ViTs, Swin, ...)."""
+    try:
+        return timm.create_model(name, pretrained=False, num_classes=0, **ANY_IMAGE_SIZE)
+    except TypeError:  # a model without those options (a CNN: it takes any size already)
+        return timm.create_model(name, pretrained=False, num_classes=0)
+
+
 class TimmBackbone(Backbone):
     reference_prefix = "model."
 
     def __init__(self, name: str) -> None:
         super().__init__()
         self.arch = name
-        self.model = timm.create_model(name, pretrained=False, num_classes=0)
+        self.model = _create(name)
         cfg = self.model.pretrained_cfg or {}
         self.reference_classifier = cfg.get("classifier") or ""
         self.input_size = tuple(cfg.get("input_size", (3, 224, 224)))
