@@ -154,6 +154,9 @@ MUTANTS = (
                  '        names = [name for share in group.everyone(list(getattr(skipped, "names", ()))) for name in share]',
                  '        names = list(getattr(skipped, "names", ()))'),),
            ("tests/test_runtime_distributed.py::test_two_processes_name_every_unreadable_training_image",)),
+    Mutant("vit-one-image-size", "timm's vision transformers take only the image size they were made for",
+           (Edit("plugins/timm/model.py", 'ANY_IMAGE_SIZE = {"dynamic_img_size": True}', "ANY_IMAGE_SIZE = {}"),),
+           ("tests/test_plugin_timm_families.py::test_vision_transformers_take_an_image_size_other_than_their_own",)),
 )
 
 
