@@ -37,3 +37,13 @@ def test_vision_transformers_take_an_image_size_other_than_their_own(name, tmp_p
     again = zoo.load(tmp_path / "m.safetensors").eval()
     with torch.no_grad():
         assert torch.equal(again(torch.ones(1, 3, 32, 32))["cls3"], model(torch.ones(1, 3, 32, 32))["cls3"])
+
+
+@pytest.mark.parametrize("name,size,shape", [("twins_svt_small", 224, (1, 512, 49)),  # tokens, channels second
+                                             ("crossvit_tiny_240", 240, (1, 288))])  # branches: the pooled vector
+def test_models_without_intermediates_give_their_one_stage_channels_second(name, size, shape):
+    model = zoo.build(f"timm/{name}+cls3").eval()
+    with torch.no_grad():
+        features = model.backbone(torch.randn(1, 3, size, size))
+        outputs = model(torch.randn(1, 3, size, size))
+    assert tuple(features.stages["features"].shape) == shape and outputs.shape == (1, 3)

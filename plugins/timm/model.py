@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import timm
 import torch
@@ -52,6 +53,16 @@ def _create(name: str) -> torch.nn.Module:
         return timm.create_model(name, pretrained=False, num_classes=0, **ANY_IMAGE_SIZE)
     except TypeError:  # a model without those options (a CNN: it takes any size already)
         return timm.create_model(name, pretrained=False, num_classes=0)
+
+
+def _channels_first(final: Any, pooled: torch.Tensor, channels: int) -> torch.Tensor:
+    """The one stage of a model without intermediates, channels second as zoo's stages are: its map as it is,
+    its tokens (N, L, C) as (N, C, L), or, where it gives several branches (a list), the pooled vector."""
+    if isinstance(final, torch.Tensor) and final.dim() >= 2 and final.shape[1] == channels:
+        return final
+    if isinstance(final, torch.Tensor) and final.dim() == 3 and final.shape[2] == channels:
+        return final.transpose(1, 2)
+    return pooled
 
 
 class TimmBackbone(Backbone):
@@ -108,5 +119,6 @@ class TimmBackbone(Backbone):
             stages = dict(zip(self.stage_names, outputs))
         else:
             final = self.model.forward_features(x)
-            stages = {"features": final}
+            pooled = self.model.forward_head(final, pre_logits=True)
+            return Features({"features": _channels_first(final, pooled, self.stages[0].channels)}, pooled, x)
         return Features(stages, self.model.forward_head(final, pre_logits=True), x)
