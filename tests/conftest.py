@@ -40,6 +40,16 @@ def _install(tmp_path_factory: pytest.TempPathFactory, *packages: str) -> Path:
     return target
 
 
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory: pytest.TempPathFactory):
+    """$ZOO_CACHE_DIR of the test module's own, offline: its first run measures and builds everything."""
+    folder = tmp_path_factory.mktemp("module-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZOO_CACHE_DIR", str(folder))
+        patch.setenv("ZOO_OFFLINE", "1")
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example and broken plugin packages, installed by pip into a directory of their own."""

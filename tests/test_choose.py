@@ -18,23 +18,13 @@ SMALL = ("--img-size", "32", "-b", "4", "--quiet")
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A cache folder of this module's own, so that the first run measures everything."""
-    folder = tmp_path_factory.mktemp("choose-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ZOO_CACHE_DIR", str(folder))
-        patch.setenv("ZOO_OFFLINE", "1")
-        yield folder
-
-
-@pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     """Three classes of four drawn images, no val/: scored fold by fold."""
     return class_folders(tmp_path_factory.mktemp("choose-data") / "shapes", ("blue", "red", "green"), 4, splits=("",))
 
 
 @pytest.fixture(scope="module")
-def first(cache, data):
+def first(module_cache, data):
     result = run("choose", str(data), *TINY, "--allow-random", *SMALL, "--json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -150,7 +140,7 @@ def test_a_saved_model_is_a_candidate_and_its_command_fine_tunes_from_it(first, 
     assert output.is_file()
 
 
-def test_missing_weights_are_listed_with_how_to_get_them(cache, data):
+def test_missing_weights_are_listed_with_how_to_get_them(module_cache, data):
     result = run("choose", str(data), "resnet18", *SMALL, "--json")
     assert result.exit_code == 1  # nothing could be measured, so nothing is recommended
     (row,) = json.loads(result.stdout)["candidates"]
@@ -190,7 +180,7 @@ def test_python_gives_what_the_command_prints(first, data):
     (["{data}", "nothere.safetensors"], "model file nothere.safetensors does not exist"),
     (["{one_class}"], "one class"),
 ])
-def test_bad_input_is_one_line_and_exit_2(cache, data, tmp_path, args, pattern):
+def test_bad_input_is_one_line_and_exit_2(module_cache, data, tmp_path, args, pattern):
     (tmp_path / "file.txt").write_text("x")
     one_class = class_folders(tmp_path / "one", ("red",), 2, splits=("",))
     names = {"missing": str(tmp_path / "nope"), "file": str(tmp_path / "file.txt"), "data": str(data),
@@ -214,7 +204,7 @@ def test_weights_on_this_machine_are_measured_and_the_command_names_them(first, 
     assert command[command.index("--weights") + 1] == str(weights)
 
 
-def test_a_validation_split_scores_its_validation_images(cache, tmp_path):
+def test_a_validation_split_scores_its_validation_images(module_cache, tmp_path):
     split = class_folders(tmp_path / "split", ("blue", "red"), 4)  # train/ and val/, four images each per class
     choice = zoo.choose(split, "timm/test_convnext", allow_random=True, img_size=32, batch_size=4, progress=False)
     (row,) = choice.rows

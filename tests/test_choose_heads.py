@@ -20,15 +20,6 @@ SMALL = ("--allow-random", "--img-size", "32", "-b", "4", "--quiet")
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("choose-heads-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ZOO_CACHE_DIR", str(folder))
-        patch.setenv("ZOO_OFFLINE", "1")
-        yield folder
-
-
-@pytest.fixture(scope="module")
 def points(tmp_path_factory) -> Path:
     """Sixteen images of one white dot; the table gives its centre in pixels (x0, y0)."""
     return keypoint_table(tmp_path_factory.mktemp("choose-points"), 16)
@@ -41,14 +32,14 @@ def faces(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def kp(cache, points):
+def kp(module_cache, points):
     result = run("choose", str(points), *TINY, "--head", "kp1", *SMALL, "--json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
 
 @pytest.fixture(scope="module")
-def ag(cache, faces):
+def ag(module_cache, faces):
     result = run("choose", str(faces), *TINY, "--head", "agegender", *SMALL, "--json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -108,7 +99,7 @@ def test_age_and_gender_rank_by_the_age_error_or_the_metric_asked(ag, faces):
     assert text[1].split()[3:8] == ["age", "MAE", "gender", "k-NN", "age"]
 
 
-def test_a_validation_table_scores_its_rows_and_the_command_names_it(cache, points, tmp_path):
+def test_a_validation_table_scores_its_rows_and_the_command_names_it(module_cache, points, tmp_path):
     val = keypoint_table(tmp_path / "val", 6, ".jsonl")
     choice = zoo.choose(points, "timm/test_convnext", head="kp1", val=val, allow_random=True, img_size=32,
                         batch_size=4, progress=False)
@@ -122,7 +113,7 @@ def test_a_validation_table_scores_its_rows_and_the_command_names_it(cache, poin
     assert (tmp_path / "tuned.safetensors").is_file()
 
 
-def test_the_quality_kept_is_the_head_s_own(cache, points, tmp_path):
+def test_the_quality_kept_is_the_head_s_own(module_cache, points, tmp_path):
     """One table teaching two heads: each head's quality is measured, and kept, on its own."""
     table = tmp_path / "both.csv"
     with open(points, newline="") as source:
@@ -169,7 +160,7 @@ def test_the_ranking_puts_the_lowest_error_first():
     (["{classes}", "--val", "{points}"], "is a folder: put its validation images in"),
     (["{few}", "--head", "kp1"], "has 3 rows; zoo choose needs at least 4"),
 ])
-def test_bad_input_is_one_line_and_exit_2(cache, points, tmp_path, args, pattern):
+def test_bad_input_is_one_line_and_exit_2(module_cache, points, tmp_path, args, pattern):
     classes = class_folders(tmp_path / "shapes", ("blue", "red", "green"), 2, splits=("",))
     few = keypoint_table(tmp_path / "few", 3)
     names = {"points": str(points), "missing": str(tmp_path / "nope.csv"), "classes": str(classes), "few": str(few)}
