@@ -116,9 +116,7 @@ class TimmBackbone(Backbone):
             final, outputs = self.model.forward_intermediates(x)
             if len(outputs) != len(self.stages):
                 raise RuntimeError(f"timm returned {len(outputs)} intermediates for {len(self.stages)} stages")
-            stages = dict(zip(self.stage_names, outputs))
-        else:
-            final = self.model.forward_features(x)
-            pooled = self.model.forward_head(final, pre_logits=True)
-            return Features({"features": _channels_first(final, pooled, self.stages[0].channels)}, pooled, x)
-        return Features(stages, self.model.forward_head(final, pre_logits=True), x)
+            return Features(dict(zip(self.stage_names, outputs)), self.model.forward_head(final, pre_logits=True), x)
+        final = self.model.forward_features(x)
+        pooled = self.model.forward_head(final, pre_logits=True)
+        return Features({"features": _channels_first(final, pooled, self.stages[0].channels)}, pooled, x)

@@ -112,7 +112,7 @@ class BatchOutcome:
 
     def to(self, device: torch.device) -> BatchOutcome:
         return replace(self, outputs=to_device(self.outputs, device), targets=to_device(self.targets, device),
-                       loss=None if self.loss is None else self.loss.to(device))
+                       loss=to_device(self.loss, device))
 
 
 def run_batch(model: ZooModel, batch: Any, device: torch.device,
